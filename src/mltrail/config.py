@@ -1,0 +1,137 @@
+"""Where the store lives: the ``.mltrail/`` project folder, environment variables, explicit URIs."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from mltrail.errors import CorruptStore, StoreNotFound
+
+PROJECT_DIR = ".mltrail"
+DB_FILE = "mltrail.db"
+OBJECTS_DIR = "objects"
+CONFIG_FILE = "config.toml"
+
+ENV_TRACKING_URI = "MLTRAIL_TRACKING_URI"
+ENV_OBJECTS = "MLTRAIL_OBJECTS"
+
+_CONFIG_TEMPLATE = """\
+# mltrail project configuration.
+# Remotes and defaults go here; see docs/configuration.md.
+[core]
+schema = 1
+"""
+
+
+@dataclass(frozen=True)
+class Location:
+    """A resolved store: the metadata URI, the object store location, the project folder if any."""
+
+    tracking_uri: str
+    objects: str | None
+    project_dir: Path | None = None
+
+
+def find_project(start: Path | None = None) -> Path | None:
+    """Return the nearest ``.mltrail`` folder from ``start`` upward, or None."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / PROJECT_DIR
+        if candidate.exists():
+            if not candidate.is_dir():
+                raise CorruptStore(
+                    f"{candidate} exists but is not a folder",
+                    hint="Move that file away, then run `mltrail init`.",
+                )
+            return candidate
+    return None
+
+
+def init_project(root: Path | None = None) -> Path:
+    """Create (or complete) a ``.mltrail`` folder in ``root``; return its path."""
+    project = (root or Path.cwd()).resolve() / PROJECT_DIR
+    if project.exists() and not project.is_dir():
+        raise CorruptStore(
+            f"{project} exists but is not a folder", hint="Move that file away and try again."
+        )
+    (project / OBJECTS_DIR).mkdir(parents=True, exist_ok=True)
+    config = project / CONFIG_FILE
+    if not config.exists():
+        config.write_text(_CONFIG_TEMPLATE)
+    gitignore = project / ".gitignore"
+    if not gitignore.exists():
+        # The database and objects are local state; config.toml is worth committing.
+        gitignore.write_text("/mltrail.db*\n/objects/\n/tmp/\n")
+    return project
+
+
+def read_config(project: Path) -> dict:
+    """Parse ``.mltrail/config.toml``; a malformed file is a :class:`CorruptStore`."""
+    path = project / CONFIG_FILE
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptStore(
+            f"{path} is not valid TOML: {exc}",
+            hint="Fix or delete the file (it holds settings only).",
+        ) from None
+
+
+def sqlite_uri(path: Path) -> str:
+    """The store URI of a SQLite file."""
+    return f"sqlite:///{path}"
+
+
+def resolve(
+    tracking_uri: str | None = None,
+    objects: str | None = None,
+    *,
+    create: bool = True,
+    start: Path | None = None,
+) -> Location:
+    """Work out which store to use.
+
+    Order: the explicit argument, then ``MLTRAIL_TRACKING_URI``, then the nearest ``.mltrail``
+    folder; with none of these, a new project in the working directory when ``create`` is true.
+    """
+    uri = tracking_uri or os.environ.get(ENV_TRACKING_URI) or None
+    objects = objects or os.environ.get(ENV_OBJECTS) or None
+    if uri:
+        if uri.startswith("sqlite:///") and objects is None:
+            # Objects sit beside a SQLite file, as they do in a project folder.
+            db = Path(uri[len("sqlite:///") :])
+            objects = str(db.parent / OBJECTS_DIR)
+        elif "://" not in uri:
+            # A bare path: a project folder or a database file.
+            path = Path(uri).expanduser()
+            project = path if path.name == PROJECT_DIR or path.is_dir() else None
+            if project is not None:
+                return _from_project(
+                    project if project.name == PROJECT_DIR else project / PROJECT_DIR, objects
+                )
+            return Location(
+                sqlite_uri(path.resolve()), objects or str(path.resolve().parent / OBJECTS_DIR)
+            )
+        return Location(uri, objects)
+    project = find_project(start)
+    if project is None:
+        if not create:
+            raise StoreNotFound(
+                f"no {PROJECT_DIR} folder in {(start or Path.cwd()).resolve()} or above",
+                hint="Run `mltrail init` here, or set MLTRAIL_TRACKING_URI / pass --store.",
+            )
+        project = init_project(start)
+    return _from_project(project, objects)
+
+
+def _from_project(project: Path, objects: str | None) -> Location:
+    if not project.exists():
+        init_project(project.parent)
+    read_config(project)
+    return Location(
+        sqlite_uri(project / DB_FILE), objects or str(project / OBJECTS_DIR), project_dir=project
+    )

@@ -1,0 +1,166 @@
+"""The objects the tracking API hands to users: experiments, runs, metrics, artifacts."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class RunStatus(enum.StrEnum):
+    """Where a run is in its life."""
+
+    RUNNING = "RUNNING"
+    SCHEDULED = "SCHEDULED"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for FINISHED, FAILED and KILLED."""
+        return self in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
+
+
+class LifecycleStage(enum.StrEnum):
+    """Whether an experiment or run is in use or in the bin (restorable)."""
+
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+class ViewType(enum.StrEnum):
+    """Which lifecycle stages a listing shows."""
+
+    ACTIVE_ONLY = "active_only"
+    DELETED_ONLY = "deleted_only"
+    ALL = "all"
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The lifecycle stages this view includes."""
+        if self is ViewType.ACTIVE_ONLY:
+            return (LifecycleStage.ACTIVE.value,)
+        if self is ViewType.DELETED_ONLY:
+            return (LifecycleStage.DELETED.value,)
+        return (LifecycleStage.ACTIVE.value, LifecycleStage.DELETED.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    """A named group of runs."""
+
+    experiment_id: str
+    name: str
+    lifecycle_stage: str
+    creation_time: int
+    last_update_time: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One point of a metric series."""
+
+    key: str
+    value: float
+    timestamp: int
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """A run artifact: a file stored as one object in the object store."""
+
+    path: str
+    hash: str
+    size: int
+    mode: int = 0o644
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """Identity, status and timing of a run."""
+
+    run_id: str
+    experiment_id: str
+    run_name: str
+    status: str
+    user_id: str
+    start_time: int
+    end_time: int | None
+    lifecycle_stage: str
+    parent_run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunData:
+    """What a run logged: params, the latest value of each metric, tags."""
+
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run with its info and data."""
+
+    info: RunInfo
+    data: RunData
+
+    @property
+    def run_id(self) -> str:
+        """The run's id."""
+        return self.info.run_id
+
+    def to_row(self) -> dict[str, Any]:
+        """Flatten into one dict, with ``metrics.``/``params.``/``tags.`` prefixed columns."""
+        info = self.info
+        row: dict[str, Any] = {
+            "run_id": info.run_id,
+            "experiment_id": info.experiment_id,
+            "run_name": info.run_name,
+            "status": info.status,
+            "user_id": info.user_id,
+            "start_time": info.start_time,
+            "end_time": info.end_time,
+            "lifecycle_stage": info.lifecycle_stage,
+            "parent_run_id": info.parent_run_id,
+        }
+        row.update({f"metrics.{k}": v for k, v in self.data.metrics.items()})
+        row.update({f"params.{k}": v for k, v in self.data.params.items()})
+        row.update({f"tags.{k}": v for k, v in self.data.tags.items()})
+        return row
+
+
+@dataclass(frozen=True, slots=True)
+class RunBatch:
+    """Everything to write for one run in one store transaction."""
+
+    run_id: str
+    metrics: list[Metric] = field(default_factory=list)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.metrics or self.params or self.tags)
+
+
+class PagedList(list):
+    """A page of results with the token for the next page (None on the last page)."""
+
+    def __init__(self, items: list, next_page_token: str | None) -> None:
+        super().__init__(items)
+        self.next_page_token = next_page_token
+
+
+def metric_value_to_db(value: float) -> float | None:
+    """NaN is stored as NULL (SQLite cannot store it); everything else as is."""
+    return None if math.isnan(value) else value
+
+
+def metric_value_from_db(value: float | None) -> float:
+    """Inverse of :func:`metric_value_to_db`."""
+    return math.nan if value is None else value

@@ -1,0 +1,113 @@
+"""Errors raised by mltrail.
+
+The library raises these; the faces (CLI, server) render them. Every message says what was wrong,
+names the offending value and, where there is one, the next thing to do.
+
+    MltrailError                      base of everything mltrail raises on purpose
+    ├── InvalidInput                  a value the user passed is not acceptable
+    │   ├── InvalidKey                an empty, too long or unsafe metric/param/tag key
+    │   ├── InvalidValue              a metric/param/tag value of the wrong type or size
+    │   ├── ParamChanged              a param logged again with a different value
+    │   └── FilterSyntaxError         a search filter or order-by that does not parse
+    ├── NotFound                      an experiment, run, artifact or object that does not exist
+    ├── AlreadyExists                 a name that is already taken
+    ├── InvalidState                  the target exists but cannot take this operation
+    │                                 (logging to a finished or deleted run, ...)
+    ├── StoreError                    the store cannot be opened or used
+    │   ├── StoreNotFound             no .mltrail project here and none was asked to be created
+    │   ├── CorruptStore              a store folder or database that is not mltrail's, or damaged
+    │   └── SchemaTooNew              a store written by a newer mltrail than this one
+    └── IntegrityError                an object whose bytes no longer match its hash
+"""
+
+from __future__ import annotations
+
+
+class MltrailError(Exception):
+    """Base class of every error mltrail raises on purpose."""
+
+    #: A stable machine-readable code, used by ``--json`` output and (later) the server.
+    code = "MLTRAIL_ERROR"
+    #: What the user can do about it; rendered on its own line by the CLI.
+    hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if hint is not None:
+            self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n{self.hint}"
+
+
+class InvalidInput(MltrailError):
+    """A value passed by the user is not acceptable."""
+
+    code = "INVALID_PARAMETER_VALUE"
+
+
+class InvalidKey(InvalidInput):
+    """A metric, param or tag key that is empty, too long or unsafe."""
+
+
+class InvalidValue(InvalidInput):
+    """A metric, param or tag value of the wrong type or size."""
+
+
+class ParamChanged(InvalidInput):
+    """A param was logged again with a different value; params are immutable."""
+
+
+class FilterSyntaxError(InvalidInput):
+    """A search filter or order-by clause that does not parse."""
+
+    def __init__(self, message: str, text: str = "", position: int | None = None) -> None:
+        self.text = text
+        self.position = position
+        if position is not None and text:
+            pointer = " " * position + "^"
+            message = f"{message}\n  {text}\n  {pointer}"
+        super().__init__(message)
+
+
+class NotFound(MltrailError):
+    """An experiment, run, artifact or object that does not exist."""
+
+    code = "RESOURCE_DOES_NOT_EXIST"
+
+
+class AlreadyExists(MltrailError):
+    """A name that is already taken."""
+
+    code = "RESOURCE_ALREADY_EXISTS"
+
+
+class InvalidState(MltrailError):
+    """The target exists but cannot take this operation in its current state."""
+
+    code = "INVALID_STATE"
+
+
+class StoreError(MltrailError):
+    """The store cannot be opened or used."""
+
+    code = "STORE_ERROR"
+
+
+class StoreNotFound(StoreError):
+    """No .mltrail project was found from the working directory upward."""
+
+
+class CorruptStore(StoreError):
+    """A store folder or database that is not mltrail's, or is damaged."""
+
+
+class SchemaTooNew(StoreError):
+    """A store written by a newer version of mltrail."""
+
+
+class IntegrityError(MltrailError):
+    """An object whose content no longer matches its hash."""
+
+    code = "DATA_CORRUPTION"

@@ -1,0 +1,40 @@
+"""Metadata stores: one interface (:class:`TrackingStore`), one implementation per backend."""
+
+from __future__ import annotations
+
+from mltrail.store.base import TrackingStore
+
+__all__ = ["TrackingStore", "open_store"]
+
+
+def open_store(uri: str, where: str | None = None) -> TrackingStore:
+    """Open the metadata store at ``uri`` (``sqlite:///…`` or ``postgresql://…``)."""
+    from mltrail.errors import InvalidInput
+
+    if uri.startswith(("sqlite://", "postgresql://", "postgres://", "postgresql+psycopg://")):
+        if uri.startswith("postgres"):
+            _require_psycopg()
+        from mltrail.store.sql import SqlStore
+
+        return SqlStore(uri, where)
+    if uri.startswith(("http://", "https://")):
+        raise InvalidInput(
+            f"tracking URI {uri!r}: the HTTP store arrives with `mltrail server`, not yet here",
+            hint="Use a sqlite:/// or postgresql:// URI for now.",
+        )
+    raise InvalidInput(
+        f"unsupported tracking URI {uri!r}",
+        hint="Use sqlite:///path/to/mltrail.db, postgresql://user@host/db or a project folder.",
+    )
+
+
+def _require_psycopg() -> None:
+    from mltrail.errors import StoreError
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise StoreError(
+            "PostgreSQL stores need the psycopg driver, which is not installed",
+            hint="pip install 'mltrail[postgres]'",
+        ) from None

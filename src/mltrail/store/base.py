@@ -1,0 +1,142 @@
+"""The metadata store interface.
+
+One interface, several implementations: SQL (SQLite embedded, PostgreSQL for teams) now, an HTTP
+client talking to ``mltrail server`` later. The API layer only ever sees this class.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from mltrail.entities import (
+    Experiment,
+    FileInfo,
+    Metric,
+    PagedList,
+    Run,
+    RunBatch,
+    RunInfo,
+    ViewType,
+)
+
+#: The experiment every store has from the start, as in MLflow.
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+
+#: Upper bound of one search page.
+MAX_RESULTS_LIMIT = 50_000
+
+
+class TrackingStore(ABC):
+    """Experiments, runs, params, metrics, tags and artifact listings."""
+
+    uri: str
+
+    # -- experiments -------------------------------------------------------------------------
+    @abstractmethod
+    def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> str:
+        """Create an experiment and return its id; the name must be unused."""
+
+    @abstractmethod
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """Return an experiment by id, deleted ones included."""
+
+    @abstractmethod
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """Return an experiment by name, or None."""
+
+    @abstractmethod
+    def list_experiments(self, view: ViewType = ViewType.ACTIVE_ONLY) -> list[Experiment]:
+        """Return experiments in the view, ordered by id."""
+
+    @abstractmethod
+    def experiment_summaries(self, experiment_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Return, per experiment id, (active run count, latest run start time or 0)."""
+
+    @abstractmethod
+    def set_experiment_lifecycle(self, experiment_id: str, stage: str) -> None:
+        """Move an experiment (and, on delete, its runs) to ``active`` or ``deleted``."""
+
+    @abstractmethod
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        """Give an experiment a new, unused name."""
+
+    @abstractmethod
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        """Set one experiment tag."""
+
+    # -- runs --------------------------------------------------------------------------------
+    @abstractmethod
+    def create_run(
+        self,
+        experiment_id: str,
+        run_name: str,
+        user_id: str,
+        start_time: int,
+        parent_run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> Run:
+        """Create a RUNNING run in an active experiment."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> Run:
+        """Return a run with its params, latest metrics and tags."""
+
+    @abstractmethod
+    def get_run_info(self, run_id: str) -> RunInfo:
+        """Return a run's info only (cheap)."""
+
+    @abstractmethod
+    def update_run(
+        self,
+        run_id: str,
+        status: str | None = None,
+        end_time: int | None = None,
+        run_name: str | None = None,
+    ) -> RunInfo:
+        """Change a run's status, end time or name."""
+
+    @abstractmethod
+    def set_run_lifecycle(self, run_id: str, stage: str) -> None:
+        """Move a run to ``active`` or ``deleted``."""
+
+    @abstractmethod
+    def write_batches(self, batches: Sequence[RunBatch]) -> dict[str, Exception]:
+        """Write metrics, params and tags of several runs in one transaction.
+
+        A run that cannot take its batch (unknown, deleted, finished, a changed param) is skipped
+        and reported in the returned mapping run_id → error; the other runs' writes commit.
+        """
+
+    @abstractmethod
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove a tag from a run."""
+
+    @abstractmethod
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Return every point of one metric, ordered by step then timestamp."""
+
+    @abstractmethod
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        view: ViewType = ViewType.ACTIVE_ONLY,
+    ) -> PagedList:
+        """Return a page of runs matching the filter, in order, with the next page token."""
+
+    # -- artifacts ---------------------------------------------------------------------------
+    @abstractmethod
+    def add_artifacts(self, run_id: str, files: Sequence[FileInfo]) -> None:
+        """Record files (already in the object store) as artifacts of a run; replaces same paths."""
+
+    @abstractmethod
+    def list_artifacts(self, run_id: str, prefix: str | None = None) -> list[FileInfo]:
+        """Return a run's artifact files, optionally those under a path prefix."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""

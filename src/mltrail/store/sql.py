@@ -1,0 +1,634 @@
+"""The SQL implementation of the metadata store: SQLite (embedded) and PostgreSQL (team)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from mltrail.entities import (
+    Experiment,
+    FileInfo,
+    LifecycleStage,
+    Metric,
+    PagedList,
+    Run,
+    RunBatch,
+    RunData,
+    RunInfo,
+    RunStatus,
+    ViewType,
+    metric_value_from_db,
+    metric_value_to_db,
+)
+from mltrail.errors import (
+    AlreadyExists,
+    InvalidInput,
+    InvalidState,
+    MltrailError,
+    NotFound,
+    ParamChanged,
+)
+from mltrail.store import schema as t
+from mltrail.store.base import MAX_RESULTS_LIMIT, TrackingStore
+from mltrail.store.engine import WRITE, is_sqlite, make_engine
+from mltrail.store.migrate import ensure_schema
+
+_ACTIVE = LifecycleStage.ACTIVE.value
+_DELETED = LifecycleStage.DELETED.value
+# Stay well under SQLite's bound-parameter limit in IN (...) lists.
+_IN_CHUNK = 900
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch."""
+    return int(time.time() * 1000)
+
+
+def _experiment_pk(experiment_id: str | int) -> int:
+    try:
+        return int(experiment_id)
+    except (TypeError, ValueError):
+        raise NotFound(f"experiment id {experiment_id!r} does not exist") from None
+
+
+def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SqlStore(TrackingStore):
+    """Metadata in a SQL database through SQLAlchemy Core."""
+
+    def __init__(self, uri: str, where: str | None = None) -> None:
+        self.uri = uri
+        self.engine = make_engine(uri)
+        ensure_schema(self.engine, where or uri)
+        self._sqlite = is_sqlite(self.engine)
+        insert_mod: Any
+        if self._sqlite:
+            from sqlalchemy.dialects import sqlite as insert_mod
+        else:
+            from sqlalchemy.dialects import postgresql as insert_mod
+        self._upsert = insert_mod.insert
+
+    def close(self) -> None:
+        """Dispose of the connection pool."""
+        self.engine.dispose()
+
+    def _read(self) -> sa.Connection:
+        return self.engine.connect()
+
+    def _write(self) -> sa.Connection:
+        return self.engine.connect().execution_options(**WRITE)
+
+    # -- experiments -------------------------------------------------------------------------
+    def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> str:
+        """Create an experiment and return its id."""
+        now = now_ms()
+        with self._write() as conn, conn.begin():
+            existing = conn.execute(
+                sa.select(t.experiments.c.lifecycle_stage).where(t.experiments.c.name == name)
+            ).first()
+            if existing is not None:
+                hint = (
+                    "It is deleted: restore it with `mltrail exp restore` or pick another name."
+                    if existing[0] == _DELETED
+                    else None
+                )
+                raise AlreadyExists(f"experiment {name!r} already exists", hint=hint)
+            result = conn.execute(
+                t.experiments.insert().values(
+                    name=name, lifecycle_stage=_ACTIVE, creation_time=now, last_update_time=now
+                )
+            )
+            experiment_id = result.inserted_primary_key[0]
+            if tags:
+                conn.execute(
+                    t.experiment_tags.insert(),
+                    [
+                        {"experiment_id": experiment_id, "key": k, "value": v}
+                        for k, v in tags.items()
+                    ],
+                )
+        return str(experiment_id)
+
+    def _experiments(self, conn: sa.Connection, where: Any) -> list[Experiment]:
+        rows = conn.execute(
+            sa.select(t.experiments).where(where).order_by(t.experiments.c.experiment_id)
+        ).all()
+        if not rows:
+            return []
+        ids = [r.experiment_id for r in rows]
+        tags: dict[int, dict[str, str]] = {i: {} for i in ids}
+        for chunk in _chunks(ids):
+            for tag in conn.execute(
+                sa.select(t.experiment_tags).where(t.experiment_tags.c.experiment_id.in_(chunk))
+            ):
+                tags[tag.experiment_id][tag.key] = tag.value
+        return [
+            Experiment(
+                experiment_id=str(r.experiment_id),
+                name=r.name,
+                lifecycle_stage=r.lifecycle_stage,
+                creation_time=r.creation_time,
+                last_update_time=r.last_update_time,
+                tags=tags[r.experiment_id],
+            )
+            for r in rows
+        ]
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """Return an experiment by id."""
+        pk = _experiment_pk(experiment_id)
+        with self._read() as conn:
+            found = self._experiments(conn, t.experiments.c.experiment_id == pk)
+        if not found:
+            raise NotFound(f"experiment id {experiment_id!r} does not exist")
+        return found[0]
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """Return an experiment by name, or None."""
+        with self._read() as conn:
+            found = self._experiments(conn, t.experiments.c.name == name)
+        return found[0] if found else None
+
+    def list_experiments(self, view: ViewType = ViewType.ACTIVE_ONLY) -> list[Experiment]:
+        """Return the experiments in a view, ordered by id."""
+        with self._read() as conn:
+            return self._experiments(conn, t.experiments.c.lifecycle_stage.in_(view.stages))
+
+    def experiment_summaries(self, experiment_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Return (active run count, latest start time) per experiment id."""
+        pks = [_experiment_pk(e) for e in experiment_ids]
+        out = {str(pk): (0, 0) for pk in pks}
+        with self._read() as conn:
+            for chunk in _chunks(pks):
+                rows = conn.execute(
+                    sa.select(
+                        t.runs.c.experiment_id,
+                        sa.func.count(),
+                        sa.func.max(t.runs.c.start_time),
+                    )
+                    .where(t.runs.c.experiment_id.in_(chunk), t.runs.c.lifecycle_stage == _ACTIVE)
+                    .group_by(t.runs.c.experiment_id)
+                )
+                for exp_id, count, latest in rows:
+                    out[str(exp_id)] = (count, latest or 0)
+        return out
+
+    def set_experiment_lifecycle(self, experiment_id: str, stage: str) -> None:
+        """Delete or restore an experiment together with its runs."""
+        pk = _experiment_pk(experiment_id)
+        now = now_ms()
+        with self._write() as conn, conn.begin():
+            row = conn.execute(
+                sa.select(t.experiments.c.lifecycle_stage, t.experiments.c.last_update_time).where(
+                    t.experiments.c.experiment_id == pk
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"experiment id {experiment_id!r} does not exist")
+            if row.lifecycle_stage == stage:
+                raise InvalidState(f"experiment id {experiment_id!r} is already {stage}")
+            if pk == 0 and stage == _DELETED:
+                raise InvalidState("the Default experiment (id 0) cannot be deleted")
+            conn.execute(
+                t.experiments.update()
+                .where(t.experiments.c.experiment_id == pk)
+                .values(lifecycle_stage=stage, last_update_time=now)
+            )
+            runs = t.runs.c
+            if stage == _DELETED:
+                conn.execute(
+                    t.runs.update()
+                    .where(runs.experiment_id == pk, runs.lifecycle_stage == _ACTIVE)
+                    .values(lifecycle_stage=_DELETED, deleted_time=now)
+                )
+            else:
+                # Only the runs the experiment's deletion took down; runs deleted on their own
+                # before it stay deleted.
+                conn.execute(
+                    t.runs.update()
+                    .where(
+                        runs.experiment_id == pk,
+                        runs.lifecycle_stage == _DELETED,
+                        runs.deleted_time >= row.last_update_time,
+                    )
+                    .values(lifecycle_stage=_ACTIVE, deleted_time=None)
+                )
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        """Rename an experiment."""
+        pk = _experiment_pk(experiment_id)
+        with self._write() as conn, conn.begin():
+            if conn.execute(
+                sa.select(t.experiments.c.experiment_id).where(t.experiments.c.name == new_name)
+            ).first():
+                raise AlreadyExists(f"experiment {new_name!r} already exists")
+            result = conn.execute(
+                t.experiments.update()
+                .where(t.experiments.c.experiment_id == pk)
+                .values(name=new_name, last_update_time=now_ms())
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"experiment id {experiment_id!r} does not exist")
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        """Set one experiment tag."""
+        pk = _experiment_pk(experiment_id)
+        self.get_experiment(experiment_id)
+        stmt = self._upsert(t.experiment_tags).values(experiment_id=pk, key=key, value=value)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["experiment_id", "key"], set_={"value": stmt.excluded.value}
+        )
+        with self._write() as conn, conn.begin():
+            conn.execute(stmt)
+
+    # -- runs --------------------------------------------------------------------------------
+    def create_run(
+        self,
+        experiment_id: str,
+        run_name: str,
+        user_id: str,
+        start_time: int,
+        parent_run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> Run:
+        """Create a RUNNING run."""
+        pk = _experiment_pk(experiment_id)
+        run_id = uuid.uuid4().hex
+        with self._write() as conn, conn.begin():
+            exp = conn.execute(
+                sa.select(t.experiments.c.lifecycle_stage).where(
+                    t.experiments.c.experiment_id == pk
+                )
+            ).first()
+            if exp is None:
+                raise NotFound(f"experiment id {experiment_id!r} does not exist")
+            if exp.lifecycle_stage != _ACTIVE:
+                raise InvalidState(
+                    f"experiment id {experiment_id!r} is deleted; runs cannot be created in it",
+                    hint="Restore it with `mltrail exp restore` or use another experiment.",
+                )
+            if parent_run_id is not None:
+                self._run_row(conn, parent_run_id)
+            run_pk = conn.execute(
+                t.runs.insert().values(
+                    run_id=run_id,
+                    experiment_id=pk,
+                    name=run_name,
+                    status=RunStatus.RUNNING.value,
+                    user_id=user_id,
+                    start_time=start_time,
+                    lifecycle_stage=_ACTIVE,
+                    parent_run_id=parent_run_id,
+                )
+            ).inserted_primary_key[0]
+            if tags:
+                conn.execute(
+                    t.tags.insert(),
+                    [{"run_pk": run_pk, "key": k, "value": v} for k, v in tags.items()],
+                )
+        info = RunInfo(
+            run_id=run_id,
+            experiment_id=str(pk),
+            run_name=run_name,
+            status=RunStatus.RUNNING.value,
+            user_id=user_id,
+            start_time=start_time,
+            end_time=None,
+            lifecycle_stage=_ACTIVE,
+            parent_run_id=parent_run_id,
+        )
+        return Run(info, RunData(tags=dict(tags or {})))
+
+    @staticmethod
+    def _run_row(conn: sa.Connection, run_id: str) -> Any:
+        row = conn.execute(sa.select(t.runs).where(t.runs.c.run_id == run_id)).first()
+        if row is None:
+            raise NotFound(f"run {run_id!r} does not exist")
+        return row
+
+    @staticmethod
+    def _info(row: Any) -> RunInfo:
+        return RunInfo(
+            run_id=row.run_id,
+            experiment_id=str(row.experiment_id),
+            run_name=row.name,
+            status=row.status,
+            user_id=row.user_id,
+            start_time=row.start_time,
+            end_time=row.end_time,
+            lifecycle_stage=row.lifecycle_stage,
+            parent_run_id=row.parent_run_id,
+        )
+
+    def _load_runs(self, conn: sa.Connection, rows: Sequence[Any]) -> list[Run]:
+        """Attach params, latest metrics and tags to run rows with three queries per chunk."""
+        data: dict[int, RunData] = {r.run_pk: RunData() for r in rows}
+        pks = list(data)
+        for chunk in _chunks(pks):
+            for pk, key, value in conn.execute(
+                sa.select(t.params.c.run_pk, t.params.c.key, t.params.c.value).where(
+                    t.params.c.run_pk.in_(chunk)
+                )
+            ):
+                data[pk].params[key] = value
+            for pk, key, value in conn.execute(
+                sa.select(t.tags.c.run_pk, t.tags.c.key, t.tags.c.value).where(
+                    t.tags.c.run_pk.in_(chunk)
+                )
+            ):
+                data[pk].tags[key] = value
+            lm = t.latest_metrics.c
+            for pk, key, value in conn.execute(
+                sa.select(lm.run_pk, lm.key, lm.value).where(lm.run_pk.in_(chunk))
+            ):
+                data[pk].metrics[key] = metric_value_from_db(value)
+        return [Run(self._info(r), data[r.run_pk]) for r in rows]
+
+    def get_run(self, run_id: str) -> Run:
+        """Return a run with its data."""
+        with self._read() as conn:
+            return self._load_runs(conn, [self._run_row(conn, run_id)])[0]
+
+    def get_run_info(self, run_id: str) -> RunInfo:
+        """Return a run's info."""
+        with self._read() as conn:
+            return self._info(self._run_row(conn, run_id))
+
+    def update_run(
+        self,
+        run_id: str,
+        status: str | None = None,
+        end_time: int | None = None,
+        run_name: str | None = None,
+    ) -> RunInfo:
+        """Change a run's status, end time or name."""
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = RunStatus(status).value
+        if end_time is not None:
+            values["end_time"] = end_time
+        if run_name is not None:
+            values["name"] = run_name
+        with self._write() as conn, conn.begin():
+            row = self._run_row(conn, run_id)
+            if values:
+                conn.execute(t.runs.update().where(t.runs.c.run_pk == row.run_pk).values(values))
+                row = self._run_row(conn, run_id)
+            return self._info(row)
+
+    def set_run_lifecycle(self, run_id: str, stage: str) -> None:
+        """Delete or restore a run."""
+        with self._write() as conn, conn.begin():
+            row = self._run_row(conn, run_id)
+            if row.lifecycle_stage == stage:
+                raise InvalidState(f"run {run_id!r} is already {stage}")
+            if stage == _ACTIVE:
+                exp = conn.execute(
+                    sa.select(t.experiments.c.lifecycle_stage).where(
+                        t.experiments.c.experiment_id == row.experiment_id
+                    )
+                ).scalar_one()
+                if exp != _ACTIVE:
+                    raise InvalidState(
+                        f"run {run_id!r} belongs to deleted experiment id {row.experiment_id}",
+                        hint="Restore the experiment first (`mltrail exp restore`).",
+                    )
+            conn.execute(
+                t.runs.update()
+                .where(t.runs.c.run_pk == row.run_pk)
+                .values(lifecycle_stage=stage, deleted_time=now_ms() if stage == _DELETED else None)
+            )
+
+    def write_batches(self, batches: Sequence[RunBatch]) -> dict[str, Exception]:
+        """Write several runs' metrics, params and tags in one transaction."""
+        errors: dict[str, Exception] = {}
+        with self._write() as conn, conn.begin():
+            for batch in batches:
+                try:
+                    self._write_batch(conn, batch)
+                except MltrailError as exc:
+                    errors[batch.run_id] = exc
+        return errors
+
+    def _writable_run_pk(self, conn: sa.Connection, run_id: str) -> int:
+        row = conn.execute(
+            sa.select(t.runs.c.run_pk, t.runs.c.status, t.runs.c.lifecycle_stage).where(
+                t.runs.c.run_id == run_id
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"run {run_id!r} does not exist")
+        if row.lifecycle_stage != _ACTIVE:
+            raise InvalidState(
+                f"run {run_id!r} is deleted; nothing can be logged to it",
+                hint=f"Restore it first: mltrail runs restore {run_id}",
+            )
+        if row.status != RunStatus.RUNNING.value:
+            raise InvalidState(
+                f"run {run_id!r} is {row.status}; only RUNNING runs take new data",
+                hint="Start a new run, or log before end_run().",
+            )
+        return row.run_pk
+
+    def _write_batch(self, conn: sa.Connection, batch: RunBatch) -> None:
+        run_pk = self._writable_run_pk(conn, batch.run_id)
+        if batch.params:
+            existing = dict(
+                conn.execute(
+                    sa.select(t.params.c.key, t.params.c.value).where(
+                        t.params.c.run_pk == run_pk, t.params.c.key.in_(list(batch.params))
+                    )
+                ).all()
+            )
+            for key, value in batch.params.items():
+                if key in existing and existing[key] != value:
+                    raise ParamChanged(
+                        f"param {key!r} of run {batch.run_id} is already {existing[key]!r}; "
+                        f"it cannot change to {value!r} (params are immutable)",
+                        hint="Log the new value under another key, or start a new run.",
+                    )
+            new = [
+                {"run_pk": run_pk, "key": k, "value": v}
+                for k, v in batch.params.items()
+                if k not in existing
+            ]
+            if new:
+                conn.execute(t.params.insert(), new)
+        if batch.tags:
+            stmt = self._upsert(t.tags)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["run_pk", "key"], set_={"value": stmt.excluded.value}
+                ),
+                [{"run_pk": run_pk, "key": k, "value": v} for k, v in batch.tags.items()],
+            )
+        if batch.metrics:
+            self._write_metrics(conn, run_pk, batch.metrics)
+
+    def _write_metrics(self, conn: sa.Connection, run_pk: int, points: Sequence[Metric]) -> None:
+        conn.execute(
+            t.metrics.insert(),
+            [
+                {
+                    "run_pk": run_pk,
+                    "key": m.key,
+                    "step": m.step,
+                    "timestamp": m.timestamp,
+                    "value": metric_value_to_db(m.value),
+                }
+                for m in points
+            ],
+        )
+        latest: dict[str, Metric] = {}
+        for m in points:
+            cur = latest.get(m.key)
+            if cur is None or (m.step, m.timestamp) >= (cur.step, cur.timestamp):
+                latest[m.key] = m
+        stmt = self._upsert(t.latest_metrics)
+        lm = t.latest_metrics.c
+        ex = stmt.excluded
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["run_pk", "key"],
+                set_={"value": ex.value, "step": ex.step, "timestamp": ex.timestamp},
+                where=sa.or_(
+                    lm.step < ex.step, sa.and_(lm.step == ex.step, lm.timestamp <= ex.timestamp)
+                ),
+            ),
+            [
+                {
+                    "run_pk": run_pk,
+                    "key": m.key,
+                    "step": m.step,
+                    "timestamp": m.timestamp,
+                    "value": metric_value_to_db(m.value),
+                }
+                for m in latest.values()
+            ],
+        )
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove a tag from a run."""
+        with self._write() as conn, conn.begin():
+            run_pk = self._writable_run_pk(conn, run_id)
+            result = conn.execute(
+                t.tags.delete().where(t.tags.c.run_pk == run_pk, t.tags.c.key == key)
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"run {run_id!r} has no tag {key!r}")
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Return every point of one metric, by step then timestamp."""
+        m = t.metrics.c
+        with self._read() as conn:
+            run_pk = self._run_row(conn, run_id).run_pk
+            rows = conn.execute(
+                sa.select(m.step, m.timestamp, m.value)
+                .where(m.run_pk == run_pk, m.key == key)
+                .order_by(m.step, m.timestamp)
+            ).all()
+        return [Metric(key, metric_value_from_db(v), ts, step) for step, ts, v in rows]
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        view: ViewType = ViewType.ACTIVE_ONLY,
+    ) -> PagedList:
+        """Return a page of runs matching a filter."""
+        from mltrail.search import parse_filter, parse_order_by
+        from mltrail.store.sql_search import build_search_query
+
+        if not 1 <= max_results <= MAX_RESULTS_LIMIT:
+            raise InvalidInput(
+                f"max_results {max_results} is out of range; use 1 to {MAX_RESULTS_LIMIT}"
+            )
+        expr = parse_filter(filter_string)
+        order = parse_order_by(order_by)
+        offset = decode_page_token(page_token)
+        pks = [_experiment_pk(e) for e in experiment_ids]
+        query = build_search_query(pks, expr, order, view.stages, offset, max_results + 1)
+        with self._read() as conn:
+            found = conn.execute(query).all()
+            more = len(found) > max_results
+            found = found[:max_results]
+            order_of = {r.run_pk: i for i, r in enumerate(found)}
+            rows: list[Any] = []
+            for chunk in _chunks([r.run_pk for r in found]):
+                rows.extend(conn.execute(sa.select(t.runs).where(t.runs.c.run_pk.in_(chunk))))
+            rows.sort(key=lambda r: order_of[r.run_pk])
+            runs = self._load_runs(conn, rows)
+        token = encode_page_token(offset + max_results) if more else None
+        return PagedList(runs, token)
+
+    # -- artifacts ---------------------------------------------------------------------------
+    def add_artifacts(self, run_id: str, files: Sequence[FileInfo]) -> None:
+        """Record stored files as a run's artifacts."""
+        if not files:
+            return
+        with self._write() as conn, conn.begin():
+            run_pk = self._writable_run_pk(conn, run_id)
+            stmt = self._upsert(t.artifacts)
+            ex = stmt.excluded
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["run_pk", "path"],
+                    set_={"hash": ex.hash, "size": ex.size, "mode": ex.mode},
+                ),
+                [
+                    {
+                        "run_pk": run_pk,
+                        "path": f.path,
+                        "hash": f.hash,
+                        "size": f.size,
+                        "mode": f.mode,
+                    }
+                    for f in files
+                ],
+            )
+
+    def list_artifacts(self, run_id: str, prefix: str | None = None) -> list[FileInfo]:
+        """Return a run's artifact files, optionally under a path prefix."""
+        a = t.artifacts.c
+        with self._read() as conn:
+            run_pk = self._run_row(conn, run_id).run_pk
+            query = sa.select(a.path, a.hash, a.size, a.mode).where(a.run_pk == run_pk)
+            if prefix:
+                query = query.where(
+                    sa.or_(
+                        a.path == prefix,
+                        a.path.startswith(prefix.rstrip("/") + "/", autoescape=True),
+                    )
+                )
+            rows = conn.execute(query.order_by(a.path)).all()
+        return [FileInfo(path, h, size, mode) for path, h, size, mode in rows]
+
+
+def encode_page_token(offset: int) -> str:
+    """Opaque page token for an offset."""
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode_page_token(token: str | None) -> int:
+    """Offset from a page token; a malformed token is an :class:`InvalidInput`."""
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+        if isinstance(offset, int) and offset >= 0:
+            return offset
+    except (ValueError, KeyError, TypeError):
+        pass
+    raise InvalidInput(f"page token {token!r} is not one mltrail issued")

@@ -1,0 +1,143 @@
+"""Checks on keys and values, shared by every API entry point and every store."""
+
+from __future__ import annotations
+
+import numbers
+import re
+
+from mltrail.errors import InvalidKey, InvalidValue
+
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000
+MAX_EXPERIMENT_NAME_LENGTH = 500
+MAX_RUN_NAME_LENGTH = 250
+
+# The same character set MLflow accepts, so keys move between the two unchanged.
+_KEY_RE = re.compile(r"^[/\w.\- :]*$")
+
+# Validated keys, so the logging hot path pays for a key's regex and path checks once.
+_valid_keys: set[str] = set()
+
+
+def check_key(key: object, kind: str = "metric") -> str:
+    """Return ``key`` if it is a valid metric/param/tag key, else raise :class:`InvalidKey`."""
+    if key in _valid_keys:
+        return key  # type: ignore[return-value]
+    if not isinstance(key, str):
+        raise InvalidKey(f"{kind} key must be a string, got {type(key).__name__} {key!r}")
+    if not key or not key.strip():
+        raise InvalidKey(f"{kind} key must not be empty")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidKey(
+            f"{kind} key {key[:40]!r}... is {len(key)} characters long; the limit is "
+            f"{MAX_KEY_LENGTH}"
+        )
+    if not _KEY_RE.match(key):
+        raise InvalidKey(
+            f"{kind} key {key!r} has characters outside letters, digits, '_', '-', '.', ' ', "
+            "':' and '/'"
+        )
+    parts = key.split("/")
+    if key.startswith("/") or ".." in parts or "." in parts or "" in parts:
+        raise InvalidKey(
+            f"{kind} key {key!r} is not a normalized relative path: no leading '/', no '.' or "
+            "'..' segments, no empty segments"
+        )
+    _valid_keys.add(key)
+    return key
+
+
+def check_metric_value(key: str, value: object) -> float:
+    """Return ``value`` as a float (NaN and ±inf included) or raise :class:`InvalidValue`."""
+    if isinstance(value, float):
+        return value
+    # bool is an int subclass, but True as a metric is almost always a bug in the caller.
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    raise InvalidValue(
+        f"metric {key!r} got {type(value).__name__} value {value!r}; metric values must be "
+        "numbers (int or float, NaN and inf allowed)"
+    )
+
+
+def check_step(key: str, step: object) -> int:
+    """Return ``step`` as an int or raise :class:`InvalidValue`."""
+    if isinstance(step, int) and not isinstance(step, bool):
+        return step
+    if isinstance(step, numbers.Integral):
+        return int(step)
+    raise InvalidValue(f"metric {key!r} got step {step!r}; steps must be integers")
+
+
+def check_timestamp(key: str, timestamp: object) -> int:
+    """Return a millisecond ``timestamp`` as an int or raise :class:`InvalidValue`."""
+    if (
+        isinstance(timestamp, numbers.Integral)
+        and not isinstance(timestamp, bool)
+        and timestamp >= 0
+    ):
+        return int(timestamp)
+    raise InvalidValue(
+        f"metric {key!r} got timestamp {timestamp!r}; timestamps are integer milliseconds "
+        "since the epoch, >= 0"
+    )
+
+
+def stringify(value: object) -> str:
+    """How params and tags store values: ``str(value)``, as MLflow does."""
+    return value if isinstance(value, str) else str(value)
+
+
+def check_param_value(key: str, value: object) -> str:
+    """Return the param value as a string or raise :class:`InvalidValue` if too long."""
+    text = stringify(value)
+    if len(text) > MAX_PARAM_VALUE_LENGTH:
+        raise InvalidValue(
+            f"param {key!r} value is {len(text)} characters long; the limit is "
+            f"{MAX_PARAM_VALUE_LENGTH}",
+            hint="Log long values as an artifact (mt.log_text or mt.log_dict) instead.",
+        )
+    return text
+
+
+def check_tag_value(key: str, value: object) -> str:
+    """Return the tag value as a string or raise :class:`InvalidValue` if too long."""
+    text = stringify(value)
+    if len(text) > MAX_TAG_VALUE_LENGTH:
+        raise InvalidValue(
+            f"tag {key!r} value is {len(text)} characters long; the limit is {MAX_TAG_VALUE_LENGTH}"
+        )
+    return text
+
+
+def check_experiment_name(name: object) -> str:
+    """Return a valid experiment name or raise :class:`InvalidValue`."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidValue(f"experiment name must be a non-empty string, got {name!r}")
+    if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
+        raise InvalidValue(
+            f"experiment name is {len(name)} characters long; the limit is "
+            f"{MAX_EXPERIMENT_NAME_LENGTH}"
+        )
+    return name
+
+
+def check_run_name(name: object) -> str:
+    """Return a valid run name or raise :class:`InvalidValue`."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidValue(f"run name must be a non-empty string, got {name!r}")
+    if len(name) > MAX_RUN_NAME_LENGTH:
+        raise InvalidValue(
+            f"run name is {len(name)} characters long; the limit is {MAX_RUN_NAME_LENGTH}"
+        )
+    return name
+
+
+def check_artifact_path(path: str) -> str:
+    """Return a normalized relative artifact path or raise :class:`InvalidKey`."""
+    norm = path.replace("\\", "/").strip("/")
+    parts = norm.split("/")
+    if not norm or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise InvalidKey(f"artifact path {path!r} must be relative, without '.' or '..' segments")
+    return norm
