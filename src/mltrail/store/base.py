@@ -84,6 +84,10 @@ class TrackingStore(ABC):
         """Return a run with its params, latest metrics and tags."""
 
     @abstractmethod
+    def match_run_ids(self, prefix: str, limit: int = 2) -> list[str]:
+        """Return up to ``limit`` run ids starting with ``prefix`` (any experiment or stage)."""
+
+    @abstractmethod
     def get_run_info(self, run_id: str) -> RunInfo:
         """Return a run's info only (cheap)."""
 

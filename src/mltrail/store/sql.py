@@ -358,6 +358,18 @@ class SqlStore(TrackingStore):
         with self._read() as conn:
             return self._load_runs(conn, [self._run_row(conn, run_id)])[0]
 
+    def match_run_ids(self, prefix: str, limit: int = 2) -> list[str]:
+        """Return up to ``limit`` run ids starting with ``prefix``."""
+        with self._read() as conn:
+            return list(
+                conn.execute(
+                    sa.select(t.runs.c.run_id)
+                    .where(t.runs.c.run_id.startswith(prefix, autoescape=True))
+                    .order_by(t.runs.c.run_id)
+                    .limit(limit)
+                ).scalars()
+            )
+
     def get_run_info(self, run_id: str) -> RunInfo:
         """Return a run's info."""
         with self._read() as conn:

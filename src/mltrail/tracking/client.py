@@ -271,6 +271,25 @@ class MltrailClient:
         self._running.add(run.info.run_id)
         return run
 
+    def resolve_run_id(self, ref: str) -> str:
+        """Expand a unique run id prefix (at least 4 characters, like git) to the full id."""
+        ref = ref.strip().lower()
+        if len(ref) == 32:
+            return ref
+        if len(ref) < 4 or any(c not in "0123456789abcdef" for c in ref):
+            raise InvalidInput(
+                f"{ref!r} is not a run id or a prefix of one (4 to 32 hex characters)",
+                hint="List run ids with `mltrail runs ls`.",
+            )
+        found = self.store.match_run_ids(ref, limit=2)
+        if not found:
+            raise NotFound(
+                f"no run id starts with {ref!r}", hint="List runs with `mltrail runs ls`."
+            )
+        if len(found) > 1:
+            raise InvalidInput(f"run id prefix {ref!r} is ambiguous; give more characters")
+        return found[0]
+
     def get_run(self, run_id: str) -> Run:
         """Return a run with params, latest metrics and tags (queued points flushed first)."""
         if run_id in self._running:
