@@ -1,0 +1,70 @@
+"""Shared fixtures: isolation from the user's environment, SQLite and PostgreSQL stores."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.pg import PostgresServer, find_pg_bin
+
+_ENV_VARS = ("MLTRAIL_TRACKING_URI", "MLTRAIL_OBJECTS", "MLTRAIL_EXPERIMENT_NAME", "MLTRAIL_DEBUG")
+
+
+@pytest.fixture(autouse=True)
+def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test runs in its own folder with no mltrail settings from the outside."""
+    for name in _ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLTRAIL_CAPTURE", "0")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    yield
+    from mltrail.tracking import fluent
+
+    # Leave no active run or client behind for the next test in this process.
+    while fluent._run_stack:
+        fluent.end_run()
+    fluent.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server per test process, started from the machine's binaries."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        if os.environ.get("MLTRAIL_REQUIRE_POSTGRES"):
+            pytest.fail("PostgreSQL binaries not found; install postgresql-15 (see .ci/run)")
+        pytest.skip("PostgreSQL binaries not found (set MLTRAIL_PG_BIN or install postgresql)")
+    server = PostgresServer(bin_dir)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store URI on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'mltrail.db'}"
+    return request.getfixturevalue("postgres").create_database()
+
+
+@pytest.fixture
+def client(store_uri: str, tmp_path: Path) -> Iterator:
+    """A client on a fresh store of each backend, objects in the test's folder."""
+    from mltrail import MltrailClient
+
+    c = MltrailClient(store_uri, objects=str(tmp_path / "objects"))
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """An initialized embedded project in the test's folder, used by the fluent API."""
+    from mltrail.config import init_project
+
+    return init_project(tmp_path)
