@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -71,10 +72,8 @@ class PostgresServer:
 
     def stop(self) -> None:
         """Stop the server and remove its files."""
-        try:
+        with contextlib.suppress(subprocess.SubprocessError):
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-        except subprocess.SubprocessError:
-            pass
         shutil.rmtree(self.base, ignore_errors=True)
 
     def uri(self, dbname: str = "postgres") -> str:
