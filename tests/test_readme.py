@@ -1,0 +1,76 @@
+"""The README's two set-up commands: CI runs the test command, the example command works."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _commands() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    setup = readme.split("## Set-up: two commands", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.+?)\n```", setup)
+
+
+def test_readme_has_two_setup_commands():
+    assert len(_commands()) == 2
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert _commands()[1] in ci
+
+
+@pytest.mark.slow
+def test_example_runs_end_to_end(tmp_path: Path):
+    env = {**os.environ, "MLTRAIL_CAPTURE": "1"}
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "wine" / "train.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "best run:" in out.stdout
+    import mltrail as mt
+
+    client = mt.MltrailClient(str(tmp_path))
+    exp = client.get_experiment_by_name("wine")
+    runs = client.search_runs(exp.experiment_id, "metrics.accuracy > 0.5")
+    assert len(runs) == 6
+    run = runs[0]
+    assert {"n_estimators", "max_depth"} <= set(run.data.params)
+    assert {"accuracy", "f1", "precision", "recall"} <= set(run.data.metrics)
+    assert "feature_importance.csv" in [a.path for a in client.list_artifacts(run.run_id)]
+    assert len(client.get_metric_history(run.run_id, "accuracy_by_trees")) >= 1
+
+
+def test_ruff_is_clean():
+    ruff = Path(sys.executable).with_name("ruff")
+    if not ruff.exists():
+        pytest.skip("ruff is not installed in this environment")
+    out = subprocess.run(
+        [
+            str(ruff),
+            "check",
+            "--output-format",
+            "concise",
+            "src",
+            "tests",
+            "examples",
+            "benchmarks",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
