@@ -17,6 +17,8 @@ CONFIG_FILE = "config.toml"
 ENV_TRACKING_URI = "MLTRAIL_TRACKING_URI"
 ENV_OBJECTS = "MLTRAIL_OBJECTS"
 
+_NO_STORE_HINT = "Create one with `mltrail init`, or check --store / MLTRAIL_TRACKING_URI."
+
 _CONFIG_TEMPLATE = """\
 # mltrail project configuration.
 # Remotes and defaults go here; see docs/configuration.md.
@@ -100,36 +102,40 @@ def resolve(
     """
     uri = tracking_uri or os.environ.get(ENV_TRACKING_URI) or None
     objects = objects or os.environ.get(ENV_OBJECTS) or None
-    if uri:
-        if uri.startswith("sqlite:///") and objects is None:
-            # Objects sit beside a SQLite file, as they do in a project folder.
-            db = Path(uri[len("sqlite:///") :])
-            objects = str(db.parent / OBJECTS_DIR)
-        elif "://" not in uri:
-            # A bare path: a project folder or a database file.
-            path = Path(uri).expanduser()
-            project = path if path.name == PROJECT_DIR or path.is_dir() else None
-            if project is not None:
-                return _from_project(
-                    project if project.name == PROJECT_DIR else project / PROJECT_DIR, objects
+    if uri is None:
+        project = find_project(start)
+        if project is None:
+            if not create:
+                raise StoreNotFound(
+                    f"no {PROJECT_DIR} folder in {(start or Path.cwd()).resolve()} or above",
+                    hint=_NO_STORE_HINT,
                 )
-            return Location(
-                sqlite_uri(path.resolve()), objects or str(path.resolve().parent / OBJECTS_DIR)
-            )
+            project = init_project(start)
+        return _from_project(project, objects, create)
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///") :])
+        if not create and not db.exists():
+            raise StoreNotFound(f"no mltrail store at {db}", hint=_NO_STORE_HINT)
+        # Objects sit beside a SQLite file, as they do in a project folder.
+        return Location(uri, objects or str(db.parent / OBJECTS_DIR))
+    if "://" in uri:
         return Location(uri, objects)
-    project = find_project(start)
-    if project is None:
+    # A bare path: a project folder, the folder holding one, or a database file.
+    path = Path(uri).expanduser().resolve()
+    if path.name == PROJECT_DIR:
+        return _from_project(path, objects, create)
+    if path.is_dir() or (create and not path.suffix):
+        return _from_project(path / PROJECT_DIR, objects, create)
+    if not create and not path.exists():
+        raise StoreNotFound(f"no mltrail store at {path}", hint=_NO_STORE_HINT)
+    return Location(sqlite_uri(path), objects or str(path.parent / OBJECTS_DIR))
+
+
+def _from_project(project: Path, objects: str | None, create: bool) -> Location:
+    if not project.is_dir():
         if not create:
-            raise StoreNotFound(
-                f"no {PROJECT_DIR} folder in {(start or Path.cwd()).resolve()} or above",
-                hint="Run `mltrail init` here, or set MLTRAIL_TRACKING_URI / pass --store.",
-            )
-        project = init_project(start)
-    return _from_project(project, objects)
-
-
-def _from_project(project: Path, objects: str | None) -> Location:
-    if not project.exists():
+            where = project.parent if project.name == PROJECT_DIR else project
+            raise StoreNotFound(f"{where} has no {PROJECT_DIR} folder", hint=_NO_STORE_HINT)
         init_project(project.parent)
     read_config(project)
     return Location(

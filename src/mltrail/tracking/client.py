@@ -150,8 +150,11 @@ def _now_ms() -> int:
 class MltrailClient:
     """Explicit access to experiments, runs, metrics and artifacts in one store."""
 
-    def __init__(self, tracking_uri: str | None = None, objects: str | None = None) -> None:
-        self.location: Location = resolve(tracking_uri, objects)
+    def __init__(
+        self, tracking_uri: str | None = None, objects: str | None = None, *, create: bool = True
+    ) -> None:
+        # create=False refuses to start a new project or database where none exists yet.
+        self.location: Location = resolve(tracking_uri, objects, create=create)
         self.store: TrackingStore = open_store(
             self.location.tracking_uri,
             where=str(self.location.project_dir or "") or self.location.tracking_uri,

@@ -1,0 +1,153 @@
+"""Plain-text formatting of times, durations, sizes and metric values, and JSON output.
+
+Pure Python with no third-party imports, so every command can use it without import cost.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from datetime import datetime
+from typing import Any
+
+import click
+
+#: Shown for a value a run does not have.
+MISSING = "—"
+
+_SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch."""
+    return int(time.time() * 1000)
+
+
+def can_encode(text: str) -> bool:
+    """True when stdout's encoding can print ``text`` (it cannot on some ASCII-only consoles)."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def glyph(fancy: str, plain: str) -> str:
+    """``fancy`` when the terminal can show it, else the ASCII ``plain``."""
+    return fancy if can_encode(fancy) else plain
+
+
+def missing() -> str:
+    """The placeholder for an absent value, in a form stdout can print."""
+    return glyph(MISSING, "-")
+
+
+def when(ms: int | None, now: int | None = None) -> str:
+    """A compact start time: ``42s ago``, ``5m ago``, ``3h ago``, ``2d ago``, else a date."""
+    if not ms:
+        return missing()
+    delta = ((now if now is not None else now_ms()) - ms) / 1000
+    if 0 <= delta < 60:
+        return f"{int(delta)}s ago"
+    if 0 <= delta < 3600:
+        return f"{int(delta // 60)}m ago"
+    if 0 <= delta < 86400:
+        return f"{int(delta // 3600)}h ago"
+    if 0 <= delta < 7 * 86400:
+        return f"{int(delta // 86400)}d ago"
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d")
+
+
+def timestamp(ms: int | None) -> str:
+    """A full local time with its UTC offset, to the second."""
+    if not ms:
+        return missing()
+    return datetime.fromtimestamp(ms / 1000).astimezone().isoformat(timespec="seconds")
+
+
+def clock(ms: int | None) -> str:
+    """A local ``YYYY-MM-DD HH:MM:SS.mmm`` time, for metric histories."""
+    if not ms:
+        return missing()
+    moment = datetime.fromtimestamp(ms / 1000)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
+def duration(ms: int | None) -> str:
+    """A compact duration: ``0.4s``, ``42s``, ``3m07s``, ``1h05m``, ``2d03h``."""
+    if ms is None:
+        return missing()
+    seconds = max(ms, 0) / 1000
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+def run_duration_ms(
+    start: int, end: int | None, running: bool, now: int | None = None
+) -> int | None:
+    """How long a run took, or has been running; None when it never ended."""
+    if end is not None:
+        return end - start
+    if running:
+        return (now if now is not None else now_ms()) - start
+    return None
+
+
+def size(n: int) -> str:
+    """A byte count in binary units: ``512 B``, ``1.5 KiB``, ``12.0 MiB``."""
+    value = float(n)
+    for unit in _SIZE_UNITS:
+        if abs(value) < 1024 or unit == _SIZE_UNITS[-1]:
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def number(value: float, digits: int = 6) -> str:
+    """A metric value in at most ``digits`` significant digits; NaN and infinities by name."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.{digits}g}"
+
+
+def exact(value: float) -> str:
+    """A metric value with every digit it has (shortest round-trip form)."""
+    if math.isnan(value) or math.isinf(value):
+        return number(value)
+    return repr(value)
+
+
+def json_safe(obj: Any) -> Any:
+    """Replace NaN and infinities (not valid JSON) with the strings JavaScript would print."""
+    if isinstance(obj, float):
+        if math.isnan(obj):
+            return "NaN"
+        if math.isinf(obj):
+            return "Infinity" if obj > 0 else "-Infinity"
+        return obj
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def echo_json(obj: Any) -> None:
+    """Print ``obj`` as indented, strictly valid JSON on stdout."""
+    click.echo(json.dumps(json_safe(obj), indent=2, default=str, allow_nan=False))
