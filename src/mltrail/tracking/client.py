@@ -511,22 +511,12 @@ class MltrailClient:
         if not path.exists():
             raise NotFound(f"cannot log artifact: {path} does not exist")
         prefix = v.check_artifact_path(artifact_path) + "/" if artifact_path else ""
-        files: list[FileInfo] = []
         if path.is_dir():
-            from mltrail.objects import scan_tree
-
-            tree, sources = scan_tree(path)
-            for entry in tree.entries:
-                self.objects.put_file(sources[entry.path])
-                files.append(
-                    FileInfo(
-                        f"{prefix}{path.name}/{entry.path}", entry.hash, entry.size, entry.mode
-                    )
-                )
+            files = self._store_folder(path, f"{prefix}{path.name}/")
         else:
             info = self.objects.put_file(path)
             mode = 0o755 if os.stat(path).st_mode & stat.S_IXUSR else 0o644
-            files.append(FileInfo(f"{prefix}{path.name}", info.hash, info.size, mode))
+            files = [FileInfo(f"{prefix}{path.name}", info.hash, info.size, mode)]
         self._writer.call(lambda: self.store.add_artifacts(run_id, files))
         return files
 
@@ -538,16 +528,18 @@ class MltrailClient:
         path = Path(local_dir)
         if not path.is_dir():
             raise NotFound(f"cannot log artifacts: {path} is not a folder")
-        from mltrail.objects import scan_tree
-
-        tree, sources = scan_tree(path)
         prefix = v.check_artifact_path(artifact_path) + "/" if artifact_path else ""
-        files = []
-        for entry in tree.entries:
-            self.objects.put_file(sources[entry.path])
-            files.append(FileInfo(prefix + entry.path, entry.hash, entry.size, entry.mode))
+        files = self._store_folder(path, prefix)
         self._writer.call(lambda: self.store.add_artifacts(run_id, files))
         return files
+
+    def _store_folder(self, path: Path, prefix: str) -> list[FileInfo]:
+        # Hash once while scanning; the tree object is stored too, naming this folder version.
+        from mltrail.objects import scan_tree, store_tree
+
+        tree, sources = scan_tree(path)
+        store_tree(self.objects, tree, sources)
+        return [FileInfo(prefix + e.path, e.hash, e.size, e.mode) for e in tree.entries]
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> FileInfo:
         """Store a string as an artifact file."""
