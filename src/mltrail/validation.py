@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 import re
 
-from mltrail.errors import InvalidKey, InvalidValue
+from mltrail.errors import InvalidKey, InvalidState, InvalidValue
 
 MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
@@ -141,3 +141,17 @@ def check_artifact_path(path: str) -> str:
     if not norm or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise InvalidKey(f"artifact path {path!r} must be relative, without '.' or '..' segments")
     return norm
+
+
+def check_run_writable(run_id: str, lifecycle_stage: str, status: str) -> None:
+    """Raise :class:`InvalidState` unless a run is active and RUNNING, so it can take data."""
+    if lifecycle_stage != "active":
+        raise InvalidState(
+            f"run {run_id!r} is deleted; nothing can be logged to it",
+            hint=f"Restore it first: mltrail runs restore {run_id}",
+        )
+    if status != "RUNNING":
+        raise InvalidState(
+            f"run {run_id!r} is {status}; only RUNNING runs take new data",
+            hint="Start a new run, or resume this one with mt.start_run(run_id=...).",
+        )

@@ -38,6 +38,7 @@ from mltrail.store import schema as t
 from mltrail.store.base import MAX_RESULTS_LIMIT, TrackingStore
 from mltrail.store.engine import WRITE, is_sqlite, make_engine
 from mltrail.store.migrate import ensure_schema
+from mltrail.validation import check_run_writable
 
 _ACTIVE = LifecycleStage.ACTIVE.value
 _DELETED = LifecycleStage.DELETED.value
@@ -439,16 +440,7 @@ class SqlStore(TrackingStore):
         ).first()
         if row is None:
             raise NotFound(f"run {run_id!r} does not exist")
-        if row.lifecycle_stage != _ACTIVE:
-            raise InvalidState(
-                f"run {run_id!r} is deleted; nothing can be logged to it",
-                hint=f"Restore it first: mltrail runs restore {run_id}",
-            )
-        if row.status != RunStatus.RUNNING.value:
-            raise InvalidState(
-                f"run {run_id!r} is {row.status}; only RUNNING runs take new data",
-                hint="Start a new run, or log before end_run().",
-            )
+        check_run_writable(run_id, row.lifecycle_stage, row.status)
         return row.run_pk
 
     def _write_batch(self, conn: sa.Connection, batch: RunBatch) -> None:

@@ -341,16 +341,7 @@ class MltrailClient:
         if run_id in self._running:
             return
         info = self.store.get_run_info(run_id)
-        if info.lifecycle_stage != LifecycleStage.ACTIVE.value:
-            raise InvalidState(
-                f"run {run_id!r} is deleted; nothing can be logged to it",
-                hint=f"Restore it first: mltrail runs restore {run_id}",
-            )
-        if info.status != RunStatus.RUNNING.value:
-            raise InvalidState(
-                f"run {run_id!r} is {info.status}; only RUNNING runs take new data",
-                hint="Start a new run, or resume this one with mt.start_run(run_id=...).",
-            )
+        v.check_run_writable(run_id, info.lifecycle_stage, info.status)
         self._running.add(run_id)
 
     # -- logging -----------------------------------------------------------------------------
