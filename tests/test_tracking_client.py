@@ -252,3 +252,12 @@ def test_identical_artifacts_are_stored_once(client, tmp_path: Path):
     client.log_artifact(b.run_id, f)
     assert client.list_artifacts(a.run_id)[0].hash == client.list_artifacts(b.run_id)[0].hash
     assert len(list(client.objects.iter_hashes())) == 1
+
+
+@pytest.mark.parametrize("status", ["DONE", "RUNNING", "finished", None])
+def test_bad_terminal_status(client, status):
+    run = client.create_run()
+    with pytest.raises(InvalidInput, match="does not end a run"):
+        client.set_terminated(run.run_id, status)
+    client.log_metric(run.run_id, "still", 1.0)  # the run is untouched and still RUNNING
+    client.set_terminated(run.run_id)

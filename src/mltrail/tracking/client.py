@@ -310,13 +310,13 @@ class MltrailClient:
 
     def set_terminated(self, run_id: str, status: str | RunStatus = RunStatus.FINISHED) -> RunInfo:
         """Finish a run: drain its queued data, then record status and end time."""
-        status = RunStatus(status)
-        if not status.is_terminal:
+        if status not in ("FINISHED", "FAILED", "KILLED"):
             raise InvalidInput(
-                f"status {status.value!r} does not end a run; use FINISHED, FAILED or KILLED"
+                f"status {status!r} does not end a run; use FINISHED, FAILED or KILLED"
             )
-        self._writer.flush()
+        status = RunStatus(status)
         self._running.discard(run_id)
+        # Queued behind every point logged so far, so the run ends after its data is written.
         info = self._writer.call(
             lambda: self.store.update_run(run_id, status=status.value, end_time=_now_ms())
         )
