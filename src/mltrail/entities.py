@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class RunStatus(enum.StrEnum):
@@ -59,9 +59,8 @@ class Experiment:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Metric:
-    """One point of a metric series."""
+class Metric(NamedTuple):
+    """One point of a metric series (a tuple: a 1M-point history builds a million of them)."""
 
     key: str
     value: float

@@ -104,7 +104,7 @@ latest_metrics = sa.Table(
 )
 
 # The full series. No primary key: a composite one over every column (as MLflow has) doubles
-# the table's size; history reads use the (run_pk, key, step) index.
+# the table's size. History reads walk the (run_pk, key, step, timestamp) index in order.
 metrics = sa.Table(
     "metrics",
     metadata,
@@ -115,7 +115,7 @@ metrics = sa.Table(
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("timestamp", sa.BigInteger, nullable=False),
     sa.Column("value", sa.Double, nullable=True),
-    sa.Index(None, "run_pk", "key", "step"),
+    sa.Index(None, "run_pk", "key", "step", "timestamp"),
 )
 
 # Files logged as run artifacts: each points at a blob in the object store.

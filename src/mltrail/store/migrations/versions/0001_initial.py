@@ -104,7 +104,9 @@ def upgrade() -> None:
             ["run_pk"], ["runs.run_pk"], ondelete="CASCADE", name="fk_metrics_run_pk_runs"
         ),
     )
-    op.create_index("ix_metrics_run_pk_key_step", "metrics", ["run_pk", "key", "step"])
+    op.create_index(
+        "ix_metrics_run_pk_key_step_timestamp", "metrics", ["run_pk", "key", "step", "timestamp"]
+    )
 
     op.create_table(
         "artifacts",
