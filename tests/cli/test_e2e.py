@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,3 +84,47 @@ def test_errors_in_a_real_process(tmp_path: Path):
     assert out.returncode == 1
     assert "is not a usable mltrail store" in out.stderr
     assert (tmp_path / ".mltrail" / "mltrail.db").read_bytes() == garbage
+
+
+@pytest.mark.postgres
+def test_team_store_on_postgresql(tmp_path: Path, postgres):
+    """The same commands against a PostgreSQL store, objects in a folder, via the environment."""
+    uri = postgres.create_database()
+    env = {"MLTRAIL_TRACKING_URI": uri, "MLTRAIL_OBJECTS": str(tmp_path / "objects")}
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import mltrail as mt\n"
+        "mt.set_experiment('pg')\n"
+        "for depth in (3, 5):\n"
+        "    with mt.start_run(run_name=f'd{depth}'):\n"
+        "        mt.log_params({'max_depth': depth})\n"
+        "        for step in range(100):\n"
+        "            mt.log_metric('loss', 1 / (step + 1), step=step)\n"
+        "        mt.log_metrics({'accuracy': depth / 10})\n"
+        "        mt.log_text('report', 'report.txt')\n"
+    )
+    train = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"), **env},
+        capture_output=True,
+        text=True,
+    )
+    assert train.returncode == 0, train.stderr
+    assert not (tmp_path / ".mltrail").exists()
+
+    out = run_cli("exp", "ls", "--json", cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "pg" in [e["name"] for e in json.loads(out.stdout)]
+    out = run_cli(
+        "runs", "ls", "-e", "pg", "-f", "params.max_depth = 5", "--json", cwd=tmp_path, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    (row,) = json.loads(out.stdout)
+    assert row["metrics.accuracy"] == 0.5
+    out = run_cli("runs", "history", row["run_id"], "loss", "--json", cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    assert len(json.loads(out.stdout)) == 100
+    out = run_cli("runs", "show", row["run_id"][:8], cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "report.txt" in out.stdout
