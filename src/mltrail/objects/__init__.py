@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from mltrail.errors import InvalidInput
@@ -31,11 +32,15 @@ from mltrail.objects.tree import (
     store_tree,
 )
 
+if TYPE_CHECKING:
+    from mltrail.objects.s3 import S3ObjectStore
+
 __all__ = [
     "HASH_HEX_LEN",
     "LocalObjectStore",
     "ObjectInfo",
     "ObjectStore",
+    "S3ObjectStore",
     "Tree",
     "TreeEntry",
     "check_hash",
@@ -52,11 +57,49 @@ __all__ = [
 ]
 
 # Backends the design promises but that later issues add; named so the error can say so.
-_PLANNED = {"s3": "S3", "http": "HTTP", "https": "HTTP"}
+_PLANNED = {"http": "HTTP", "https": "HTTP"}
+
+#: Environment variables naming an S3-compatible endpoint (MinIO, Ceph, …), first one set wins.
+S3_ENDPOINT_ENV = ("MLTRAIL_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL")
+
+
+def __getattr__(name: str) -> Any:
+    # S3ObjectStore imports boto3 (~0.3 s); load it only when someone asks for it.
+    if name == "S3ObjectStore":
+        return _s3_module().S3ObjectStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _s3_module() -> Any:
+    try:
+        from mltrail.objects import s3
+    except ImportError as e:
+        if e.name and e.name.split(".")[0] in ("boto3", "botocore", "s3transfer"):
+            raise InvalidInput(
+                "S3 object storage needs boto3, which is not installed",
+                hint="pip install 'mltrail[s3]'",
+            ) from None
+        raise
+    return s3
+
+
+def open_s3_store(url: str) -> S3ObjectStore:
+    """Open ``s3://bucket/prefix``; the endpoint comes from the variables in S3_ENDPOINT_ENV."""
+    parts = urlsplit(url)
+    bucket = parts.netloc
+    if not bucket:
+        raise InvalidInput(
+            f"S3 URL {url!r} names no bucket", hint="Write it as s3://bucket or s3://bucket/prefix."
+        )
+    endpoint = next((os.environ[n] for n in S3_ENDPOINT_ENV if os.environ.get(n)), None)
+    store: S3ObjectStore = _s3_module().S3ObjectStore(
+        bucket, unquote(parts.path).strip("/"), endpoint_url=endpoint
+    )
+    return store
 
 
 def open_object_store(location: str | os.PathLike[str]) -> ObjectStore:
-    """Open the object store at a local path or ``file://`` URI."""
+    """Open the object store at a local path, ``file://`` URI or ``s3://bucket/prefix`` URL."""
     if not isinstance(location, str):
         return LocalObjectStore(Path(location))
     if not location.strip():
@@ -75,6 +118,8 @@ def open_object_store(location: str | os.PathLike[str]) -> ObjectStore:
         if os.name == "nt" and path[:1] == "/" and path[2:3] == ":":
             path = path[1:]  # file:///C:/data -> C:/data
         return LocalObjectStore(Path(path))
+    if scheme == "s3":
+        return open_s3_store(location)
     if scheme in _PLANNED:
         raise InvalidInput(
             f"{_PLANNED[scheme]} object storage ({location}) is not available in this version "
@@ -83,5 +128,5 @@ def open_object_store(location: str | os.PathLike[str]) -> ObjectStore:
         )
     raise InvalidInput(
         f"unknown object store location {location!r}",
-        hint="Give a local folder, a file:// URI or (later) an s3:// or http(s):// URL.",
+        hint="Give a local folder, a file:// URI, an s3:// URL or (later) an http(s):// URL.",
     )
