@@ -14,6 +14,7 @@ COMMANDS = {
     "init": "mltrail.cli.project:init_command",
     "exp": "mltrail.cli.experiments:exp_group",
     "runs": "mltrail.cli.runs:runs_group",
+    "data": "mltrail.cli.data:data_group",
     "doctor": "mltrail.cli.doctor:doctor_command",
 }
 

@@ -1,0 +1,208 @@
+"""``mltrail data``: version datasets with pointer files (add, status, checkout, unprotect)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mltrail.cli import format as fmt
+from mltrail.cli.options import json_option
+
+if TYPE_CHECKING:
+    from mltrail.data import DatasetStatus, Reporter
+
+#: Below this much work, a progress bar would only flicker.
+PROGRESS_MIN_FILES = 1000
+PROGRESS_MIN_BYTES = 64 * 1024 * 1024
+#: Files listed per dataset in `data status` before "… and N more".
+MAX_LISTED = 10
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _reporter() -> Reporter:
+    """A rich progress bar on stderr when it is a terminal, else nothing."""
+    from mltrail.data import Reporter
+
+    try:
+        tty = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    if not tty:
+        return Reporter()
+
+    class Bar(Reporter):
+        def __init__(self) -> None:
+            self._progress: Any = None
+            self._task: Any = None
+
+        def begin(self, label: str, total_bytes: int, total_files: int) -> None:
+            if total_files < PROGRESS_MIN_FILES and total_bytes < PROGRESS_MIN_BYTES:
+                return
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(f"{label} {total_files} files", total=total_bytes)
+
+        def advance(self, nbytes: int) -> None:
+            if self._progress is not None:
+                self._progress.advance(self._task, nbytes)
+
+        def end(self) -> None:
+            if self._progress is not None:
+                self._progress.stop()
+                self._progress = None
+
+    return Bar()
+
+
+@click.group("data")
+def data_group() -> None:
+    """Version datasets: pointer files in Git, content in .mltrail/objects."""
+
+
+@data_group.command("add")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def add_command(paths: tuple[Path, ...]) -> None:
+    """Track files or folders: store them and write PATH.trail pointer files.
+
+    Commit the pointer files and the .gitignore changes; the data itself stays out of Git.
+    Adding an unchanged path again does nothing.
+    """
+    from mltrail.data import add
+
+    results = add(paths, reporter=_reporter())
+    for r in results:
+        what = _plural(r.nfiles, "file") + ", " if r.kind == "dir" else ""
+        detail = f"({what}{fmt.size(r.size)}, {r.hash[:12]})"
+        if r.changed:
+            click.echo(f"Added {r.path} {detail} -> {r.pointer}")
+        else:
+            click.echo(f"Unchanged {r.path} {detail}")
+    changed = [r for r in results if r.changed]
+    if changed:
+        names = [r.pointer for r in changed]
+        for r in changed:
+            ignore = str(Path(Path(r.path).parent, ".gitignore").as_posix())
+            if ignore not in names:
+                names.append(ignore)
+        click.echo(f"To record this version: git add {' '.join(names)}")
+
+
+_LABEL = {
+    "modified": "modified:",
+    "deleted": "deleted:",
+    "not in cache": "not in cache:",
+}
+
+
+@data_group.command("status")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@json_option
+def status_command(paths: tuple[Path, ...], as_json: bool) -> None:
+    """Show which tracked datasets differ from their pointer files (all, or PATHS).
+
+    States: unchanged, modified, deleted (the workspace copy is missing) and not in cache (the
+    version a pointer names is not stored locally). For folders, the files added, modified or
+    deleted are listed.
+    """
+    from mltrail.data import status
+
+    results = status(paths or None, reporter=_reporter())
+    if as_json:
+        fmt.echo_json([r.to_dict() for r in results])
+        return
+    if not results:
+        click.echo("No tracked data; track some with: mltrail data add PATH")
+        return
+    changed = [r for r in results if r.state != "unchanged"]
+    for r in changed:
+        _print_status(r)
+    clean = len(results) - len(changed)
+    if not changed:
+        click.echo(f"Data is up to date ({_plural(clean, 'dataset')}).")
+    elif clean:
+        click.echo(f"{_plural(clean, 'other dataset')} unchanged.")
+
+
+def _print_status(r: DatasetStatus) -> None:
+    counts = [
+        f"{len(files)} {word}"
+        for files, word in ((r.added, "added"), (r.modified, "modified"), (r.deleted, "deleted"))
+        if files
+    ]
+    extra = f" ({', '.join(counts)})" if counts else ""
+    if r.state != "not in cache" and not r.in_cache:
+        extra += " (not in cache)"
+    click.echo(f"  {_LABEL[r.state]:<15}{r.path}{extra}")
+    listed = 0
+    for files, word in ((r.added, "new"), (r.modified, "modified"), (r.deleted, "deleted")):
+        for name in files:
+            if listed == MAX_LISTED:
+                break
+            click.echo(f"      {word + ':':<10}{r.path}/{name}")
+            listed += 1
+    total = len(r.added) + len(r.modified) + len(r.deleted)
+    if total > listed:
+        click.echo(f"      … and {total - listed} more (see --json)")
+
+
+@data_group.command("checkout")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite workspace changes that were never added (they are stored nowhere else).",
+)
+@click.option(
+    "--link",
+    type=click.Choice(["auto", "reflink", "hardlink", "copy"]),
+    help="How to put files in place (default: [data] link in .mltrail/config.toml, or auto).",
+)
+def checkout_command(paths: tuple[Path, ...], force: bool, link: str | None) -> None:
+    """Make the workspace match the pointer files (all, or PATHS), from the local cache.
+
+    Every file is verified against its hash before it is put in place. Hardlinked files are
+    read-only: `mltrail data unprotect PATH` makes writable copies.
+    """
+    from mltrail.data import checkout
+
+    results = checkout(paths or None, force=force, link=link, reporter=_reporter())
+    for r in results:
+        if r.written:
+            how = ", ".join(f"{n} {kind}" for kind, n in sorted(r.links.items()))
+            click.echo(f"Checked out {r.path}: {_plural(r.written, 'file')} ({how})")
+        else:
+            click.echo(f"Up to date {r.path}")
+
+
+@data_group.command("unprotect")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def unprotect_command(paths: tuple[Path, ...]) -> None:
+    """Replace read-only hardlinks into the cache by writable copies, so PATHS can be edited."""
+    from mltrail.data import unprotect
+
+    n = unprotect(paths)
+    click.echo(f"Made {_plural(n, 'file')} writable." if n else "Nothing to unprotect.")

@@ -1,0 +1,39 @@
+"""Tests of data versioning (mltrail.data); shared helpers and the ``project`` fixture."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from mltrail.config import init_project
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh project in the test's folder, which is also the working directory."""
+    monkeypatch.delenv("MLTRAIL_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLTRAIL_OBJECTS", raising=False)
+    init_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def settle(*paths: Path) -> None:
+    """Date files (and every file under folders) 10 s back, outside the racy-timestamp window."""
+    then = time.time() - 10
+    for path in paths:
+        files = [Path(d, f) for d, _, fs in os.walk(path) for f in fs] if path.is_dir() else [path]
+        for f in files:
+            os.utime(f, (then, then))
+
+
+def write(path: Path, data: bytes | str) -> Path:
+    """Create ``path`` (and its folders) with ``data``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    path.write_bytes(data)
+    return path
