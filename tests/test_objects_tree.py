@@ -18,6 +18,7 @@ from mltrail.objects import (
     TreeEntry,
     checkout_tree,
     hash_bytes,
+    hashing,
     put_tree,
     read_tree,
     scan_tree,
@@ -492,7 +493,7 @@ def test_file_changing_during_scan_is_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = _make(tmp_path / "d", {"log.txt": b"line 1\n"})
-    real_hash_fd = tree_module.hash_fd
+    real_hash_fd = hashing.hash_fd
 
     def hash_while_appending(fd: int, path: str, size: int, threads: int) -> str:
         result = real_hash_fd(fd, path, size, threads)
@@ -500,7 +501,7 @@ def test_file_changing_during_scan_is_an_error(
             f.write(b"line 2\n")
         return result
 
-    monkeypatch.setattr(tree_module, "hash_fd", hash_while_appending)
+    monkeypatch.setattr(hashing, "hash_fd", hash_while_appending)
     with pytest.raises(InvalidState, match="changed while it was being hashed"):
         scan_tree(root, workers=1)
 

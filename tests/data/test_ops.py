@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 import mltrail.data as data
-from mltrail.data import workspace
 from mltrail.data.pointer import read_pointer
 from mltrail.errors import IntegrityError, InvalidInput, InvalidState, NotFound, StoreNotFound
-from mltrail.objects import LocalObjectStore, read_tree
+from mltrail.objects import LocalObjectStore, hashing, read_tree
 from tests.data import project, settle, write
 
 __all__ = ["project"]
@@ -67,8 +66,8 @@ def test_re_add_unchanged_is_a_no_op(project: Path, monkeypatch: pytest.MonkeyPa
     before = (ptr.stat().st_mtime_ns, ptr.read_text())
     gitignore = (project / "data" / ".gitignore").read_text()
     calls = []
-    real = workspace.hash_fd
-    monkeypatch.setattr(workspace, "hash_fd", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    real = hashing.hash_fd
+    monkeypatch.setattr(hashing, "hash_fd", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
     again = data.add(["data/customers.csv", "data/images"])
     assert [a.changed for a in again] == [False, False]
     assert [a.hashed for a in again] == [0, 0]
@@ -212,7 +211,7 @@ def test_status_skips_git_and_mltrail_folders(project: Path):
 def test_status_of_unchanged_tree_hashes_nothing(project: Path, monkeypatch):
     _dataset(project)
     data.add(["data/images"])
-    monkeypatch.setattr(workspace, "hash_fd", lambda *a, **k: pytest.fail("rehashed"))
+    monkeypatch.setattr(hashing, "hash_fd", lambda *a, **k: pytest.fail("rehashed"))
     assert _states() == {"data/images": "unchanged"}
 
 

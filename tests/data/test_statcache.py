@@ -10,6 +10,7 @@ import pytest
 
 from mltrail.data import workspace
 from mltrail.data.statcache import RACY_WINDOW_NS, StatCache, StatKey
+from mltrail.objects import hashing
 from tests.data import settle, write
 
 
@@ -17,13 +18,13 @@ from tests.data import settle, write
 def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Record the path of every file the workspace scan hashes."""
     calls: list[str] = []
-    real = workspace.hash_fd
+    real = hashing.hash_fd
 
     def spy(fd, path, size, threads=1):
         calls.append(str(path))
         return real(fd, path, size, threads)
 
-    monkeypatch.setattr(workspace, "hash_fd", spy)
+    monkeypatch.setattr(hashing, "hash_fd", spy)
     return calls
 
 
@@ -73,18 +74,18 @@ def _changed(tmp_path: Path, change) -> list[str]:
     calls: list[str] = []
     with StatCache(tmp_path / "stat.db") as cache:
         _scan(tmp_path, f, cache)
-        real = workspace.hash_fd
+        real = hashing.hash_fd
 
         def spy(fd, path, size, threads=1):
             calls.append(str(path))
             return real(fd, path, size, threads)
 
         change(f)
-        workspace.hash_fd = spy
+        hashing.hash_fd = spy
         try:
             result = _scan(tmp_path, f, cache)
         finally:
-            workspace.hash_fd = real
+            hashing.hash_fd = real
     assert result.hash == workspace._hash_one(str(f), 1)[0]
     return calls
 

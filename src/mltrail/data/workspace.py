@@ -16,7 +16,7 @@ from typing import Literal
 
 from mltrail.data.statcache import StatCache, StatKey
 from mltrail.errors import InvalidInput, InvalidState
-from mltrail.objects.hashing import O_BINARY, default_workers, hash_fd, map_parallel, usable_cpus
+from mltrail.objects.hashing import default_workers, hash_unchanging, map_parallel, usable_cpus
 from mltrail.objects.tree import MODE_EXECUTABLE, MODE_FILE, Tree, TreeEntry, _walk
 
 
@@ -149,23 +149,7 @@ def _hashes(
 
 def _hash_one(path: str, threads: int) -> tuple[str, StatKey]:
     """Hash a file; return its hash and the stat key of the bytes hashed."""
-    try:
-        fd = os.open(path, os.O_RDONLY | O_BINARY)
-    except OSError as e:
-        raise InvalidInput(f"cannot read {path}: {e.strerror or e}") from e
-    try:
-        before = os.fstat(fd)
-        h = hash_fd(fd, path, before.st_size, threads)
-        after = os.fstat(fd)
-    except OSError as e:
-        raise InvalidInput(f"cannot read {path}: {e.strerror or e}") from e
-    finally:
-        os.close(fd)
-    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-        raise InvalidState(
-            f"{path} changed while it was being hashed",
-            hint="Run the command again once nothing is writing to it.",
-        )
+    h, before = hash_unchanging(path, threads)
     return h, StatKey.of(before)
 
 

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from blake3 import blake3
 
-from mltrail.errors import InvalidInput
+from mltrail.errors import InvalidInput, InvalidState
 
 #: Length of a hash in hex characters.
 HASH_HEX_LEN = 64
@@ -95,6 +95,29 @@ def hash_fd(fd: int, path: str | os.PathLike[str], size: int, threads: int = _TH
     if _PROC_FDS:
         path = f"/proc/self/fd/{fd}"
     return blake3(max_threads=threads).update_mmap(path).hexdigest()
+
+
+def hash_unchanging(path: str, threads: int = _THREADS) -> tuple[str, os.stat_result]:
+    """Hash a file and return its stat; refuse a file that changed while it was being hashed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | O_BINARY)
+    except OSError as e:
+        raise InvalidInput(f"cannot read {path}: {e.strerror or e}") from e
+    try:
+        before = os.fstat(fd)
+        h = hash_fd(fd, path, before.st_size, threads)
+        after = os.fstat(fd)
+    except OSError as e:
+        raise InvalidInput(f"cannot read {path}: {e.strerror or e}") from e
+    finally:
+        os.close(fd)
+    # A file rewritten while we hashed it would get a size that does not match its hash.
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise InvalidState(
+            f"{path} changed while it was being hashed",
+            hint="Run the command again once nothing is writing to it.",
+        )
+    return h, before
 
 
 def hash_files(

@@ -33,11 +33,10 @@ from pathlib import Path
 from mltrail.errors import InvalidInput, InvalidState
 from mltrail.objects.base import ObjectInfo, ObjectStore
 from mltrail.objects.hashing import (
-    O_BINARY,
     check_hash,
     default_workers,
     hash_bytes,
-    hash_fd,
+    hash_unchanging,
     is_valid_hash,
     map_parallel,
     usable_cpus,
@@ -266,24 +265,10 @@ def _check_source_name(path: str, rel: str) -> None:
 def _hash_source(path: str, threads: int) -> tuple[str, int, int]:
     """Return the hash, size and tree mode of a file, refusing one that changes meanwhile."""
     try:
-        fd = os.open(path, os.O_RDONLY | O_BINARY)
-    except OSError as e:
+        h, before = hash_unchanging(path, threads)
+    except InvalidInput:
         _stat_source(path)  # raises the more telling error where there is one: a broken link...
-        raise InvalidInput(f"cannot read {path}: {e.strerror or e}") from e
-    try:
-        before = os.fstat(fd)
-        h = hash_fd(fd, path, before.st_size, threads)
-        after = os.fstat(fd)
-    except OSError as e:
-        raise InvalidInput(f"cannot read {path}: {e.strerror or e}") from e
-    finally:
-        os.close(fd)
-    # A file rewritten while we hashed it would get a size that does not match its hash.
-    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-        raise InvalidState(
-            f"{path} changed while it was being hashed",
-            hint="Run the command again once nothing is writing to that folder.",
-        )
+        raise
     mode = MODE_EXECUTABLE if before.st_mode & stat.S_IXUSR else MODE_FILE
     return h, before.st_size, mode
 
