@@ -13,6 +13,7 @@ import abc
 import io
 import os
 import shutil
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import BinaryIO
 
 from blake3 import blake3
 
-from mltrail.errors import IntegrityError, NotFound
+from mltrail.errors import IntegrityError, InvalidInput, NotFound
 from mltrail.objects.hashing import CHUNK_SIZE, check_hash, default_workers, map_parallel
 
 
@@ -221,3 +222,28 @@ def atomic_output(dest: Path, *, executable: bool = False) -> Iterator[BinaryIO]
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def reading_source(path: str) -> Iterator[None]:
+    """Turn OS errors on a user's file into InvalidInput: bad input, not a broken store."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise InvalidInput(f"no such file: {path}") from None
+    except OSError as e:
+        raise InvalidInput(f"cannot read {path}: {e.strerror or e}") from e
+
+
+def check_source(path: str) -> os.stat_result:
+    """Return the stat of the regular file ``path``; refuse folders, FIFOs and devices."""
+    # Checked before opening: opening a FIFO for reading would block until a writer comes.
+    with reading_source(path):
+        st = os.stat(path)
+    if stat.S_ISDIR(st.st_mode):
+        raise InvalidInput(
+            f"{path} is a folder, not a file", hint="Store folders as trees (put_tree)."
+        )
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidInput(f"{path} is not a regular file and cannot be stored")
+    return st

@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from mltrail.errors import IntegrityError, InvalidInput, InvalidState, StoreError
-from mltrail.objects.base import ObjectInfo, ObjectStore, atomic_output, verifying_reader
+from mltrail.errors import IntegrityError, InvalidState, StoreError
+from mltrail.objects.base import (
+    ObjectInfo,
+    ObjectStore,
+    atomic_output,
+    check_source,
+    reading_source,
+    verifying_reader,
+)
 from mltrail.objects.hashing import (
     CHUNK_SIZE,
     O_BINARY,
@@ -125,7 +130,7 @@ class LocalObjectStore(ObjectStore):
     ) -> ObjectInfo:
         """Store a file's content (a no-op if present); ``expected_hash`` skips hashing it first."""
         path = os.fspath(path)
-        _check_source(path)
+        check_source(path)
         h = _source_hash(path, expected_hash)
         size = self._size_or_none(h)
         if size is not None:
@@ -145,7 +150,7 @@ class LocalObjectStore(ObjectStore):
     ) -> list[ObjectInfo]:
         """Store many ``(path, expected hash or None)`` files, with one disk sync per batch."""
         items = [(os.fspath(p), h) for p, h in files]
-        sizes = [_check_source(p) for p, _ in items]
+        sizes = [check_source(p).st_size for p, _ in items]
         if any(h is None for _, h in items):
             hashes = map_parallel(lambda item: _source_hash(*item), items, default_workers())
         else:
@@ -201,7 +206,7 @@ class LocalObjectStore(ObjectStore):
         self, path: str, expected: str, *, sync: bool, created: list[str] | None = None
     ) -> tuple[str, int]:
         """Copy ``path`` into a new temp file, check it hashes to ``expected``; return it."""
-        with _reading(path):
+        with reading_source(path):
             src = os.open(path, os.O_RDONLY | O_BINARY)
         try:
             fd, tmp = self._new_temp()
@@ -413,35 +418,10 @@ class LocalObjectStore(ObjectStore):
             raise self.not_found(hash) from None
 
 
-@contextmanager
-def _reading(path: str) -> Iterator[None]:
-    # Problems with the user's file are bad input, not a broken store.
-    try:
-        yield
-    except FileNotFoundError:
-        raise InvalidInput(f"no such file: {path}") from None
-    except OSError as e:
-        raise InvalidInput(f"cannot read {path}: {e.strerror or e}") from e
-
-
-def _check_source(path: str) -> int:
-    """Return the size of the regular file ``path``; refuse folders, FIFOs and devices."""
-    # Checked before opening: opening a FIFO for reading would block until a writer comes.
-    with _reading(path):
-        st = os.stat(path)
-    if stat.S_ISDIR(st.st_mode):
-        raise InvalidInput(
-            f"{path} is a folder, not a file", hint="Store folders as trees (put_tree)."
-        )
-    if not stat.S_ISREG(st.st_mode):
-        raise InvalidInput(f"{path} is not a regular file and cannot be stored")
-    return st.st_size
-
-
 def _source_hash(path: str, expected: str | None) -> str:
     if expected is not None:
         return check_hash(expected)
-    with _reading(path):
+    with reading_source(path):
         return hash_file(path)
 
 

@@ -14,7 +14,6 @@ is opened, so the CLI starts fast without it.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,7 +33,14 @@ from mltrail.errors import (
     NotFound,
     StoreError,
 )
-from mltrail.objects.base import ObjectInfo, ObjectStore, atomic_output, verifying_reader
+from mltrail.objects.base import (
+    ObjectInfo,
+    ObjectStore,
+    atomic_output,
+    check_source,
+    reading_source,
+    verifying_reader,
+)
 from mltrail.objects.hashing import (
     check_hash,
     default_workers,
@@ -375,7 +381,7 @@ class S3ObjectStore(ObjectStore):
     ) -> ObjectInfo:
         """Store a file's content (no upload if present); ``expected_hash`` skips hashing it."""
         path = os.fspath(path)
-        st = _check_source(path)
+        st = check_source(path)
         h = check_hash(expected_hash) if expected_hash is not None else _hash_source(path)
         size = self._head_size(h)
         if size is not None:
@@ -389,7 +395,7 @@ class S3ObjectStore(ObjectStore):
     ) -> list[ObjectInfo]:
         """Store many ``(path, expected hash or None)`` files, uploading in parallel."""
         items = [(os.fspath(p), h) for p, h in files]
-        stats = [_check_source(p) for p, _ in items]
+        stats = [check_source(p) for p, _ in items]
         hashes = map_parallel(
             lambda item: check_hash(item[1]) if item[1] is not None else _hash_source(item[0]),
             items,
@@ -427,7 +433,7 @@ class S3ObjectStore(ObjectStore):
         if st.st_size < self.multipart_threshold:
             # Small files: send the very bytes that were hashed, so a concurrent edit cannot
             # put content under the wrong name.
-            with _reading(path), open(path, "rb") as f:
+            with reading_source(path), open(path, "rb") as f:
                 data = f.read()
             actual = hash_bytes(data)
             if actual != h:
@@ -449,7 +455,7 @@ class S3ObjectStore(ObjectStore):
             )
         # Parts are read from the file in parallel, so their bytes cannot be hashed on the way;
         # a file that changed since it was hashed shows in its size, mtime or inode instead.
-        after = _check_source(path)
+        after = check_source(path)
         if (after.st_size, after.st_mtime_ns, after.st_ino) != (
             st.st_size,
             st.st_mtime_ns,
@@ -574,32 +580,8 @@ def _client_error_in(e: BaseException) -> botocore.exceptions.ClientError | None
     return None
 
 
-@contextmanager
-def _reading(path: str) -> Iterator[None]:
-    # Problems with the user's file are bad input, not a broken store.
-    try:
-        yield
-    except FileNotFoundError:
-        raise InvalidInput(f"no such file: {path}") from None
-    except OSError as e:
-        raise InvalidInput(f"cannot read {path}: {e.strerror or e}") from e
-
-
-def _check_source(path: str) -> os.stat_result:
-    """Return the stat of the regular file ``path``; refuse folders, FIFOs and devices."""
-    with _reading(path):
-        st = os.stat(path)
-    if stat.S_ISDIR(st.st_mode):
-        raise InvalidInput(
-            f"{path} is a folder, not a file", hint="Store folders as trees (put_tree)."
-        )
-    if not stat.S_ISREG(st.st_mode):
-        raise InvalidInput(f"{path} is not a regular file and cannot be stored")
-    return st
-
-
 def _hash_source(path: str) -> str:
-    with _reading(path):
+    with reading_source(path):
         return hash_file(path)
 
 
