@@ -21,7 +21,7 @@ _NO_STORE_HINT = "Create one with `mltrail init`, or check --store / MLTRAIL_TRA
 
 _CONFIG_TEMPLATE = """\
 # mltrail project configuration.
-# Remotes and defaults go here; see docs/configuration.md.
+# Remotes and defaults go here; see docs/data.md (remotes) and docs/storage.md.
 [core]
 schema = 1
 """
@@ -141,3 +141,102 @@ def _from_project(project: Path, objects: str | None, create: bool) -> Location:
     return Location(
         sqlite_uri(project / DB_FILE), objects or str(project / OBJECTS_DIR), project_dir=project
     )
+
+
+# -- editing config.toml -----------------------------------------------------------------------
+# Edits are made on the text, line by line, so the user's comments and layout survive; the result
+# is parsed again before it replaces the file, so a failed edit never leaves a broken config.
+
+
+def _header(line: str) -> str | None:
+    """Return the dotted table name of a ``[table]`` header line, or None."""
+    text = line.split("#", 1)[0].strip()
+    if text.startswith("[") and text.endswith("]") and not text.startswith("[["):
+        return ".".join(part.strip() for part in text[1:-1].split("."))
+    return None
+
+
+def _table_span(lines: list[str], table: str) -> tuple[int, int] | None:
+    """Return the [start, end) line range of ``table`` (header included), or None."""
+    start = next((i for i, line in enumerate(lines) if _header(line) == table), None)
+    if start is None:
+        return None
+    end = next((i for i in range(start + 1, len(lines)) if _header(lines[i]) is not None), None)
+    end = len(lines) if end is None else end
+    while end > start + 1 and not lines[end - 1].strip():
+        end -= 1
+    return start, end
+
+
+def toml_value(value: str | int | bool) -> str:
+    """Return ``value`` written as a TOML literal."""
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value)  # JSON string escapes are valid TOML basic-string escapes
+
+
+def edit_config(
+    project: Path,
+    table: str,
+    values: dict[str, str | int | bool | None] | None,
+) -> dict:
+    """Set (or, for None, remove) keys of ``[table]``; ``values=None`` removes the whole table.
+
+    Return the new parsed configuration.
+    """
+    path = project / CONFIG_FILE
+    read_config(project)  # refuse to edit a file that is already broken
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    lines = text.splitlines()
+    span = _table_span(lines, table)
+    if values is None:
+        if span is not None:
+            start, end = span
+            while end < len(lines) and not lines[end].strip():
+                end += 1
+            del lines[start:end]
+    else:
+        if span is None:
+            if lines and lines[-1].strip():
+                lines.append("")
+            lines.append(f"[{table}]")
+            span = (len(lines) - 1, len(lines))
+        start, end = span
+        for key, value in values.items():
+            at = next(
+                (
+                    i
+                    for i in range(start + 1, end)
+                    if lines[i].split("=", 1)[0].strip() == key and "=" in lines[i]
+                ),
+                None,
+            )
+            if value is None:
+                if at is not None:
+                    del lines[at]
+                    end -= 1
+            elif at is not None:
+                lines[at] = f"{key} = {toml_value(value)}"
+            else:
+                lines.insert(end, f"{key} = {toml_value(value)}")
+                end += 1
+    new_text = "\n".join(lines) + "\n" if lines else ""
+    try:
+        parsed = tomllib.loads(new_text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CorruptStore(
+            f"cannot update {path} automatically ({exc}); it was left unchanged",
+            hint=f"Edit [{table}] in that file by hand.",
+        ) from None
+    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.mltrail-tmp")
+    try:
+        tmp.write_text(new_text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return parsed

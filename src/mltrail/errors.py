@@ -111,3 +111,5 @@ class IntegrityError(MltrailError):
     """An object whose content no longer matches its hash."""
 
     code = "DATA_CORRUPTION"
+    #: The hash the damaged object is stored under, when known.
+    object_hash: str | None = None

@@ -106,3 +106,39 @@ def test_end_to_end_in_a_subprocess(project: Path):
         assert (project / "data" / "images" / f"{i}.png").read_bytes() == bytes([i]) * 100
     result = run_cli("data", "status", cwd=project)
     assert result.stdout == "Data is up to date (1 dataset).\n"
+
+
+def test_remote_push_pull_commands(project: Path, invoke: Invoke, tmp_path_factory):
+    remote = tmp_path_factory.mktemp("remote")
+    assert "No remotes" in invoke("remote", "list").stdout
+    invoke("data", "push", code=1)
+    assert invoke("remote", "add", "origin", str(remote)).stdout == (
+        f"Added remote origin -> {remote} (default)\n"
+    )
+    invoke("remote", "add", "backup", "s3://bucket/x", "--endpoint-url", "http://127.0.0.1:1")
+    assert invoke("remote", "list").stdout.splitlines() == [
+        "  backup       s3://bucket/x  (endpoint http://127.0.0.1:1)",
+        f"* origin       {remote}",
+    ]
+    assert [r["name"] for r in json.loads(invoke("remote", "list", "--json").stdout)] == [
+        "backup",
+        "origin",
+    ]
+    err = invoke("remote", "add", "origin", "/x", code=1).stderr
+    assert "error: remote 'origin' already exists" in err and "--force" in err
+    invoke("data", "add", "data/customers.csv", "data/images")
+    out = invoke("data", "push").stdout
+    assert out == f"Pushed 5 objects (599 B) for 2 datasets (origin: {remote}); 0 already there\n"
+    assert json.loads(invoke("data", "push", "--json").stdout)["present"] == 5
+    shutil.rmtree(project / ".mltrail" / "objects")
+    shutil.rmtree(project / "data" / "images")
+    out = invoke("data", "pull", "data/images").stdout
+    assert "Fetched 3 objects (300 B) for 1 dataset" in out
+    assert "Checked out data/images: 3 files" in out
+    out = invoke("data", "fetch", "--json").stdout
+    assert json.loads(out)["copied"] == 1
+    invoke("remote", "default", "backup")
+    assert invoke("remote", "list").stdout.startswith("* backup")
+    invoke("remote", "remove", "backup")
+    err = invoke("data", "push", "-r", "backup", code=1).stderr
+    assert "no remote named 'backup' (configured: origin)" in err

@@ -37,7 +37,11 @@ def test_the_tree_is_what_we_expect():
             f"mltrail runs {c}"
             for c in ("ls", "show", "diff", "history", "artifacts", "download", "delete", "restore")
         ),
-        *(f"mltrail data {c}" for c in ("add", "status", "checkout", "unprotect")),
+        *(
+            f"mltrail data {c}"
+            for c in ("add", "status", "checkout", "unprotect", "push", "fetch", "pull")
+        ),
+        *(f"mltrail remote {c}" for c in ("add", "list", "default", "remove")),
     }
 
 

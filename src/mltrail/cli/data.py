@@ -1,4 +1,4 @@
-"""``mltrail data``: version datasets with pointer files (add, status, checkout, unprotect)."""
+"""``mltrail data``: version datasets with pointer files; move them to and from remotes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from mltrail.cli import format as fmt
 from mltrail.cli.options import json_option
 
 if TYPE_CHECKING:
-    from mltrail.data import DatasetStatus, Reporter
+    from mltrail.data import CheckedOut, DatasetStatus, Reporter
+    from mltrail.data.transfer import Transfer
 
 #: Below this much work, a progress bar would only flicker.
 PROGRESS_MIN_FILES = 1000
@@ -189,7 +190,10 @@ def checkout_command(paths: tuple[Path, ...], force: bool, link: str | None) -> 
     """
     from mltrail.data import checkout
 
-    results = checkout(paths or None, force=force, link=link, reporter=_reporter())
+    _print_checkout(checkout(paths or None, force=force, link=link, reporter=_reporter()))
+
+
+def _print_checkout(results: list[CheckedOut]) -> None:
     for r in results:
         if r.written:
             how = ", ".join(f"{n} {kind}" for kind, n in sorted(r.links.items()))
@@ -206,3 +210,81 @@ def unprotect_command(paths: tuple[Path, ...]) -> None:
 
     n = unprotect(paths)
     click.echo(f"Made {_plural(n, 'file')} writable." if n else "Nothing to unprotect.")
+
+
+def _transfer_options(f: Any) -> Any:
+    f = click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(1, 256),
+        help="Parallel transfers (default: 8 for S3, a few per core for folders).",
+    )(f)
+    f = click.option(
+        "-r", "--remote", metavar="NAME", help="Remote to use (default: the default)."
+    )(f)
+    return click.argument("paths", nargs=-1, type=click.Path(path_type=Path))(f)
+
+
+def _transfer_line(verb: str, t: Transfer) -> str:
+    moved = f"{_plural(t.copied, 'object')} ({fmt.size(t.bytes)})"
+    return (
+        f"{verb} {moved} for {_plural(t.datasets, 'dataset')} "
+        f"({t.remote}: {t.url}); {t.present} already there"
+    )
+
+
+@data_group.command("push")
+@_transfer_options
+@json_option
+def push_command(
+    paths: tuple[Path, ...], remote: str | None, jobs: int | None, as_json: bool
+) -> None:
+    """Send the versions the pointer files name (all, or PATHS) to a remote.
+
+    Only objects the remote lacks are sent, in parallel; a folder's listing goes last, so an
+    interrupted push leaves nothing that looks complete, and running it again sends the rest.
+    """
+    from mltrail.data.transfer import push
+
+    result = push(paths or None, remote=remote, jobs=jobs, reporter=_reporter())
+    if as_json:
+        fmt.echo_json(result.to_dict())
+    else:
+        click.echo(_transfer_line("Pushed", result))
+
+
+@data_group.command("fetch")
+@_transfer_options
+@json_option
+def fetch_command(
+    paths: tuple[Path, ...], remote: str | None, jobs: int | None, as_json: bool
+) -> None:
+    """Download into the local cache the versions the pointer files name (workspace untouched).
+
+    Every object is verified against its hash as it arrives.
+    """
+    from mltrail.data.transfer import fetch
+
+    result = fetch(paths or None, remote=remote, jobs=jobs, reporter=_reporter())
+    if as_json:
+        fmt.echo_json(result.to_dict())
+    else:
+        click.echo(_transfer_line("Fetched", result))
+
+
+@data_group.command("pull")
+@_transfer_options
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite workspace changes that were never added (they are stored nowhere else).",
+)
+def pull_command(
+    paths: tuple[Path, ...], remote: str | None, jobs: int | None, force: bool
+) -> None:
+    """Fetch, then check out: the workspace gets the exact bytes the pointer files name."""
+    from mltrail.data.transfer import pull
+
+    result = pull(paths or None, remote=remote, jobs=jobs, force=force, reporter=_reporter())
+    click.echo(_transfer_line("Fetched", result.fetched))
+    _print_checkout(result.checked_out)

@@ -15,6 +15,7 @@ COMMANDS = {
     "exp": "mltrail.cli.experiments:exp_group",
     "runs": "mltrail.cli.runs:runs_group",
     "data": "mltrail.cli.data:data_group",
+    "remote": "mltrail.cli.remote:remote_group",
     "doctor": "mltrail.cli.doctor:doctor_command",
 }
 

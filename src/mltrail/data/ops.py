@@ -156,24 +156,6 @@ def add(
 # -- status ----------------------------------------------------------------------------------------
 
 
-def _selected(project: Project, paths: Iterable[PathArg] | None) -> list[Path]:
-    """Return the pointer files named by ``paths`` (data or pointer paths), or all of them."""
-    if paths is None:
-        return project.pointers()
-    out = []
-    for given in paths:
-        data = project.data_path(given)
-        ptr = pointer_path(data)
-        if not ptr.exists():
-            raise InvalidInput(
-                f"{project.rel(data)} is not tracked (no {project.rel(ptr)})",
-                hint=f"Track it with `mltrail data add {project.rel(data)}`.",
-            )
-        if ptr not in out:
-            out.append(ptr)
-    return out
-
-
 def status(
     paths: Iterable[PathArg] | None = None,
     *,
@@ -186,7 +168,7 @@ def status(
     project.ignore_local_state()
     with project.stat_cache() as cache:
         store = project.store()
-        for ptr in _selected(project, paths):
+        for ptr in project.selected(paths):
             pointer = read_pointer(ptr)
             data = ptr.with_name(ptr.name[: -len(".trail")])
             tree: Tree | None = None
@@ -271,7 +253,7 @@ def checkout(
     project.ignore_local_state()
     with data_lock(project.dir), project.stat_cache() as cache:
         store = project.store()
-        for ptr in _selected(project, paths):
+        for ptr in project.selected(paths):
             pointer = read_pointer(ptr)
             data = ptr.with_name(ptr.name[: -len(".trail")])
             name = project.rel(data)
@@ -399,7 +381,7 @@ def unprotect(paths: Iterable[PathArg], *, start: PathArg | None = None) -> int:
     count = 0
     umask = current_umask()
     with data_lock(project.dir):
-        for ptr in _selected(project, paths):
+        for ptr in project.selected(paths):
             data = ptr.with_name(ptr.name[: -len(".trail")])
             if os.path.isdir(data):
                 files = [Path(d, f) for d, _, fs in os.walk(data) for f in fs]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,6 +129,23 @@ class Project:
                 f"{rel} is tracked by Git; mltrail cannot take it over",
                 hint=f"Stop tracking it in Git first: git rm -r --cached {rel}",
             )
+
+    def selected(self, paths: Iterable[str | os.PathLike[str]] | None) -> list[Path]:
+        """Return the pointer files named by ``paths`` (data or pointer paths), or all of them."""
+        if paths is None:
+            return self.pointers()
+        out = []
+        for given in paths:
+            data = self.data_path(given)
+            ptr = pointer_path(data)
+            if not ptr.exists():
+                raise InvalidInput(
+                    f"{self.rel(data)} is not tracked (no {self.rel(ptr)})",
+                    hint=f"Track it with `mltrail data add {self.rel(data)}`.",
+                )
+            if ptr not in out:
+                out.append(ptr)
+        return out
 
     def pointers(self) -> list[Path]:
         """Return every pointer file under the root (not in .mltrail/ or .git/), sorted."""

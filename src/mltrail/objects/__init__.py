@@ -83,15 +83,17 @@ def _s3_module() -> Any:
     return s3
 
 
-def open_s3_store(url: str) -> S3ObjectStore:
-    """Open ``s3://bucket/prefix``; the endpoint comes from the variables in S3_ENDPOINT_ENV."""
+def open_s3_store(url: str, endpoint_url: str | None = None) -> S3ObjectStore:
+    """Open ``s3://bucket/prefix``; the endpoint defaults to the variables in S3_ENDPOINT_ENV."""
     parts = urlsplit(url)
     bucket = parts.netloc
     if not bucket:
         raise InvalidInput(
             f"S3 URL {url!r} names no bucket", hint="Write it as s3://bucket or s3://bucket/prefix."
         )
-    endpoint = next((os.environ[n] for n in S3_ENDPOINT_ENV if os.environ.get(n)), None)
+    endpoint = endpoint_url or next(
+        (os.environ[n] for n in S3_ENDPOINT_ENV if os.environ.get(n)), None
+    )
     store: S3ObjectStore = _s3_module().S3ObjectStore(
         bucket, unquote(parts.path).strip("/"), endpoint_url=endpoint
     )

@@ -136,10 +136,12 @@ class ObjectStore(abc.ABC):
 
     def corrupted(self, hash: str, actual: str) -> IntegrityError:
         """Return the error for an object whose content hashes to ``actual`` instead of ``hash``."""
-        return IntegrityError(
+        err = IntegrityError(
             f"object {hash} in {self.location} is damaged: its content hashes to {actual}",
             hint="Delete the object, then add the data again or fetch it from a remote.",
         )
+        err.object_hash = hash
+        return err
 
 
 class VerifyingReader(io.RawIOBase):

@@ -245,6 +245,65 @@ class LocalObjectStore(ObjectStore):
             )
         return tmp, size
 
+    def fetch_from(
+        self,
+        source: ObjectStore,
+        hashes: Iterable[str],
+        progress: Callable[[int], None] | None = None,
+        workers: int | None = None,
+    ) -> int:
+        """Copy the objects this store lacks from ``source``, each verified; return how many.
+
+        Objects are streamed (never whole in memory) into temp files, synced in batches and only
+        then given their names: an interrupted fetch leaves complete objects or none, and a rerun
+        copies only what is still missing. A damaged object in ``source`` raises
+        ``IntegrityError`` and is not stored.
+        """
+        todo = sorted(self.missing(hashes))
+        for at in range(0, len(todo), _BATCH_FILES):
+            self._fetch_batch(
+                source, todo[at : at + _BATCH_FILES], progress, workers or default_workers()
+            )
+        return len(todo)
+
+    def _fetch_batch(
+        self,
+        source: ObjectStore,
+        batch: list[str],
+        progress: Callable[[int], None] | None,
+        workers: int,
+    ) -> None:
+        created: list[str] = []
+
+        def one(h: str) -> tuple[str, int]:
+            fd, tmp = self._new_temp()
+            created.append(tmp)
+            total = 0
+            try:
+                with source.open(h) as src:
+                    while chunk := _read_source(source, h, src):
+                        try:
+                            _write_all(fd, chunk)
+                        except OSError as e:
+                            raise self._write_error(e) from e
+                        total += len(chunk)
+            finally:
+                os.close(fd)
+            return tmp, total
+
+        def done(h: str, result: tuple[str, int]) -> None:
+            if progress is not None:
+                progress(result[1])
+
+        try:
+            results = map_parallel(one, batch, workers, done)
+            self._sync_temps([tmp for tmp, _ in results])
+            self._publish([(tmp, h) for (tmp, _), h in zip(results, batch, strict=True)])
+        except BaseException:
+            for tmp in created:
+                _discard(tmp)
+            raise
+
     def _sync_temps(self, temps: list[str]) -> None:
         if not temps:
             return
@@ -423,6 +482,17 @@ def _source_hash(path: str, expected: str | None) -> str:
         return check_hash(expected)
     with reading_source(path):
         return hash_file(path)
+
+
+def _read_source(source: ObjectStore, hash: str, stream: BinaryIO) -> bytes:
+    """Read the next chunk of an object being fetched; OS errors name the source store."""
+    try:
+        return stream.read(CHUNK_SIZE)
+    except OSError as e:
+        raise StoreError(
+            f"cannot read object {hash} from {source.location}: {e.strerror or e}",
+            hint="Check that the remote is reachable and readable, then run the command again.",
+        ) from e
 
 
 def _discard(path: str, *, missing_ok: bool = True) -> None:

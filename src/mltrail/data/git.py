@@ -1,0 +1,173 @@
+"""Pointer files as Git recorded them: at a revision, and over a dataset's history.
+
+Everything goes through the ``git`` command (no library): ``ls-tree`` finds the pointer files of
+a revision and one ``cat-file --batch`` process reads them all, so a revision with thousands of
+pointers costs two processes, not thousands.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from mltrail.data.pointer import POINTER_SUFFIX, Pointer, parse_pointer
+from mltrail.errors import InvalidInput, InvalidState
+
+_TIMEOUT = 300
+
+
+@dataclass(frozen=True)
+class PointerCommit:
+    """One commit that changed a dataset's pointer file, and the pointer it left (None: deleted)."""
+
+    commit: str
+    #: Commit time, seconds since the epoch.
+    time: int
+    author: str
+    subject: str
+    pointer: Pointer | None
+
+
+class GitRepo:
+    """The Git work tree that holds a project; paths are given relative to the project root."""
+
+    def __init__(self, project_root: Path) -> None:
+        self.project_root = project_root
+        top = self._git("rev-parse", "--show-toplevel", cwd=project_root, what="find the Git repo")
+        self.top = Path(top.strip())
+        # The project may sit in a subfolder of the repository.
+        rel = os.path.relpath(os.path.realpath(project_root), os.path.realpath(self.top))
+        self.prefix = "" if rel == "." else Path(rel).as_posix() + "/"
+
+    def _git(
+        self, *args: str, cwd: Path | None = None, what: str, stdin: bytes | None = None
+    ) -> str:
+        try:
+            done = subprocess.run(
+                ["git", *args],
+                cwd=cwd or self.top,
+                input=stdin,
+                capture_output=True,
+                timeout=_TIMEOUT,
+            )
+        except FileNotFoundError:
+            raise InvalidState(
+                f"cannot {what}: git is not installed", hint="Install Git and try again."
+            ) from None
+        if done.returncode != 0:
+            err = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            detail = err[-1] if err else f"exit status {done.returncode}"
+            if "not a git repository" in detail:
+                raise InvalidState(
+                    f"cannot {what}: {cwd or self.top} is not in a Git repository",
+                    hint="Git revisions need the project to be in a Git repo (git init).",
+                )
+            raise InvalidInput(f"cannot {what}: {detail}")
+        return done.stdout.decode("utf-8", "surrogateescape")
+
+    def resolve(self, rev: str) -> str:
+        """Return the commit id ``rev`` names; an unknown revision is InvalidInput naming it."""
+        if not rev or rev.startswith("-"):
+            raise InvalidInput(f"{rev!r} is not a Git revision")
+        try:
+            out = self._git(
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                f"{rev}^{{commit}}",
+                what=f"read revision {rev}",
+            )
+        except InvalidInput:
+            out = ""
+        if not out.strip():
+            raise InvalidInput(
+                f"unknown Git revision {rev!r}",
+                hint="Give a commit, branch or tag that exists here (git log --oneline).",
+            )
+        return out.strip()
+
+    def pointers_at(self, rev: str) -> dict[str, Pointer]:
+        """Return ``{data path relative to the project: pointer}`` for every pointer at ``rev``."""
+        commit = self.resolve(rev)
+        args = ["ls-tree", "-r", "-z", "--full-tree", "--name-only", commit]
+        if self.prefix:
+            args += ["--", self.prefix]
+        listed = self._git(*args, what=f"list {rev}").split("\0")
+        names = [
+            n
+            for n in listed
+            if n.endswith(POINTER_SUFFIX)
+            and Path(n).name != POINTER_SUFFIX
+            and "/.mltrail/" not in f"/{n}"
+        ]
+        texts = self._cat(commit, names)
+        out = {}
+        for name in names:
+            text = texts.get(name)
+            if text is not None:
+                out[name[len(self.prefix) : -len(POINTER_SUFFIX)]] = parse_pointer(
+                    text, f"{name} at {rev}"
+                )
+        return out
+
+    def pointer_at(self, rev: str, data_rel: str) -> Pointer | None:
+        """Return the pointer of one dataset at ``rev``, or None if it was not tracked there."""
+        commit = self.resolve(rev)
+        name = self.prefix + data_rel + POINTER_SUFFIX
+        text = self._cat(commit, [name]).get(name)
+        return None if text is None else parse_pointer(text, f"{name} at {rev}")
+
+    def history(self, data_rel: str) -> list[PointerCommit]:
+        """Return the commits that changed a dataset's pointer file, newest first."""
+        name = self.prefix + data_rel + POINTER_SUFFIX
+        out = self._git(
+            "log", "--format=%H%x1f%ct%x1f%an%x1f%s%x1e", "--", name, what=f"read the log of {name}"
+        )
+        rows = [r.strip("\n").split("\x1f") for r in out.split("\x1e") if r.strip()]
+        texts = self._cat_many([(r[0], name) for r in rows])
+        result = []
+        for commit, when, author, subject in rows:
+            text = texts.get((commit, name))
+            pointer = None if text is None else parse_pointer(text, f"{name} at {commit[:12]}")
+            result.append(PointerCommit(commit, int(when), author, subject, pointer))
+        return result
+
+    def _cat(self, commit: str, names: list[str]) -> dict[str, bytes]:
+        found = self._cat_many([(commit, n) for n in names])
+        return {n: text for (_, n), text in found.items()}
+
+    def _cat_many(self, specs: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
+        """Read ``commit:path`` blobs with one ``git cat-file --batch``; absent ones are omitted."""
+        if not specs:
+            return {}
+        request = b"".join(f"{c}:{n}\n".encode("utf-8", "surrogateescape") for c, n in specs)
+        try:
+            done = subprocess.run(
+                ["git", "cat-file", "--batch"],
+                cwd=self.top,
+                input=request,
+                capture_output=True,
+                timeout=_TIMEOUT,
+            )
+        except FileNotFoundError:
+            raise InvalidState("git is not installed", hint="Install Git and try again.") from None
+        data = done.stdout
+        out: dict[tuple[str, str], bytes] = {}
+        pos = 0
+        for spec in specs:
+            end = data.index(b"\n", pos)
+            header = data[pos:end].split(b" ")
+            pos = end + 1
+            if header[-1] == b"missing" or len(header) != 3:
+                continue
+            size = int(header[2])
+            if header[1] == b"blob":
+                out[spec] = data[pos : pos + size]
+            pos += size + 1  # the blob, then a newline
+        return out
+
+
+__all__ = ["GitRepo", "PointerCommit"]
