@@ -1,4 +1,4 @@
-"""The objects the tracking API hands to users: experiments, runs, metrics, artifacts."""
+"""The objects the tracking API hands to users: experiments, runs, metrics, artifacts, datasets."""
 
 from __future__ import annotations
 
@@ -145,6 +145,87 @@ class RunBatch:
 
     def __bool__(self) -> bool:
         return bool(self.metrics or self.params or self.tags)
+
+
+class DatasetDirection(enum.StrEnum):
+    """Whether a run read a dataset version or wrote it."""
+
+    INPUT = "input"
+    OUTPUT = "output"
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetRef:
+    """One version of a tracked dataset, as a run recorded it.
+
+    ``path`` is relative to the project root (POSIX); ``hash`` names the file, or the folder's tree
+    object, in the object store; ``nfiles`` is None for a file.
+    """
+
+    path: str
+    hash: str
+    kind: str
+    size: int
+    nfiles: int | None = None
+    context: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict with stable keys."""
+        return {
+            "path": self.path,
+            "hash": self.hash,
+            "kind": self.kind,
+            "size": self.size,
+            "nfiles": self.nfiles,
+            "context": self.context,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DatasetRef:
+        """Inverse of :meth:`to_dict`."""
+        return cls(d["path"], d["hash"], d["kind"], d["size"], d.get("nfiles"), d.get("context"))
+
+
+@dataclass(frozen=True, slots=True)
+class RunDataset:
+    """A dataset version recorded on a run as an input or an output, and when it was logged."""
+
+    direction: str
+    dataset: DatasetRef
+    timestamp: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict: the dataset's keys plus direction and timestamp."""
+        return {"direction": self.direction, **self.dataset.to_dict(), "timestamp": self.timestamp}
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetUse:
+    """A run that read (input) or wrote (output) a dataset version, for lineage queries."""
+
+    run_id: str
+    run_name: str
+    experiment_id: str
+    status: str
+    start_time: int
+    lifecycle_stage: str
+    direction: str
+    dataset: DatasetRef
+    timestamp: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict with stable keys."""
+        return {
+            "run_id": self.run_id,
+            "run_name": self.run_name,
+            "experiment_id": self.experiment_id,
+            "status": self.status,
+            "start_time": self.start_time,
+            "lifecycle_stage": self.lifecycle_stage,
+            "direction": self.direction,
+            "dataset": self.dataset.to_dict(),
+            "timestamp": self.timestamp,
+        }
 
 
 class PagedList(list):

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import numbers
 import re
+from typing import TYPE_CHECKING
 
 from mltrail.errors import InvalidKey, InvalidState, InvalidValue
+
+if TYPE_CHECKING:
+    from mltrail.entities import DatasetRef
 
 MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 8000
 MAX_EXPERIMENT_NAME_LENGTH = 500
 MAX_RUN_NAME_LENGTH = 250
+MAX_DATASET_PATH_LENGTH = 1024
+MAX_DATASET_CONTEXT_LENGTH = 250
+DATASET_DIRECTIONS = ("input", "output")
+DATASET_KINDS = ("file", "dir")
 
 # The same character set MLflow accepts, so keys move between the two unchanged.
 _KEY_RE = re.compile(r"^[/\w.\- :]*$")
+
+# A content hash, checked here without importing the hashing module (and blake3).
+_HASH_RE = re.compile(r"[0-9a-f]{64}")
 
 # Validated keys, so the logging hot path pays for a key's regex and path checks once.
 _valid_keys: set[str] = set()
@@ -155,3 +166,57 @@ def check_run_writable(run_id: str, lifecycle_stage: str, status: str) -> None:
             f"run {run_id!r} is {status}; only RUNNING runs take new data",
             hint="Start a new run, or resume this one with mt.start_run(run_id=...).",
         )
+
+
+def check_dataset_direction(direction: object) -> str:
+    """Return ``direction`` if it is ``input`` or ``output``, else raise :class:`InvalidValue`."""
+    if direction not in DATASET_DIRECTIONS:
+        raise InvalidValue(f"dataset direction must be 'input' or 'output', got {direction!r}")
+    return direction  # type: ignore[return-value]
+
+
+def check_dataset_context(context: object) -> str | None:
+    """Return a dataset context (short one-line text, or None) or raise :class:`InvalidValue`."""
+    if context is None:
+        return None
+    if not isinstance(context, str) or not context.strip():
+        raise InvalidValue(f"dataset context must be a non-empty string or None, got {context!r}")
+    if len(context) > MAX_DATASET_CONTEXT_LENGTH or "\n" in context or "\r" in context:
+        raise InvalidValue(
+            f"dataset context {context[:40]!r} must be one line of at most "
+            f"{MAX_DATASET_CONTEXT_LENGTH} characters",
+            hint="Use a short label such as 'training' or 'evaluation'.",
+        )
+    return context
+
+
+def check_dataset_ref(ref: DatasetRef) -> DatasetRef:
+    """Return ``ref`` if every field is well formed, else raise :class:`InvalidValue`."""
+    path = ref.path
+    parts = path.split("/") if isinstance(path, str) else []
+    if (
+        not parts
+        or len(path) > MAX_DATASET_PATH_LENGTH
+        or "\\" in path
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise InvalidValue(
+            f"dataset path {path!r} must be relative to the project root, with '/' separators "
+            f"and no '.', '..' or empty segments, at most {MAX_DATASET_PATH_LENGTH} characters"
+        )
+    if not isinstance(ref.hash, str) or not _HASH_RE.fullmatch(ref.hash):
+        raise InvalidValue(
+            f"dataset {path!r}: hash {ref.hash!r} is not 64 lowercase hex characters"
+        )
+    if ref.kind not in DATASET_KINDS:
+        raise InvalidValue(f"dataset {path!r}: kind must be 'file' or 'dir', got {ref.kind!r}")
+    if type(ref.size) is not int or ref.size < 0:
+        raise InvalidValue(
+            f"dataset {path!r}: size must be a whole number of bytes, got {ref.size!r}"
+        )
+    if ref.kind == "dir" and (type(ref.nfiles) is not int or ref.nfiles < 0):
+        raise InvalidValue(f"dataset {path!r}: a dir needs nfiles >= 0, got {ref.nfiles!r}")
+    if ref.kind == "file" and ref.nfiles is not None:
+        raise InvalidValue(f"dataset {path!r}: a file has no nfiles, got {ref.nfiles!r}")
+    check_dataset_context(ref.context)
+    return ref

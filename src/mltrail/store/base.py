@@ -10,12 +10,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from mltrail.entities import (
+    DatasetRef,
+    DatasetUse,
     Experiment,
     FileInfo,
     Metric,
     PagedList,
     Run,
     RunBatch,
+    RunDataset,
     RunInfo,
     ViewType,
 )
@@ -141,6 +144,32 @@ class TrackingStore(ABC):
     @abstractmethod
     def list_artifacts(self, run_id: str, prefix: str | None = None) -> list[FileInfo]:
         """Return a run's artifact files, optionally those under a path prefix."""
+
+    # -- datasets ----------------------------------------------------------------------------
+    @abstractmethod
+    def log_run_datasets(self, run_id: str, direction: str, refs: Sequence[DatasetRef]) -> None:
+        """Record dataset versions a RUNNING run read (``input``) or wrote (``output``).
+
+        A version already recorded for the run in that direction (same path and hash) stays as it
+        is, except that a new non-empty ``context`` replaces the old one.
+        """
+
+    @abstractmethod
+    def get_run_datasets(self, run_id: str) -> list[RunDataset]:
+        """Return a run's dataset versions: inputs, then outputs, each by path and log time."""
+
+    @abstractmethod
+    def find_dataset_uses(
+        self,
+        path: str | None = None,
+        hash: str | None = None,
+        view: ViewType = ViewType.ACTIVE_ONLY,
+    ) -> list[DatasetUse]:
+        """Return the runs that read or wrote a dataset path and/or version, newest run first.
+
+        At least one of ``path`` and ``hash`` is required. Deleted runs are left out unless
+        ``view`` asks for them.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

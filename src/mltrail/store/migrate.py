@@ -14,7 +14,7 @@ from mltrail.errors import CorruptStore, SchemaTooNew
 from mltrail.store.engine import WRITE, is_sqlite
 
 #: Every revision this version of mltrail knows, oldest first. Add new ones at the end.
-REVISIONS: tuple[str, ...] = ("0001",)
+REVISIONS: tuple[str, ...] = ("0001", "0002")
 HEAD = REVISIONS[-1]
 
 _MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -72,14 +72,15 @@ def ensure_schema(engine: sa.Engine, where: str) -> None:
             _upgrade(conn)
 
 
-def _upgrade(conn: sa.Connection) -> None:
+def _upgrade(conn: sa.Connection, target: str = "head") -> None:
+    # ``target`` other than head only serves tests that build an old store to upgrade.
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS_DIR))
     config.attributes["connection"] = conn
-    command.upgrade(config, "head")
+    command.upgrade(config, target)
 
 
 def _first_line(exc: BaseException) -> str:

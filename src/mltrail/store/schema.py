@@ -131,3 +131,25 @@ artifacts = sa.Table(
     sa.Column("mode", sa.Integer, nullable=False),
     sa.Index(None, "hash"),
 )
+
+# Dataset versions a run read (``input``) or wrote (``output``): the lineage edges between data and
+# runs. One row per (run, direction, path, hash), so logging the same version again is a no-op.
+# ``path`` is relative to the project root; ``hash`` names the file or the folder's tree object.
+run_datasets = sa.Table(
+    "run_datasets",
+    metadata,
+    sa.Column(
+        "run_pk", sa.Integer, sa.ForeignKey("runs.run_pk", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("direction", sa.String(6), primary_key=True),
+    sa.Column("path", sa.String(1024), primary_key=True),
+    sa.Column("hash", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(4), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("nfiles", sa.Integer, nullable=True),
+    sa.Column("context", sa.String(250), nullable=True),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    # "Which runs used this version?" (lineage from a hash) and "every version of this dataset".
+    sa.Index(None, "hash"),
+    sa.Index(None, "path", "hash"),
+)

@@ -14,6 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from mltrail.entities import (
+    DatasetRef,
+    DatasetUse,
     Experiment,
     FileInfo,
     LifecycleStage,
@@ -22,6 +24,7 @@ from mltrail.entities import (
     Run,
     RunBatch,
     RunData,
+    RunDataset,
     RunInfo,
     RunStatus,
     ViewType,
@@ -40,7 +43,11 @@ from mltrail.store import schema as t
 from mltrail.store.base import MAX_RESULTS_LIMIT, TrackingStore
 from mltrail.store.engine import WRITE, is_sqlite, make_engine
 from mltrail.store.migrate import ensure_schema
-from mltrail.validation import check_run_writable
+from mltrail.validation import (
+    check_dataset_direction,
+    check_dataset_ref,
+    check_run_writable,
+)
 
 _ACTIVE = LifecycleStage.ACTIVE.value
 _DELETED = LifecycleStage.DELETED.value
@@ -636,6 +643,107 @@ class SqlStore(TrackingStore):
                 )
             rows = conn.execute(query.order_by(a.path)).all()
         return [FileInfo(path, h, size, mode) for path, h, size, mode in rows]
+
+    # -- datasets ----------------------------------------------------------------------------
+    def log_run_datasets(self, run_id: str, direction: str, refs: Sequence[DatasetRef]) -> None:
+        """Record dataset versions a run read or wrote; the same version again is a no-op."""
+        check_dataset_direction(direction)
+        # One row per key: PostgreSQL refuses an INSERT that hits the same conflict row twice.
+        unique = {(r.path, r.hash): check_dataset_ref(r) for r in refs}
+        now = now_ms()
+        with self._write() as conn, conn.begin():
+            run_pk = self._writable_run_pk(conn, run_id)
+            if not unique:
+                return
+            stmt = self._upsert(t.run_datasets)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["run_pk", "direction", "path", "hash"],
+                    set_={"context": stmt.excluded.context},
+                    # Logging again without a context keeps the one given before.
+                    where=stmt.excluded.context.is_not(None),
+                ),
+                [
+                    {
+                        "run_pk": run_pk,
+                        "direction": direction,
+                        "path": r.path,
+                        "hash": r.hash,
+                        "kind": r.kind,
+                        "size": r.size,
+                        "nfiles": r.nfiles,
+                        "context": r.context,
+                        "timestamp": now,
+                    }
+                    for r in unique.values()
+                ],
+            )
+
+    def get_run_datasets(self, run_id: str) -> list[RunDataset]:
+        """Return a run's dataset versions, inputs first."""
+        d = t.run_datasets.c
+        with self._read() as conn:
+            run_pk = self._run_row(conn, run_id).run_pk
+            rows = conn.execute(
+                sa.select(t.run_datasets)
+                .where(d.run_pk == run_pk)
+                .order_by(d.direction, d.path, d.timestamp, d.hash)
+            ).all()
+        return [RunDataset(r.direction, _dataset_ref(r), r.timestamp) for r in rows]
+
+    def find_dataset_uses(
+        self,
+        path: str | None = None,
+        hash: str | None = None,
+        view: ViewType = ViewType.ACTIVE_ONLY,
+    ) -> list[DatasetUse]:
+        """Return the runs that read or wrote a dataset path and/or version, newest first."""
+        if path is None and hash is None:
+            raise InvalidInput(
+                "find_dataset_uses needs a dataset path, a version hash or both",
+                hint="Pass path='data/train.csv' and/or hash='<64 hex>'.",
+            )
+        d, r = t.run_datasets.c, t.runs.c
+        query = (
+            sa.select(
+                t.run_datasets,
+                r.run_id,
+                r.name,
+                r.experiment_id,
+                r.status,
+                r.start_time,
+                r.lifecycle_stage,
+            )
+            .join(t.runs, r.run_pk == d.run_pk)
+            .where(r.lifecycle_stage.in_(ViewType(view).stages))
+        )
+        if path is not None:
+            query = query.where(d.path == path)
+        if hash is not None:
+            query = query.where(d.hash == hash)
+        query = query.order_by(
+            r.start_time.desc(), r.run_id, d.direction, d.path, d.timestamp, d.hash
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [
+            DatasetUse(
+                run_id=row.run_id,
+                run_name=row.name,
+                experiment_id=str(row.experiment_id),
+                status=row.status,
+                start_time=row.start_time,
+                lifecycle_stage=row.lifecycle_stage,
+                direction=row.direction,
+                dataset=_dataset_ref(row),
+                timestamp=row.timestamp,
+            )
+            for row in rows
+        ]
+
+
+def _dataset_ref(row: Any) -> DatasetRef:
+    return DatasetRef(row.path, row.hash, row.kind, row.size, row.nfiles, row.context)
 
 
 def encode_page_token(offset: int) -> str:
