@@ -158,14 +158,19 @@ def _print_status(r: DatasetStatus) -> None:
     if r.state != "not in cache" and not r.in_cache:
         extra += " (not in cache)"
     click.echo(f"  {_LABEL[r.state]:<15}{r.path}{extra}")
+    _print_files(r.path, r.added, r.modified, r.deleted)
+
+
+def _print_files(base: str, added: list[str], modified: list[str], deleted: list[str]) -> None:
+    """List up to MAX_LISTED changed files of a folder dataset."""
     listed = 0
-    for files, word in ((r.added, "new"), (r.modified, "modified"), (r.deleted, "deleted")):
+    for files, word in ((added, "new"), (modified, "modified"), (deleted, "deleted")):
         for name in files:
             if listed == MAX_LISTED:
                 break
-            click.echo(f"      {word + ':':<10}{r.path}/{name}")
+            click.echo(f"      {word + ':':<10}{base}/{name}")
             listed += 1
-    total = len(r.added) + len(r.modified) + len(r.deleted)
+    total = len(added) + len(modified) + len(deleted)
     if total > listed:
         click.echo(f"      … and {total - listed} more (see --json)")
 
@@ -288,3 +293,42 @@ def pull_command(
     result = pull(paths or None, remote=remote, jobs=jobs, force=force, reporter=_reporter())
     click.echo(_transfer_line("Fetched", result.fetched))
     _print_checkout(result.checked_out)
+
+
+@data_group.command("diff")
+@click.argument("a_rev", default="HEAD", metavar="[A_REV]")
+@click.argument("b_rev", required=False, metavar="[B_REV]")
+@json_option
+def diff_command(a_rev: str, b_rev: str | None, as_json: bool) -> None:
+    """Show which datasets, and which files in them, changed between two Git revisions.
+
+    Compares the pointer files at A_REV (default HEAD) with those at B_REV, or with the pointer
+    files in the working tree when B_REV is not given.
+    """
+    from mltrail.data import diff
+
+    results = diff(a_rev, b_rev)
+    if as_json:
+        fmt.echo_json([d.to_dict() for d in results])
+        return
+    if not results:
+        click.echo(f"No dataset changed between {a_rev} and {b_rev or 'the working tree'}.")
+        return
+    for d in results:
+        old = f"{d.old.hash[:12]}" if d.old else ""
+        new = f"{d.new.hash[:12]}" if d.new else ""
+        arrow = f"{old} -> {new}" if old and new else old or new
+        counts = [
+            f"{len(files)} {word}"
+            for files, word in (
+                (d.added, "added"),
+                (d.modified, "modified"),
+                (d.deleted, "deleted"),
+            )
+            if files
+        ]
+        extra = f"; {', '.join(counts)}" if counts else ""
+        if not d.files_known:
+            extra += "; files unknown (folder listing not in the local cache: mltrail data fetch)"
+        click.echo(f"  {d.change + ':':<10}{d.path} ({arrow}{extra})")
+        _print_files(d.path, d.added, d.modified, d.deleted)

@@ -7,6 +7,9 @@ mltrail.data.add(["data/customers.csv", "data/images"])  # writes data/customers
 for ds in mltrail.data.status():
     print(ds.path, ds.state)
 mltrail.data.checkout()                                  # workspace = pointers, from the cache
+mltrail.data.push()                                      # to the default remote
+with mltrail.data.open("data/customers.csv", rev="v1.0", mode="r") as f:  # no checkout
+    header = f.readline()
 ```
 
 See docs/data.md for the pointer format, the stat cache and how files are linked from the cache.
@@ -14,6 +17,7 @@ See docs/data.md for the pointer format, the stat cache and how files are linked
 
 from __future__ import annotations
 
+from mltrail.data.diff import DatasetDiff, diff
 from mltrail.data.ops import (
     Added,
     CheckedOut,
@@ -24,17 +28,28 @@ from mltrail.data.ops import (
     unprotect,
 )
 from mltrail.data.pointer import Pointer, pointer_path, read_pointer, write_pointer
+from mltrail.data.reader import open
+from mltrail.data.transfer import MissingObject, Pulled, Transfer, fetch, pull, push
 from mltrail.data.workspace import Reporter
 
 __all__ = [
     "Added",
     "CheckedOut",
+    "DatasetDiff",
     "DatasetStatus",
+    "MissingObject",
     "Pointer",
+    "Pulled",
     "Reporter",
+    "Transfer",
     "add",
     "checkout",
+    "diff",
+    "fetch",
+    "open",
     "pointer_path",
+    "pull",
+    "push",
     "read_pointer",
     "status",
     "unprotect",
