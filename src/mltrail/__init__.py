@@ -12,12 +12,15 @@ from mltrail._version import __version__
 
 if TYPE_CHECKING:
     from mltrail.entities import (
+        DatasetRef,
+        DatasetUse,
         Experiment,
         FileInfo,
         LifecycleStage,
         Metric,
         Run,
         RunData,
+        RunDataset,
         RunInfo,
         RunStatus,
         ViewType,
@@ -37,8 +40,10 @@ if TYPE_CHECKING:
         log_artifact,
         log_artifacts,
         log_dict,
+        log_input,
         log_metric,
         log_metrics,
+        log_output,
         log_param,
         log_params,
         log_text,
@@ -53,6 +58,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActiveRun",
+    "DatasetRef",
+    "DatasetUse",
     "Experiment",
     "FileInfo",
     "LifecycleStage",
@@ -61,6 +68,7 @@ __all__ = [
     "MltrailError",
     "Run",
     "RunData",
+    "RunDataset",
     "RunInfo",
     "RunStatus",
     "ViewType",
@@ -76,8 +84,10 @@ __all__ = [
     "log_artifact",
     "log_artifacts",
     "log_dict",
+    "log_input",
     "log_metric",
     "log_metrics",
+    "log_output",
     "log_param",
     "log_params",
     "log_text",
@@ -91,8 +101,8 @@ __all__ = [
 ]
 
 _ENTITIES = {
-    "Experiment", "FileInfo", "LifecycleStage", "Metric", "Run", "RunData", "RunInfo",
-    "RunStatus", "ViewType",
+    "DatasetRef", "DatasetUse", "Experiment", "FileInfo", "LifecycleStage", "Metric", "Run",
+    "RunData", "RunDataset", "RunInfo", "RunStatus", "ViewType",
 }  # fmt: skip
 
 

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 from mltrail import validation as v
 from mltrail.config import Location, resolve
 from mltrail.entities import (
+    DatasetDirection,
+    DatasetRef,
+    DatasetUse,
     Experiment,
     FileInfo,
     LifecycleStage,
@@ -20,6 +23,7 @@ from mltrail.entities import (
     PagedList,
     Run,
     RunBatch,
+    RunDataset,
     RunInfo,
     RunStatus,
     ViewType,
@@ -587,6 +591,57 @@ class MltrailClient:
         target.parent.mkdir(parents=True, exist_ok=True)
         self.objects.get_file(f.hash, target)
         target.chmod(0o755 if f.mode & 0o111 else 0o644)
+
+    # -- datasets ----------------------------------------------------------------------------
+    def log_input(
+        self, run_id: str, path: str | os.PathLike, *, context: str | None = None
+    ) -> DatasetRef:
+        """Record the version of a tracked dataset (``mltrail data add``-ed) as a run input.
+
+        The version is the one the pointer file names when the workspace matches it; if the
+        workspace differs, the version on disk is recorded and a DatasetVersionWarning says so.
+        Logging the same version again changes nothing. Returns what was recorded.
+        """
+        return self._log_dataset(run_id, DatasetDirection.INPUT, path, context)
+
+    def log_output(
+        self, run_id: str, path: str | os.PathLike, *, context: str | None = None
+    ) -> DatasetRef:
+        """Record the version of a tracked dataset as an output the run wrote; see log_input."""
+        return self._log_dataset(run_id, DatasetDirection.OUTPUT, path, context)
+
+    def _log_dataset(
+        self, run_id: str, direction: str, path: str | os.PathLike, context: str | None
+    ) -> DatasetRef:
+        from mltrail.data.version import version_of, warn_if_unrecorded
+
+        self._check_writable(run_id)
+        context = v.check_dataset_context(context)
+        version = version_of(path)
+        warn_if_unrecorded(version)
+        ref = version.ref(context)
+        # Through the writer, so the input lands after everything queued before it.
+        self._writer.call(lambda: self.store.log_run_datasets(run_id, str(direction), [ref]))
+        return ref
+
+    def get_run_datasets(self, run_id: str) -> list[RunDataset]:
+        """Return a run's recorded dataset versions: inputs, then outputs."""
+        if run_id in self._running:
+            self._writer.flush()
+        return self.store.get_run_datasets(run_id)
+
+    def find_dataset_uses(
+        self,
+        path: str | None = None,
+        hash: str | None = None,
+        view: ViewType | str = ViewType.ACTIVE_ONLY,
+    ) -> list[DatasetUse]:
+        """Return the runs that read or wrote a dataset path and/or version, newest run first."""
+        # path is relative to the project root, as log_input records it; deleted runs are left
+        # out unless view asks for them.
+        if self._running:
+            self._writer.flush()
+        return self.store.find_dataset_uses(path, hash, ViewType(view))
 
     def read_artifact(self, run_id: str, path: str) -> bytes:
         """Return the bytes of one artifact file, verified against its hash."""

@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from mltrail.entities import (
+    DatasetRef,
     Experiment,
     FileInfo,
     Metric,
@@ -277,6 +278,16 @@ def log_text(text: str, artifact_file: str) -> FileInfo:
 def log_dict(dictionary: dict, artifact_file: str) -> FileInfo:
     """Store a dict as a JSON or YAML artifact file of the active run."""
     return get_client().log_dict(_run_id(), dictionary, artifact_file)
+
+
+def log_input(path: str | os.PathLike, context: str | None = None) -> DatasetRef:
+    """Record the version of a tracked dataset as an input of the active run."""
+    return get_client().log_input(_run_id(), path, context=context)
+
+
+def log_output(path: str | os.PathLike, context: str | None = None) -> DatasetRef:
+    """Record the version of a tracked dataset as an output of the active run."""
+    return get_client().log_output(_run_id(), path, context=context)
 
 
 def flush() -> None:
