@@ -39,7 +39,10 @@ def test_the_tree_is_what_we_expect():
         ),
         *(
             f"mltrail data {c}"
-            for c in ("add", "status", "checkout", "unprotect", "diff", "push", "fetch", "pull")
+            for c in (
+                *("add", "status", "checkout", "unprotect", "diff", "gc"),
+                *("push", "fetch", "pull"),
+            )
         ),
         *(f"mltrail remote {c}" for c in ("add", "list", "default", "remove")),
     }

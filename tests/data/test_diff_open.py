@@ -116,7 +116,7 @@ def test_open_versions(history: Path):
         data.open("data/imgs/x")
     with pytest.raises(InvalidInput, match="is a folder; open a file inside it"):
         data.open("data/imgs", rev="v1")
-    with pytest.raises(NotFound, match="data/new.bin is not tracked at revision v1"):
+    with pytest.raises(NotFound, match=r"data/new\.bin is not tracked at revision v1"):
         data.open("data/new.bin", rev="v1")
     with pytest.raises(InvalidInput, match="mode 'w' is not supported"):
         data.open("data/table.csv", mode="w")

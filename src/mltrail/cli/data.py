@@ -332,3 +332,66 @@ def diff_command(a_rev: str, b_rev: str | None, as_json: bool) -> None:
             extra += "; files unknown (folder listing not in the local cache: mltrail data fetch)"
         click.echo(f"  {d.change + ':':<10}{d.path} ({arrow}{extra})")
         _print_files(d.path, d.added, d.modified, d.deleted)
+
+
+@data_group.command("gc")
+@click.option(
+    "-k",
+    "--keep-referenced-by",
+    "keep",
+    multiple=True,
+    type=click.Choice(["workspace", "all-commits", "all-runs"]),
+    help="What must stay: the pointer files of the working tree (always), every Git commit, "
+    "or every dataset version a run used. Repeat to combine.",
+)
+@click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+def gc_command(keep: tuple[str, ...], dry_run: bool, force: bool, as_json: bool) -> None:
+    """Remove from the local cache the objects nothing refers to any more.
+
+    Kept always: the versions the working tree's pointer files name, and every run's artifacts.
+    Objects stored in the last 15 minutes are kept too (something may be about to refer to them).
+    """
+    from mltrail.data.gc import gc
+    from mltrail.errors import InvalidInput
+
+    if not dry_run and not force:
+        preview = gc(keep, dry_run=True)
+        if preview.removed == 0:
+            _print_gc(preview, as_json)
+            return
+        if not sys.stdin.isatty():
+            raise InvalidInput(
+                f"gc would remove {_plural(preview.removed, 'object')} "
+                f"({fmt.size(preview.removed_bytes)}) and needs confirmation",
+                hint="Pass --force to remove them, or --dry-run to only look.",
+            )
+        click.confirm(
+            f"Remove {_plural(preview.removed, 'object')} ({fmt.size(preview.removed_bytes)}) "
+            "from the local cache?",
+            abort=True,
+        )
+    _print_gc(gc(keep, dry_run=dry_run, reporter=_reporter()), as_json)
+
+
+def _print_gc(result: Any, as_json: bool) -> None:
+    if as_json:
+        fmt.echo_json(result.to_dict())
+        return
+    if result.removed == 0:
+        done = "Nothing to remove"
+    else:
+        verb = "Would remove" if result.dry_run else "Removed"
+        done = f"{verb} {_plural(result.removed, 'object')} ({fmt.size(result.removed_bytes)})"
+    click.echo(
+        f"{done}; "
+        f"kept {result.referenced} referenced by {', '.join(result.scopes)} or by runs"
+        + (f", {result.recent} stored in the last 15 minutes" if result.recent else "")
+        + "."
+    )
+    if result.unknown_trees:
+        click.echo(
+            f"Note: {_plural(result.unknown_trees, 'folder version')} not in the cache; "
+            "their files (if any are here) were not counted as referenced."
+        )

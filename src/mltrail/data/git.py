@@ -140,10 +140,44 @@ class GitRepo:
         return {n: text for (_, n), text in found.items()}
 
     def _cat_many(self, specs: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
-        """Read ``commit:path`` blobs with one ``git cat-file --batch``; absent ones are omitted."""
+        """Read ``commit:path`` blobs; absent ones are omitted."""
+        found = self._cat_objects([f"{c}:{n}" for c, n in specs])
+        return {
+            spec: found[f"{spec[0]}:{spec[1]}"] for spec in specs if f"{spec[0]}:{spec[1]}" in found
+        }
+
+    def all_pointers(self) -> list[Pointer]:
+        """Return every distinct pointer committed on any branch, tag or ref, in any commit."""
+        # Each version of a pointer file is a blob that some commit introduced: the raw log of
+        # the *.trail paths names them all, merges included (-m), without walking every tree.
+        out = self._git(
+            "log",
+            "--all",
+            "-m",
+            "--raw",
+            "--no-abbrev",
+            "--format=",
+            "--",
+            "*" + POINTER_SUFFIX,
+            what="read the history of the pointer files",
+        )
+        blobs = {}
+        for line in out.splitlines():
+            if not line.startswith(":") or "\t" not in line:
+                continue
+            meta, path = line.split("\t", 1)
+            blob = meta.split()[3]
+            name = Path(path.split("\t")[-1]).name
+            if set(blob) != {"0"} and name != POINTER_SUFFIX and "/.mltrail/" not in f"/{path}":
+                blobs[blob] = path
+        texts = self._cat_objects(list(blobs))
+        return [parse_pointer(texts[b], f"{blobs[b]} (blob {b[:12]})") for b in blobs if b in texts]
+
+    def _cat_objects(self, specs: list[str]) -> dict[str, bytes]:
+        """Read blobs named by ``git cat-file`` specs with one process; absent ones are omitted."""
         if not specs:
             return {}
-        request = b"".join(f"{c}:{n}\n".encode("utf-8", "surrogateescape") for c, n in specs)
+        request = b"".join(s.encode("utf-8", "surrogateescape") + b"\n" for s in specs)
         try:
             done = subprocess.run(
                 ["git", "cat-file", "--batch"],
@@ -155,7 +189,7 @@ class GitRepo:
         except FileNotFoundError:
             raise InvalidState("git is not installed", hint="Install Git and try again.") from None
         data = done.stdout
-        out: dict[tuple[str, str], bytes] = {}
+        out: dict[str, bytes] = {}
         pos = 0
         for spec in specs:
             end = data.index(b"\n", pos)

@@ -171,5 +171,13 @@ class TrackingStore(ABC):
         ``view`` asks for them.
         """
 
+    @abstractmethod
+    def referenced_objects(self) -> tuple[set[str], set[str], set[str]]:
+        """Return the object hashes runs refer to: artifact files, file datasets, folder trees.
+
+        Every run counts, deleted ones included (they can be restored). A folder dataset is
+        its tree object's hash; the files it lists are not included.
+        """
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -644,6 +644,18 @@ class SqlStore(TrackingStore):
             rows = conn.execute(query.order_by(a.path)).all()
         return [FileInfo(path, h, size, mode) for path, h, size, mode in rows]
 
+    def referenced_objects(self) -> tuple[set[str], set[str], set[str]]:
+        """Return the hashes of every run's artifact files, file datasets and folder trees."""
+        d = t.run_datasets.c
+        with self._read() as conn:
+            files = set(conn.execute(sa.select(t.artifacts.c.hash).distinct()).scalars())
+            rows = conn.execute(sa.select(d.hash, d.kind).distinct()).all()
+        return (
+            files,
+            {h for h, kind in rows if kind != "dir"},
+            {h for h, kind in rows if kind == "dir"},
+        )
+
     # -- datasets ----------------------------------------------------------------------------
     def log_run_datasets(self, run_id: str, direction: str, refs: Sequence[DatasetRef]) -> None:
         """Record dataset versions a run read or wrote; the same version again is a no-op."""
