@@ -13,7 +13,7 @@ from mltrail.cli.options import json_option
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from mltrail.entities import FileInfo, Run
+    from mltrail.entities import FileInfo, Run, RunDataset
     from mltrail.tracking.client import MltrailClient
 
 #: Artifacts listed by `runs show` before it points at `runs artifacts` for the rest.
@@ -26,19 +26,23 @@ MAX_ARTIFACTS = 20
 def show_command(run_ref: str, as_json: bool) -> None:
     """Show everything about a run.
 
-    Overview, params, metrics, tags, code version, environment and artifacts.
+    Overview, params, metrics, tags, input and output dataset versions, code version,
+    environment and artifacts.
     """
     client = get_client()
     run = client.get_run(client.resolve_run_id(run_ref))
     experiment = client.get_experiment(run.info.experiment_id).name
     artifacts = client.list_artifacts(run.run_id)
+    datasets = client.get_run_datasets(run.run_id)
     if as_json:
-        fmt.echo_json(_as_dict(run, experiment, artifacts))
+        fmt.echo_json(_as_dict(run, experiment, artifacts, datasets))
         return
-    _print(client, run, experiment, artifacts)
+    _print(client, run, experiment, artifacts, datasets)
 
 
-def _as_dict(run: Run, experiment: str, artifacts: list[FileInfo]) -> dict[str, Any]:
+def _as_dict(
+    run: Run, experiment: str, artifacts: list[FileInfo], datasets: list[RunDataset]
+) -> dict[str, Any]:
     info = run.info
     return {
         "run_id": info.run_id,
@@ -57,13 +61,27 @@ def _as_dict(run: Run, experiment: str, artifacts: list[FileInfo]) -> dict[str, 
         "params": dict(sorted(run.data.params.items())),
         "metrics": dict(sorted(run.data.metrics.items())),
         "tags": dict(sorted(run.data.tags.items())),
+        **{
+            f"{direction}s": [
+                {**d.dataset.to_dict(), "timestamp": d.timestamp}
+                for d in datasets
+                if d.direction == direction
+            ]
+            for direction in ("input", "output")
+        },
         "artifacts": [
             {"path": f.path, "size": f.size, "hash": f.hash, "mode": oct(f.mode)} for f in artifacts
         ],
     }
 
 
-def _print(client: MltrailClient, run: Run, experiment: str, artifacts: list[FileInfo]) -> None:
+def _print(
+    client: MltrailClient,
+    run: Run,
+    experiment: str,
+    artifacts: list[FileInfo],
+    datasets: list[RunDataset],
+) -> None:
     from mltrail.cli.render import console, key_values, section
     from mltrail.tracking import capture as cap
 
@@ -93,11 +111,49 @@ def _print(client: MltrailClient, run: Run, experiment: str, artifacts: list[Fil
     section(out, f"Metrics ({len(metrics)})", key_values(metrics) if metrics else None)
     tags = sorted((k, v) for k, v in data.tags.items() if not k.startswith(cap.PREFIX))
     section(out, f"Tags ({len(tags)})", key_values(tags) if tags else None)
+    inputs = [d for d in datasets if d.direction == "input"]
+    outputs = [d for d in datasets if d.direction == "output"]
+    section(out, f"Inputs ({len(inputs)})", _datasets_grid(inputs) if inputs else None)
+    # Outputs are rarer (pipeline stages): no empty section for runs that wrote none.
+    if outputs:
+        section(out, f"Outputs ({len(outputs)})", _datasets_grid(outputs))
 
     by_path = {f.path: f for f in artifacts}
     section(out, "Code", _code_rows(data.tags, by_path), empty="not captured")
     section(out, "Environment", _env_rows(client, run, by_path), empty="not captured")
     _artifacts_section(out, run, artifacts)
+
+
+def _datasets_grid(datasets: list[RunDataset]) -> Any:
+    """Path, short hash, size (and files for a folder), context: one dataset version per line."""
+    from rich.table import Table
+
+    from mltrail.cli.render import terminal_width
+
+    sizes = [
+        fmt.size(d.dataset.size)
+        if d.dataset.nfiles is None
+        else f"{d.dataset.nfiles} file{'' if d.dataset.nfiles == 1 else 's'}, "
+        f"{fmt.size(d.dataset.size)}"
+        for d in datasets
+    ]
+    contexts = [d.dataset.context or "" for d in datasets]
+    # Hash and size stay whole; the path, then the context, give way in a narrow terminal.
+    size_w = max(map(len, sizes))
+    room = terminal_width() - 2 - 12 - size_w - 2 * 2
+    context_w = min(max(map(len, contexts)), 24)
+    room -= context_w + 2 if context_w else 0
+    path_w = max(min(max(len(d.dataset.path) for d in datasets), room), 16)
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, overflow="ellipsis", max_width=path_w)
+    grid.add_column(no_wrap=True, min_width=12)
+    grid.add_column(justify="right", no_wrap=True, min_width=size_w)
+    if context_w:
+        grid.add_column(no_wrap=True, overflow="ellipsis", max_width=context_w, style="dim")
+    for d, size, context in zip(datasets, sizes, contexts, strict=True):
+        row = [d.dataset.path, d.dataset.hash[:12], size]
+        grid.add_row(*row, *([context] if context_w else []))
+    return grid
 
 
 def _code_rows(tags: dict[str, str], by_path: dict[str, FileInfo]) -> Any:
