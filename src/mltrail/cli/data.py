@@ -395,3 +395,8 @@ def _print_gc(result: Any, as_json: bool) -> None:
             f"Note: {_plural(result.unknown_trees, 'folder version')} not in the cache; "
             "their files (if any are here) were not counted as referenced."
         )
+
+
+from mltrail.cli.data_log import log_command  # noqa: E402
+
+data_group.add_command(log_command)
