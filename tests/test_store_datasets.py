@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from mltrail.entities import DatasetRef, RunBatch, ViewType
+from mltrail.entities import DatasetRef, DatasetUse, RunBatch, RunDataset, ViewType
 from mltrail.errors import InvalidInput, InvalidState, InvalidValue, NotFound
 from mltrail.store import migrate
 from mltrail.store.engine import make_engine
@@ -48,7 +48,9 @@ def test_log_and_get_run_datasets(store):
         "context": "training",
         "timestamp": got[1].timestamp,
     }
+    # JSON round trips, as the HTTP store will need them.
     assert DatasetRef.from_dict(CSV.to_dict()) == CSV
+    assert [RunDataset.from_dict(d.to_dict()) for d in got] == got
 
 
 def test_logging_the_same_version_again_is_a_no_op(store):
@@ -147,6 +149,7 @@ def test_find_dataset_uses(store):
     )
     assert first.dataset == CSV
     assert first.to_dict()["dataset"]["context"] == "training"
+    assert DatasetUse.from_dict(first.to_dict()) == first
     assert [u.run_name for u in store.find_dataset_uses(hash=H1)] == ["new", "old"]
     assert [u.run_name for u in store.find_dataset_uses(path="data/train.csv", hash=H3)] == ["mid"]
     assert [u.run_name for u in store.find_dataset_uses(hash=H2)] == ["old"]

@@ -198,6 +198,11 @@ class RunDataset:
         """Return a JSON-ready dict: the dataset's keys plus direction and timestamp."""
         return {"direction": self.direction, **self.dataset.to_dict(), "timestamp": self.timestamp}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunDataset:
+        """Inverse of :meth:`to_dict`."""
+        return cls(d["direction"], DatasetRef.from_dict(d), d["timestamp"])
+
 
 @dataclass(frozen=True, slots=True)
 class DatasetUse:
@@ -226,6 +231,11 @@ class DatasetUse:
             "dataset": self.dataset.to_dict(),
             "timestamp": self.timestamp,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DatasetUse:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**d, "dataset": DatasetRef.from_dict(d["dataset"])})
 
 
 class PagedList(list):
