@@ -735,3 +735,11 @@ def test_verifying_reader_over_read_only_streams() -> None:
     bad = verifying_reader(ReadOnly(data), hash_bytes(b"y"), IntegrityError)  # type: ignore[arg-type]
     with pytest.raises(IntegrityError):
         bad.read()
+
+
+def test_missing_with_many_hashes_lists_shards(tmp_path: Path):
+    store = LocalObjectStore(tmp_path / "objects")
+    present = {store.put_bytes(str(i).encode()).hash for i in range(50)}
+    absent = {hash_bytes(f"absent {i}".encode()) for i in range(3000)}
+    assert store.missing(present | absent) == absent
+    assert store.missing([*present, "../../etc", *absent]) == absent | {"../../etc"}

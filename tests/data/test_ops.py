@@ -373,3 +373,12 @@ def test_disk_full_during_checkout_leaves_no_partial_files(project: Path, monkey
     assert "Free some disk space" in (err.value.hint or "")
     leftovers = [p for p in images.rglob("*") if p.is_file()]
     assert leftovers == []
+
+
+def test_status_does_not_walk_virtualenvs(project: Path):
+    write(project / ".venv" / "pyvenv.cfg", "home = /usr\n")
+    write(project / ".venv" / "lib" / "stray.trail", "not a pointer at all")
+    write(project / "data.csv", "a\n")
+    settle(project / "data.csv")
+    data.add(["data.csv"])
+    assert [s.path for s in data.status()] == ["data.csv"]

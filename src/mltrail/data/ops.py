@@ -171,15 +171,23 @@ def status(
         for ptr in project.selected(paths):
             pointer = read_pointer(ptr)
             data = ptr.with_name(ptr.name[: -len(".trail")])
+            found = scan(project.root, data, cache, reporter) if os.path.exists(data) else None
+            same = found is not None and (found.kind, found.hash) == (pointer.kind, pointer.hash)
             tree: Tree | None = None
-            if pointer.kind == "dir":
+            if pointer.kind == "file":
+                in_cache = store.exists(pointer.hash)
+            elif same and found is not None:
+                # The workspace hashes to the pointer's tree: its files are the tree's entries,
+                # so there is no need to read and check the stored tree entry by entry.
+                in_cache = store.exists(pointer.hash) and not store.missing(
+                    row[1] for row in found.rows
+                )
+            else:
                 try:
                     tree = read_tree(store, pointer.hash)
                     in_cache = not store.missing({e.hash for e in tree})
                 except (NotFound, IntegrityError, InvalidInput):
                     in_cache = False
-            else:
-                in_cache = store.exists(pointer.hash)
             st = DatasetStatus(
                 project.rel(data),
                 project.rel(ptr),
@@ -189,14 +197,12 @@ def status(
                 in_cache,
                 pointer.hash,
             )
-            if not os.path.exists(data):
+            if found is None:
                 st.workspace = "missing"
-            else:
-                found = scan(project.root, data, cache, reporter)
-                if found.kind != pointer.kind or found.hash != pointer.hash:
-                    st.workspace = "modified"
-                    if tree is not None and found.tree is not None:
-                        _diff(tree, found.tree, st)
+            elif not same:
+                st.workspace = "modified"
+                if tree is not None and found.kind == "dir":
+                    _diff(tree, found.by_path(), st)
             if st.workspace == "missing":
                 st.state = "deleted" if in_cache else "not in cache"
             elif st.workspace == "modified":
@@ -207,16 +213,11 @@ def status(
     return out
 
 
-def _diff(old: Tree, new: Tree, into: DatasetStatus) -> None:
-    before = {e.path: e for e in old}
-    after = {e.path: e for e in new}
+def _diff(old: Tree, after: dict[str, tuple[str, int]], into: DatasetStatus) -> None:
+    before = {e.path: (e.hash, e.mode) for e in old}
     into.added = sorted(after.keys() - before.keys())
     into.deleted = sorted(before.keys() - after.keys())
-    into.modified = sorted(
-        p
-        for p in before.keys() & after.keys()
-        if (before[p].hash, before[p].mode) != (after[p].hash, after[p].mode)
-    )
+    into.modified = sorted(p for p in before.keys() & after.keys() if before[p] != after[p])
 
 
 # -- checkout --------------------------------------------------------------------------------------
@@ -268,27 +269,27 @@ def checkout(
                 if os.path.lexists(data) and not os.path.isdir(data):
                     raise InvalidInput(f"cannot check out folder {name}: a file is in the way")
                 entries = list(tree)
-                current = (
-                    scan(project.root, data, cache, reporter).tree if os.path.isdir(data) else None
+                have = (
+                    scan(project.root, data, cache, reporter).by_path()
+                    if os.path.isdir(data)
+                    else {}
                 )
-                have = {e.path: e for e in current} if current is not None else {}
             else:
                 if os.path.isdir(data):
                     raise InvalidInput(f"cannot check out file {name}: a folder is in the way")
                 entries = [TreeEntry(data.name, pointer.hash, pointer.size, MODE_FILE)]
                 have = {}
                 if os.path.exists(data):
-                    found = scan(project.root, data, cache, reporter)
-                    have[data.name] = TreeEntry(data.name, found.hash, found.size, MODE_FILE)
+                    have[data.name] = (scan(project.root, data, cache, reporter).hash, MODE_FILE)
             base = data if pointer.kind == "dir" else data.parent
             result = CheckedOut(name, pointer.kind, pointer.hash, 0, 0)
             for e in entries:
                 now = have.get(e.path)
-                if now is not None and (now.hash, now.mode) == (e.hash, e.mode):
+                if now == (e.hash, e.mode):
                     result.unchanged += 1
                     continue
-                if now is not None and now.hash != e.hash and not force:
-                    changed.append((project.rel(base / e.path), now.hash))
+                if now is not None and now[0] != e.hash and not force:
+                    changed.append((project.rel(base / e.path), now[0]))
                 jobs.append(_Job(name, e, base / e.path))
             results.append(result)
         # Overwriting a version that is in the cache loses nothing (the usual case after

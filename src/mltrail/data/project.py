@@ -18,7 +18,7 @@ from mltrail.objects.local import LocalObjectStore
 
 STAT_CACHE = "cache/stat.db"
 #: Folders never searched for pointer files.
-SKIP_DIRS = frozenset({PROJECT_DIR, ".git"})
+SKIP_DIRS = frozenset({PROJECT_DIR, ".git", "node_modules", "__pycache__"})
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,9 @@ class Project:
                 name[: -len(POINTER_SUFFIX)] for name in files if name.endswith(POINTER_SUFFIX)
             }
             found.extend(Path(folder, name + POINTER_SUFFIX) for name in tracked if name)
+            if "pyvenv.cfg" in files and folder != str(self.root):
+                dirs[:] = []  # a virtualenv: thousands of package files and never a pointer
+                continue
             # Tracked folders hold data, not pointers: don't walk through their files.
             dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and d not in tracked)
         return sorted(found)

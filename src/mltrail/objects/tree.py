@@ -74,6 +74,16 @@ def check_tree_path(path: object) -> str:
     return path
 
 
+def tree_bytes(rows: list[list]) -> bytes:
+    """Return the canonical bytes of a tree given its ``[path, hash, size, mode]`` rows, sorted.
+
+    The rows are not checked: this is for callers that built them from a folder they scanned,
+    and only want the hash (``Tree`` checks every entry, which costs ~1 s per 100,000).
+    """
+    doc = {"mltrail_tree": TREE_FORMAT_VERSION, "entries": rows}
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 @dataclass(frozen=True, slots=True)
 class TreeEntry:
     """One file in a tree: relative path, content hash, size in bytes and mode."""
@@ -146,11 +156,7 @@ class Tree:
 
     def to_bytes(self) -> bytes:
         """Return the canonical serialization (the bytes that are hashed and stored)."""
-        doc = {
-            "mltrail_tree": TREE_FORMAT_VERSION,
-            "entries": [[e.path, e.hash, e.size, e.mode] for e in self.entries],
-        }
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return tree_bytes([[e.path, e.hash, e.size, e.mode] for e in self.entries])
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Tree:
