@@ -49,3 +49,9 @@ def test_unknown_attribute():
 
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         mltrail.nope  # noqa: B018
+
+
+def test_data_subpackage_is_an_attribute():
+    code = "import mltrail as mt; print(mt.data.open.__module__, mt.data.push.__module__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["mltrail.data.reader", "mltrail.data.transfer"]

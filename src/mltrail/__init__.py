@@ -116,8 +116,14 @@ def _module_of(name: str) -> str:
     return "mltrail.tracking.fluent"
 
 
+#: Subpackages reachable as attributes (``mt.data.open(...)``) without importing them first.
+_SUBPACKAGES = frozenset({"data"})
+
+
 def __getattr__(name: str) -> Any:
     # Loaded on first access so `import mltrail` stays cheap.
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"mltrail.{name}")
     if name not in __all__ or name == "__version__":
         raise AttributeError(f"module 'mltrail' has no attribute {name!r}")
     value = getattr(importlib.import_module(_module_of(name)), name)
