@@ -1,5 +1,8 @@
 """Train RandomForest on scikit-learn's wine data over a small grid, tracking every fit.
 
+The data is written to data/wine.csv and versioned with mltrail (data/wine.csv.trail); every run
+records that version as its input, so `mltrail runs show RUN` answers "trained on which data?".
+
 Run from the project root:  python examples/wine/train.py
 Then look at the runs:       mltrail runs ls --experiment wine --sort -metrics.accuracy
 """
@@ -17,14 +20,37 @@ from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_sc
 from sklearn.model_selection import train_test_split
 
 import mltrail as mt
+import mltrail.data
 
 GRID = {"n_estimators": [5, 20, 60], "max_depth": [1, 3]}
+
+
+DATA = Path("data/wine.csv")
+
+
+def version_data() -> tuple[list[list[float]], list[int], list[str]]:
+    """Write the wine data to data/wine.csv once, track it with mltrail, and read it back."""
+    if not DATA.exists():
+        wine = load_wine()
+        DATA.parent.mkdir(exist_ok=True)
+        with DATA.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow([*wine.feature_names, "target"])
+            writer.writerows(
+                [*row, target] for row, target in zip(wine.data, wine.target, strict=True)
+            )
+    mltrail.data.add([DATA])  # a no-op when this version is already recorded
+    with DATA.open(newline="") as f:
+        rows = list(csv.reader(f))
+    features = rows[0][:-1]
+    return [[float(v) for v in r[:-1]] for r in rows[1:]], [int(r[-1]) for r in rows[1:]], features
 
 
 def train_one(params: dict, data: tuple) -> float:
     """Fit one model in its own run; return its test accuracy."""
     x_train, x_test, y_train, y_test, feature_names = data
     with mt.start_run(run_name=f"rf-{params['n_estimators']}-d{params['max_depth']}"):
+        mt.log_input(DATA, context="training")  # which version of the data this run used
         mt.log_params({**params, "random_state": 0, "test_size": 0.25})
         # Grow the forest a few trees at a time (warm start) to log accuracy against forest size.
         model = RandomForestClassifier(
@@ -62,12 +88,12 @@ def train_one(params: dict, data: tuple) -> float:
 
 def main() -> None:
     """Run the grid and print where to look next."""
-    wine = load_wine()
+    mt.set_experiment("wine")  # creates ./.mltrail on first use
+    x, y, feature_names = version_data()
     x_train, x_test, y_train, y_test = train_test_split(
-        wine.data, wine.target, test_size=0.25, random_state=0, stratify=wine.target
+        x, y, test_size=0.25, random_state=0, stratify=y
     )
-    data = (x_train, x_test, y_train, y_test, wine.feature_names)
-    mt.set_experiment("wine")
+    data = (x_train, x_test, y_train, y_test, feature_names)
     keys = list(GRID)
     for values in itertools.product(*GRID.values()):
         params = dict(zip(keys, values, strict=True))
