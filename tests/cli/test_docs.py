@@ -40,7 +40,7 @@ def test_the_tree_is_what_we_expect():
         *(
             f"mltrail data {c}"
             for c in (
-                *("add", "status", "checkout", "unprotect", "diff", "gc"),
+                *("add", "status", "checkout", "unprotect", "diff", "log", "gc"),
                 *("push", "fetch", "pull"),
             )
         ),
