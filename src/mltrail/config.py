@@ -7,6 +7,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from mltrail.atomic import write_text_atomic
 from mltrail.errors import CorruptStore, StoreNotFound
 
 PROJECT_DIR = ".mltrail"
@@ -232,11 +233,5 @@ def edit_config(
             f"cannot update {path} automatically ({exc}); it was left unchanged",
             hint=f"Edit [{table}] in that file by hand.",
         ) from None
-    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.mltrail-tmp")
-    try:
-        tmp.write_text(new_text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, new_text)
     return parsed

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -15,21 +14,9 @@ import mltrail.data as data
 from mltrail.config import init_project
 from mltrail.tracking.client import MltrailClient
 from tests.cli.conftest import Invoke
+from tests.data import git
 
 CSV = "data/customers.csv"
-
-
-def git(root: Path, *args: str, date: str | None = None) -> str:
-    """Run git in ``root`` with a repo-local identity (never the user's config)."""
-    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1"}
-    if date is not None:
-        env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = date
-    done = subprocess.run(
-        ["git", "-c", "user.name=Tess Ter", "-c", "user.email=tess@example.com",
-         "-c", "commit.gpgsign=false", *args],
-        cwd=root, env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return done.stdout.strip()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -37,3 +38,16 @@ def write(path: Path, data: bytes | str) -> Path:
         data = data.encode()
     path.write_bytes(data)
     return path
+
+
+def git(root: Path, *args: str, date: str | None = None) -> str:
+    """Run git in ``root`` with a repo-local identity (never the user's config); return stdout."""
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1"}
+    if date is not None:
+        env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = date
+    done = subprocess.run(
+        ["git", "-c", "user.name=Tess Ter", "-c", "user.email=tess@example.com",
+         "-c", "commit.gpgsign=false", *args],
+        cwd=root, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -15,24 +13,11 @@ from mltrail.data.pointer import read_pointer
 from mltrail.data.version import DatasetVersionWarning, dataset_log
 from mltrail.errors import InvalidInput
 from mltrail.tracking.client import MltrailClient
-from tests.data import project, settle, write
+from tests.data import git, project, settle, write
 
 __all__ = ["project"]
 
 CSV = "data/customers.csv"
-
-
-def git(root: Path, *args: str, date: str | None = None) -> str:
-    """Run git in ``root`` with a repo-local identity (never the user's config)."""
-    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1"}
-    if date is not None:
-        env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = date
-    done = subprocess.run(
-        ["git", "-c", "user.name=Tess Ter", "-c", "user.email=tess@example.com",
-         "-c", "commit.gpgsign=false", *args],
-        cwd=root, env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return done.stdout.strip()
 
 
 def _version(root: Path, text: str) -> str:

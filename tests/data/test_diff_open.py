@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,37 +14,27 @@ from mltrail.data.pointer import read_pointer
 from mltrail.errors import IntegrityError, InvalidInput, InvalidState, NotFound
 from mltrail.objects import LocalObjectStore
 from tests.cli.conftest import run_cli
-from tests.data import project, settle, write
+from tests.data import git, project, settle, write
 
 __all__ = ["project"]
 
 
-def _git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-
-
 def _commit(root: Path, message: str) -> None:
-    _git(root, "add", "-A")
-    _git(root, "commit", "-qm", message)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", message)
 
 
 @pytest.fixture
 def history(project: Path) -> Path:
     """Two committed versions: v1 (tag) and v2; a third version added but not committed."""
-    _git(project, "init", "-q")
+    git(project, "init", "-q")
     write(project / "data/table.csv", "a,b\n1,2\n")
     for name in ("x", "y", "z"):
         write(project / "data/imgs" / name, name * 10)
     settle(project / "data")
     data.add(["data/table.csv", "data/imgs"])
     _commit(project, "v1")
-    _git(project, "tag", "v1")
+    git(project, "tag", "v1")
     write(project / "data/table.csv", "a,b\n1,3\n")
     (project / "data/imgs/x").unlink()
     write(project / "data/imgs/y", "changed")
@@ -100,7 +89,7 @@ def test_diff_cli(history: Path):
     assert "error: unknown Git revision 'no-such-rev'" in bad.stderr
 
 
-def test_diff_outside_git(project: Path):
+def test_diff_outsidegit(project: Path):
     with pytest.raises(InvalidState, match="not in a Git repository"):
         data.diff("HEAD")
 

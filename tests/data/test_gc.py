@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -18,18 +17,9 @@ from mltrail.errors import IntegrityError, InvalidInput
 from mltrail.objects import LocalObjectStore, hash_bytes, read_tree
 from mltrail.tracking.client import MltrailClient
 from tests.cli.conftest import run_cli
-from tests.data import project, settle, write
+from tests.data import git, project, settle, write
 
 __all__ = ["project"]
-
-
-def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-    )
 
 
 def _store(root: Path) -> LocalObjectStore:
@@ -53,14 +43,14 @@ def _objects(root: Path, pointer: Path) -> set[str]:
 
 def _two_versions(root: Path) -> tuple[set[str], set[str]]:
     """Commit v1 of data/imgs, then add (not commit) v2; return the objects of each."""
-    _git(root, "init", "-q")
+    git(root, "init", "-q")
     for i in range(4):
         write(root / "data/imgs" / f"{i}.bin", f"v1-{i}")
     settle(root / "data")
     data.add(["data/imgs"])
     v1 = _objects(root, root / "data/imgs.trail")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-qm", "v1")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "v1")
     for i in range(2):
         write(root / "data/imgs" / f"{i}.bin", f"v2-{i}")
     settle(root / "data")
@@ -89,8 +79,8 @@ def test_all_commits_keeps_committed_versions(project: Path):
     v1, v2 = _two_versions(project)
     _age(project)
     assert gc(["all-commits"]).removed == 0
-    _git(project, "checkout", "-q", "-b", "other")
-    _git(project, "commit", "-qam", "v2")  # v2 on a branch: still referenced from main's past
+    git(project, "checkout", "-q", "-b", "other")
+    git(project, "commit", "-qam", "v2")  # v2 on a branch: still referenced from main's past
     assert gc(["all-commits"]).removed == 0
     assert gc(["workspace"]).removed == len(v1 - v2)
 

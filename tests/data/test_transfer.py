@@ -18,19 +18,10 @@ from mltrail.data import remotes, transfer
 from mltrail.data.pointer import read_pointer
 from mltrail.errors import IntegrityError, NotFound
 from mltrail.objects import LocalObjectStore, read_tree
-from tests.data import project, settle, write
+from tests.data import git, project, settle, write
 
 __all__ = ["project"]
 pytest_plugins = ["tests.s3server"]
-
-
-def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-    )
 
 
 def _make_data(root: Path) -> dict[str, bytes]:
@@ -47,9 +38,9 @@ def _committed_project(root: Path, remote_url: str, **kw: Any) -> dict[str, byte
     files = _make_data(root)
     data.add(["data/table.csv", "data/images"], start=root)
     remotes.add_remote(root / ".mltrail", "origin", remote_url, **kw)
-    _git(root, "init", "-q")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-qm", "v1")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "v1")
     return files
 
 

@@ -16,6 +16,7 @@ import shutil
 import stat
 from pathlib import Path
 
+from mltrail.atomic import temp_name
 from mltrail.errors import IntegrityError, InvalidInput, InvalidState
 from mltrail.objects.hashing import hash_file
 
@@ -68,7 +69,7 @@ def place(
     umask: int,
 ) -> str:
     """Put object ``obj`` (named ``expected``) at ``dest``; return the link type used."""
-    tmp = dest.with_name(f".{dest.name}.{os.urandom(6).hex()}.mltrail-tmp")
+    tmp = temp_name(dest)
     try:
         used = _link(obj, tmp, link, executable)
         actual = hash_file(tmp)
@@ -164,7 +165,7 @@ def unprotect(path: Path, umask: int) -> bool:
     st = os.stat(path)
     if st.st_nlink <= 1 and st.st_mode & stat.S_IWUSR:
         return False
-    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.mltrail-tmp")
+    tmp = temp_name(path)
     try:
         shutil.copyfile(path, tmp)
         os.chmod(tmp, (st.st_mode | 0o666) & 0o777 & ~umask)

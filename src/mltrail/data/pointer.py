@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from mltrail.atomic import write_text_atomic
 from mltrail.errors import InvalidInput
 from mltrail.objects.hashing import is_valid_hash
 
@@ -97,14 +98,7 @@ def dump_pointer(pointer: Pointer, name: str) -> str:
 def write_pointer(path: str | os.PathLike[str], pointer: Pointer) -> None:
     """Write a pointer file atomically (temp file, then rename)."""
     path = Path(path)
-    text = dump_pointer(pointer, data_path_of(path).name)
-    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.mltrail-tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, dump_pointer(pointer, data_path_of(path).name))
 
 
 def read_pointer(path: str | os.PathLike[str]) -> Pointer:

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mltrail.atomic import write_text_atomic
 from mltrail.config import OBJECTS_DIR, PROJECT_DIR, find_project, read_config
 from mltrail.data.links import check_link_type
 from mltrail.data.lock import LOCK_FILE
@@ -176,13 +177,7 @@ def ensure_gitignored(path: Path) -> bool:
         return False
     if text and not text.endswith("\n"):
         text += "\n"
-    tmp = gitignore.with_name(f".gitignore.{os.urandom(6).hex()}.mltrail-tmp")
-    try:
-        tmp.write_text(text + line + "\n", encoding="utf-8")
-        os.replace(tmp, gitignore)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_text_atomic(gitignore, text + line + "\n")
     return True
 
 

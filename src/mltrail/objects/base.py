@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 from blake3 import blake3
 
+from mltrail.atomic import temp_name
 from mltrail.errors import IntegrityError, InvalidInput, NotFound
 from mltrail.objects.hashing import CHUNK_SIZE, check_hash, default_workers, map_parallel
 
@@ -202,11 +203,6 @@ def verifying_reader(
     """Wrap ``source`` in a buffered reader that verifies its content hash at EOF."""
     raw = VerifyingReader(source, expected, on_mismatch)
     return io.BufferedReader(raw, buffer_size=CHUNK_SIZE)  # type: ignore[return-value]
-
-
-def temp_name(target: Path) -> Path:
-    """Return a fresh hidden temp path beside ``target``, for an atomic replace later."""
-    return target.with_name(f".{target.name}.{os.urandom(6).hex()}.mltrail-tmp")
 
 
 @contextmanager
