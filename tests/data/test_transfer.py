@@ -17,7 +17,7 @@ import mltrail.data as data
 from mltrail.data import remotes, transfer
 from mltrail.data.pointer import read_pointer
 from mltrail.errors import IntegrityError, NotFound
-from mltrail.objects import LocalObjectStore, read_tree
+from mltrail.objects import LocalObjectStore, hash_bytes, read_tree
 from tests.data import git, project, settle, write
 
 __all__ = ["project"]
@@ -199,3 +199,39 @@ def test_s3_remote_round_trip(project: Path, tmp_path_factory, s3_endpoint: str,
     shutil.rmtree(clone / "data" / "images", ignore_errors=True)
     transfer.pull(start=clone)
     _assert_files(clone, files)
+
+
+def test_a_shared_missing_object_makes_every_dataset_using_it_incomplete(
+    project: Path, tmp_path_factory
+):
+    remote = tmp_path_factory.mktemp("remote")
+    write(project / "data/a/shared.txt", "same bytes")
+    write(project / "data/b/shared.txt", "same bytes")
+    write(project / "data/b/own.txt", "b only")
+    write(project / "data/c.txt", "c")
+    settle(project / "data")
+    data.add(["data/a", "data/b", "data/c.txt"])
+    remotes.add_remote(project / ".mltrail", "origin", str(remote))
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "v1")
+    store = LocalObjectStore(project / ".mltrail/objects")
+    shared = hash_bytes(b"same bytes")
+    store.delete(shared)
+    with pytest.raises(NotFound) as err:
+        transfer.push()
+    assert "1 object(s) not in the local cache" in err.value.message
+    remote_store = _remote_store(remote)
+    for name in ("a", "b"):  # neither folder's listing went up without its files
+        assert not remote_store.exists(read_pointer(project / f"data/{name}.trail").hash)
+    assert remote_store.exists(hash_bytes(b"c"))
+
+    write(project / "data/a/shared.txt", "same bytes")
+    store.put_file(project / "data/a/shared.txt")
+    transfer.push()
+    remote_store.delete(shared)
+    clone = _clone(project, tmp_path_factory.mktemp("clone") / "c")
+    with pytest.raises(NotFound):
+        transfer.pull(start=clone)
+    assert (clone / "data/c.txt").read_text() == "c"
+    assert not (clone / "data/a").exists() and not (clone / "data/b").exists()

@@ -19,6 +19,7 @@ from mltrail.data.remotes import Remote, get_remote, open_remote
 from mltrail.data.workspace import QUIET, Reporter
 from mltrail.errors import IntegrityError, InvalidState, NotFound
 from mltrail.objects.base import ObjectStore
+from mltrail.objects.hashing import hash_file
 from mltrail.objects.local import LocalObjectStore
 from mltrail.objects.tree import read_tree
 
@@ -60,6 +61,8 @@ class Transfer:
     present: int = 0
     #: Objects the source lacks (fetch: not on the remote; push: not in the local cache).
     missing: list[MissingObject] = field(default_factory=list)
+    #: Datasets that lack at least one object (each missing object names only one of them).
+    incomplete: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         """Return a JSON-ready dict."""
@@ -71,6 +74,7 @@ class Transfer:
             "bytes": self.bytes,
             "present": self.present,
             "missing": [m.__dict__ for m in self.missing],
+            "incomplete": self.incomplete,
         }
 
 
@@ -82,13 +86,28 @@ class _Wanted:
     trees: dict[str, str] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
     missing: list[MissingObject] = field(default_factory=list)
+    #: Every object each dataset needs (several datasets may share one).
+    members: dict[str, set[str]] = field(default_factory=dict)
+
+    def add_file(self, name: str, pointer: Pointer) -> None:
+        self.files.setdefault(pointer.hash, (name, ""))
+        self.sizes[pointer.hash] = pointer.size
+        self.members.setdefault(name, set()).add(pointer.hash)
 
     def add_tree(self, name: str, pointer: Pointer, store: ObjectStore) -> None:
         tree = read_tree(store, pointer.hash)
         self.trees[pointer.hash] = name
+        needs = self.members.setdefault(name, set())
         for e in tree:
             self.files.setdefault(e.hash, (name, e.path))
             self.sizes[e.hash] = e.size
+            needs.add(e.hash)
+
+    def lacking(self, absent: set[str]) -> set[str]:
+        """Return the datasets that miss an object: those in ``absent`` or already recorded."""
+        return {m.dataset for m in self.missing} | {
+            name for name, needs in self.members.items() if not needs.isdisjoint(absent)
+        }
 
 
 def _datasets(project: Project, paths: Iterable[PathArg] | None) -> list[tuple[str, Pointer]]:
@@ -159,12 +178,12 @@ def push(
                 except NotFound:
                     wanted.missing.append(MissingObject(name, "", pointer.hash))
             else:
-                wanted.files.setdefault(pointer.hash, (name, ""))
-                wanted.sizes[pointer.hash] = pointer.size
+                wanted.add_file(name, pointer)
         absent = local.missing(wanted.files)
+        incomplete = wanted.lacking(absent)
+        result.incomplete = sorted(incomplete)
         wanted.missing += [MissingObject(*wanted.files[h], h) for h in sorted(absent)]
         # A tree goes up only with all its files: it must never announce files the remote lacks.
-        incomplete = {m.dataset for m in wanted.missing}
         trees = [h for h, name in wanted.trees.items() if name not in incomplete]
         files = [h for h in wanted.files if h not in absent]
         need = sorted(dest.missing(files))
@@ -206,7 +225,8 @@ def _upload(
         # The store refuses bytes that do not hash to their name: a damaged local object.
         for h in hashes:
             if not local.verify(h):
-                raise _damaged(local.corrupted(h, "something else"), wanted, "the local") from None
+                actual = hash_file(local.path_of(h))
+                raise _damaged(local.corrupted(h, actual), wanted, "the local") from None
         raise
 
 
@@ -245,10 +265,10 @@ def _fetch(
             if name not in lost:
                 wanted.add_tree(name, p, local)
         else:
-            wanted.files.setdefault(p.hash, (name, ""))
-            wanted.sizes[p.hash] = p.size
+            wanted.add_file(name, p)
     need = local.missing(wanted.files)
     gone = src.missing(need)
+    result.incomplete = sorted(wanted.lacking(gone))
     wanted.missing += [MissingObject(*wanted.files[h], h) for h in sorted(gone)]
     todo = sorted(need - gone)
     result.present = len(wanted.files) - len(need)
@@ -323,7 +343,7 @@ def pull(
     project = Project.find(start)
     with data_lock(project.dir):
         fetched = _fetch(project, paths, remote, jobs, reporter)
-    lost = {m.dataset for m in fetched.missing}
+    lost = set(fetched.incomplete)
     complete = [project.root / name for name, _ in _datasets(project, paths) if name not in lost]
     result = Pulled(fetched)
     if complete:
