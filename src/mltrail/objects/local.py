@@ -290,22 +290,31 @@ class LocalObjectStore(ObjectStore):
         workers: int,
     ) -> None:
         created: list[str] = []
+        local_source = isinstance(source, LocalObjectStore)
+
+        def write(fd: int, chunk: bytes) -> int:
+            try:
+                _write_all(fd, chunk)
+            except OSError as e:
+                raise self._write_error(e) from e
+            return len(chunk)
 
         def one(h: str) -> tuple[str, int]:
             fd, tmp = self._new_temp()
             created.append(tmp)
-            total = 0
             try:
+                size = source._size_or_none(h) if local_source else None  # type: ignore[attr-defined]
+                if size is not None and size < CHUNK_SIZE:
+                    # Small local objects: read and verify in one go; a streaming reader per
+                    # object (1 MiB buffer each) costs more than the copy (20,000 x 4 KiB).
+                    return tmp, write(fd, source.read_bytes(h))
+                total = 0
                 with source.open(h) as src:
                     while chunk := _read_source(source, h, src):
-                        try:
-                            _write_all(fd, chunk)
-                        except OSError as e:
-                            raise self._write_error(e) from e
-                        total += len(chunk)
+                        total += write(fd, chunk)
+                return tmp, total
             finally:
                 os.close(fd)
-            return tmp, total
 
         def done(h: str, result: tuple[str, int]) -> None:
             if progress is not None:
