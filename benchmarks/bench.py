@@ -23,6 +23,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import data_bench  # the data-versioning benchmark: mltrail vs DVC
 import workers  # stdlib only; shares the query text with the workers
 
 HERE = Path(__file__).resolve().parent
@@ -411,7 +412,7 @@ def summary(results: dict) -> tuple[str, list[dict]]:
     def add(name: str, value: float | None, goal: float, kind: str) -> None:
         if value is None:
             status = "n/a"
-        elif kind == "ratio":
+        elif kind in ("ratio", "fraction"):
             status = "PASS" if value >= goal else "MISS"
         else:
             status = "PASS" if value <= goal else "MISS"
@@ -438,6 +439,8 @@ def summary(results: dict) -> tuple[str, list[dict]]:
         add("mltrail --version", v.get("median_s"), TARGETS["cli_version_s"], "seconds")
         add("import mltrail", st["mltrail_import"].get("median_s"), TARGETS["import_s"],
             "seconds")  # fmt: skip
+    for name, value, goal, kind in data_bench.summary_targets(results):
+        add(name, value, goal, kind)
 
     lines = ["", "Summary vs targets", "=" * 18]
     lines.append(f"{'target':<36}{'mltrail':>14}{'goal':>14}   status")
@@ -446,6 +449,9 @@ def summary(results: dict) -> tuple[str, list[dict]]:
         if it["kind"] == "ratio":
             val = "n/a" if it["value"] is None else f"{it['value']:,.1f}x faster"
             goal = f">= {it['goal']:.0f}x"
+        elif it["kind"] == "fraction":
+            val = "n/a" if it["value"] is None else f"{it['value'] * 100:.0f}%"
+            goal = f">= {it['goal'] * 100:.0f}%"
         else:
             val = fmt_s(it["value"])
             goal = f"<= {it['goal']:.2f} s"
@@ -459,7 +465,8 @@ def versions() -> dict:
     code = (
         "import json, importlib.metadata as m\n"
         "print(json.dumps({p: m.version(p) for p in "
-        "('mltrail', 'mlflow', 'SQLAlchemy', 'alembic', 'pandas')}))"
+        "('mltrail', 'mlflow', 'SQLAlchemy', 'alembic', 'pandas', 'dvc', 'dvc-data', "
+        "'blake3')}))"
     )
     try:
         out = json.loads(subprocess.run([PY, "-c", code], capture_output=True, text=True).stdout)
@@ -490,14 +497,17 @@ def main() -> int:
                     help="small sizes, to check the suite works (env BENCH_QUICK=1)")  # fmt: skip
     ap.add_argument(
         "--only",
-        default=os.environ.get("BENCH_ONLY", "startup,logging,search"),
-        help="comma-separated subset of startup,logging,search (env BENCH_ONLY)",
+        default=os.environ.get("BENCH_ONLY", "startup,logging,search,data"),
+        help="comma-separated subset of startup,logging,search,data (env BENCH_ONLY)",
     )
+    ap.add_argument("--large", action="store_true", default=os.environ.get("BENCH_LARGE") == "1",
+                    help="data: also the 100,000-file tree (env BENCH_LARGE=1)")  # fmt: skip
     ap.add_argument("--keep", action="store_true", help="keep the work folder's stores")
     opts = ap.parse_args()
     cfg = dict(QUICK if opts.quick else FULL)
     global KEEP
-    KEEP = opts.keep
+    KEEP = data_bench.KEEP = opts.keep
+    cfg["data"] = data_bench.config(opts.quick, opts.large)
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.time()
     ver = versions()
@@ -516,7 +526,12 @@ def main() -> int:
         f"{mach['nproc']} cores, {mach['cpu']} | {results['date']} | "
         f"{'QUICK smoke mode: figures not meaningful' if opts.quick else 'full mode'}"
     )
-    benches = {"startup": bench_startup, "logging": bench_logging, "search": bench_search}
+    benches = {
+        "startup": bench_startup,
+        "logging": bench_logging,
+        "search": bench_search,
+        "data": data_bench.bench_data,
+    }
     only = [b.strip() for b in opts.only.split(",") if b.strip()]
     failed = False
     for name in only:
@@ -525,7 +540,9 @@ def main() -> int:
             return 2
         try:
             print(benches[name](cfg, results), flush=True)
-        except (WorkerError, subprocess.TimeoutExpired) as exc:
+            if name == "data" and results["data"].get("failures"):
+                failed = True  # a tool failed or gave wrong bytes: shown in the table
+        except (WorkerError, data_bench.DataBenchError, subprocess.TimeoutExpired) as exc:
             failed = True
             results.setdefault("errors", {})[name] = str(exc)
             print(f"\n{name}: FAILED: {exc}", flush=True)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The one command: bash benchmarks/run.sh [--quick] [--only startup,logging,search] [--keep]
-# Env: BENCH_QUICK=1 (same as --quick), BENCH_ONLY=..., BENCH_PYTHON=python3.11 (venv interpreter).
+# The one command: bash benchmarks/run.sh [--quick] [--only startup,logging,search,data] [--keep]
+#                  [--large]  (data benchmark: add the 100,000-file dataset)
+# Env: BENCH_QUICK=1 (same as --quick), BENCH_ONLY=..., BENCH_LARGE=1 (same as --large),
+#      BENCH_PYTHON=python3.11 (venv interpreter).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,8 +24,8 @@ fi
 STAMP="$VENV/.bench-installed"
 WANT="$(cat "$HERE/requirements.txt" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ] \
-    || ! "$VENV/bin/python" -c 'import mltrail, mlflow' 2>/dev/null; then
-    echo "run.sh: installing mltrail (editable) and $(grep -m1 '^mlflow' "$HERE/requirements.txt") into $VENV" >&2
+    || ! "$VENV/bin/python" -c 'import mltrail, mlflow, dvc' 2>/dev/null; then
+    echo "run.sh: installing mltrail (editable), $(grep -m1 '^mlflow' "$HERE/requirements.txt") and $(grep -m1 '^dvc' "$HERE/requirements.txt") into $VENV" >&2
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
         -e "$ROOT" -r "$HERE/requirements.txt"
     echo "$WANT" > "$STAMP"
