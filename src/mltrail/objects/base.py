@@ -24,7 +24,13 @@ from blake3 import blake3
 
 from mltrail.atomic import temp_name
 from mltrail.errors import IntegrityError, InvalidInput, NotFound
-from mltrail.objects.hashing import CHUNK_SIZE, check_hash, default_workers, map_parallel
+from mltrail.objects.hashing import (
+    CHUNK_SIZE,
+    check_hash,
+    default_workers,
+    hash_bytes,
+    map_parallel,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +133,13 @@ class ObjectStore(abc.ABC):
         except IntegrityError:
             return False
         return True
+
+    def verified(self, hash: str, data: bytes) -> bytes:
+        """Return ``data`` if it hashes to ``hash``; else raise this store's IntegrityError."""
+        actual = hash_bytes(data)
+        if actual != hash:
+            raise self.corrupted(hash, actual)
+        return data
 
     def not_found(self, hash: str) -> NotFound:
         """Return the error for a missing object."""

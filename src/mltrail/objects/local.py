@@ -424,10 +424,7 @@ class LocalObjectStore(ObjectStore):
                 data = f.read()
         except FileNotFoundError:
             raise self.not_found(hash) from None
-        actual = hash_bytes(data)
-        if actual != hash:
-            raise self.corrupted(hash, actual)
-        return data
+        return self.verified(hash, data)
 
     def get_file(
         self, hash: str, dest: str | os.PathLike[str], *, executable: bool = False
@@ -442,9 +439,7 @@ class LocalObjectStore(ObjectStore):
             if size < CHUNK_SIZE:
                 # Small objects: verify in memory, so a damaged one never reaches the disk.
                 data = _read_all(src)
-                actual = hash_bytes(data)
-                if actual != hash:
-                    raise self.corrupted(hash, actual)
+                self.verified(hash, data)
                 with atomic_output(Path(dest), executable=executable) as out:
                     out.write(data)
                 return

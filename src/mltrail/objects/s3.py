@@ -499,10 +499,7 @@ class S3ObjectStore(ObjectStore):
                 data: bytes = body.read()
             finally:
                 body.close()
-        actual = hash_bytes(data)
-        if actual != hash:
-            raise self.corrupted(hash, actual)
-        return data
+        return self.verified(hash, data)
 
     def get_file(
         self, hash: str, dest: str | os.PathLike[str], *, executable: bool = False
@@ -519,9 +516,7 @@ class S3ObjectStore(ObjectStore):
                     data = body.read()
                 finally:
                     body.close()
-            actual = hash_bytes(data)
-            if actual != hash:
-                raise self.corrupted(hash, actual)
+            self.verified(hash, data)
             with atomic_output(dest, executable=executable) as out:
                 out.write(data)
             return
