@@ -235,7 +235,7 @@ def _upload(
 
 def _fetch(
     project: Project,
-    paths: Iterable[PathArg] | None,
+    datasets: list[tuple[str, Pointer]],
     remote: str | None,
     jobs: int | None,
     reporter: Reporter,
@@ -244,7 +244,6 @@ def _fetch(
     result = Transfer(r.name, src.location)
     local = project.store()
     wanted = _Wanted()
-    datasets = _datasets(project, paths)
     result.datasets = len(datasets)
     workers = jobs or getattr(src, "max_workers", None)
     dirs = [(name, p) for name, p in datasets if p.kind == "dir"]
@@ -309,7 +308,7 @@ def fetch(
     """
     project = Project.find(start)
     with data_lock(project.dir):
-        result = _fetch(project, paths, remote, jobs, reporter)
+        result = _fetch(project, _datasets(project, paths), remote, jobs, reporter)
     if result.missing:
         raise _fetch_error(result)
     return result
@@ -342,9 +341,10 @@ def pull(
 
     project = Project.find(start)
     with data_lock(project.dir):
-        fetched = _fetch(project, paths, remote, jobs, reporter)
+        datasets = _datasets(project, paths)
+        fetched = _fetch(project, datasets, remote, jobs, reporter)
     lost = set(fetched.incomplete)
-    complete = [project.root / name for name, _ in _datasets(project, paths) if name not in lost]
+    complete = [project.root / name for name, _ in datasets if name not in lost]
     result = Pulled(fetched)
     if complete:
         result.checked_out = checkout(
