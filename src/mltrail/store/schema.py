@@ -153,3 +153,104 @@ run_datasets = sa.Table(
     sa.Index(None, "hash"),
     sa.Index(None, "path", "hash"),
 )
+
+# -- model registry ------------------------------------------------------------------------------
+# A registered model is a name with numbered versions; each version names a run's model folder by
+# its tree object's hash, so what was registered can never change under the name.
+
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("model_pk", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time", sa.BigInteger, nullable=False),
+)
+
+registered_model_tags = sa.Table(
+    "registered_model_tags",
+    metadata,
+    sa.Column(
+        "model_pk",
+        sa.Integer,
+        sa.ForeignKey("registered_models.model_pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.String(8000), nullable=False),
+)
+
+# A deleted version keeps its row (lifecycle_stage "deleted") so its number is never given again.
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column(
+        "model_pk",
+        sa.Integer,
+        sa.ForeignKey("registered_models.model_pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("run_id", sa.String(32), nullable=True),
+    sa.Column("source", sa.String(1024), nullable=False),
+    sa.Column("artifact_path", sa.String(1024), nullable=True),
+    sa.Column("tree_hash", sa.String(64), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("stage", sa.String(20), nullable=False, server_default="None"),
+    sa.Column("lifecycle_stage", sa.String(20), nullable=False),
+    sa.Column("user_id", sa.String(256), nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time", sa.BigInteger, nullable=False),
+    # Lineage: "which model versions came from this run?" and "which versions are this folder?".
+    sa.Index(None, "run_id"),
+    sa.Index(None, "tree_hash"),
+)
+
+model_version_tags = sa.Table(
+    "model_version_tags",
+    metadata,
+    sa.Column("model_pk", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.String(8000), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["model_pk", "version"],
+        ["model_versions.model_pk", "model_versions.version"],
+        ondelete="CASCADE",
+    ),
+)
+
+# An alias names one version of its model; the primary key makes aliases unique per model.
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column("model_pk", sa.Integer, primary_key=True),
+    sa.Column("alias", sa.String(255), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["model_pk", "version"],
+        ["model_versions.model_pk", "model_versions.version"],
+        ondelete="CASCADE",
+    ),
+)
+
+# The audit trail: one row per change, written in the transaction that makes the change. No
+# foreign key, so the history of a deleted model stays readable under its name. ``key`` is the
+# tag key or alias name the change was about (None for other actions).
+registry_events = sa.Table(
+    "registry_events",
+    metadata,
+    sa.Column("event_pk", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_name", sa.String(255), nullable=False),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("key", sa.String(255), nullable=True),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("before", sa.Text, nullable=True),
+    sa.Column("after", sa.Text, nullable=True),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Index(None, "model_name", "timestamp"),
+)
