@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         ViewType,
     )
     from mltrail.errors import MltrailError
+    from mltrail.models.api import load_model, log_model, register_model, save_model
     from mltrail.tracking.client import MltrailClient
     from mltrail.tracking.fluent import (
         ActiveRun,
@@ -81,17 +82,21 @@ __all__ = [
     "get_metric_history",
     "get_run",
     "get_tracking_uri",
+    "load_model",
     "log_artifact",
     "log_artifacts",
     "log_dict",
     "log_input",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_output",
     "log_param",
     "log_params",
     "log_text",
+    "register_model",
     "restore_run",
+    "save_model",
     "search_runs",
     "set_experiment",
     "set_tag",
@@ -106,6 +111,9 @@ _ENTITIES = {
 }  # fmt: skip
 
 
+_MODEL_FUNCTIONS = {"load_model", "log_model", "register_model", "save_model"}
+
+
 def _module_of(name: str) -> str:
     if name in _ENTITIES:
         return "mltrail.entities"
@@ -113,11 +121,13 @@ def _module_of(name: str) -> str:
         return "mltrail.tracking.client"
     if name == "MltrailError":
         return "mltrail.errors"
+    if name in _MODEL_FUNCTIONS:
+        return "mltrail.models.api"
     return "mltrail.tracking.fluent"
 
 
 #: Subpackages reachable as attributes (``mt.data.open(...)``) without importing them first.
-_SUBPACKAGES = frozenset({"data"})
+_SUBPACKAGES = frozenset({"data", "models", "sklearn"})
 
 
 def __getattr__(name: str) -> Any:
