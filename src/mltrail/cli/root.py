@@ -16,6 +16,7 @@ COMMANDS = {
     "runs": "mltrail.cli.runs:runs_group",
     "data": "mltrail.cli.data:data_group",
     "remote": "mltrail.cli.remote:remote_group",
+    "models": "mltrail.cli.models:models_group",
     "doctor": "mltrail.cli.doctor:doctor_command",
 }
 
