@@ -254,3 +254,136 @@ def metric_value_to_db(value: float) -> float | None:
 def metric_value_from_db(value: float | None) -> float:
     """Inverse of :func:`metric_value_to_db`."""
     return math.nan if value is None else value
+
+
+# -- model registry ------------------------------------------------------------------------------
+
+
+class ModelStage(enum.StrEnum):
+    """The legacy (MLflow 1.x) stages of a model version; aliases are the newer way."""
+
+    NONE = "None"
+    STAGING = "Staging"
+    PRODUCTION = "Production"
+    ARCHIVED = "Archived"
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    """A named model with numbered versions, tags and aliases (alias → version number)."""
+
+    name: str
+    description: str | None
+    creation_time: int
+    last_update_time: int
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)
+    #: The highest version number that is not deleted, or None when there is none.
+    latest_version: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict with stable keys."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "creation_time": self.creation_time,
+            "last_update_time": self.last_update_time,
+            "tags": dict(self.tags),
+            "aliases": dict(self.aliases),
+            "latest_version": self.latest_version,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RegisteredModel:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**d, "tags": dict(d["tags"]), "aliases": dict(d["aliases"])})
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One version of a registered model: the model folder of a run, frozen by its tree hash.
+
+    ``source`` is where it came from (``runs:/<run_id>/<artifact_path>``); ``tree_hash`` names
+    the folder's tree object in the object store, so the files behind a version never change.
+    A deleted version keeps its number (``lifecycle_stage`` is ``deleted``).
+    """
+
+    name: str
+    version: int
+    run_id: str | None
+    source: str
+    artifact_path: str | None
+    tree_hash: str
+    description: str | None
+    status: str
+    stage: str
+    lifecycle_stage: str
+    user_id: str
+    creation_time: int
+    last_update_time: int
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict with stable keys."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "run_id": self.run_id,
+            "source": self.source,
+            "artifact_path": self.artifact_path,
+            "tree_hash": self.tree_hash,
+            "description": self.description,
+            "status": self.status,
+            "stage": self.stage,
+            "lifecycle_stage": self.lifecycle_stage,
+            "user_id": self.user_id,
+            "creation_time": self.creation_time,
+            "last_update_time": self.last_update_time,
+            "tags": dict(self.tags),
+            "aliases": list(self.aliases),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelVersion:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**d, "tags": dict(d["tags"]), "aliases": list(d["aliases"])})
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryEvent:
+    """One change in the model registry's audit trail.
+
+    ``before`` and ``after`` are the old and new value as short strings (a description, a tag
+    value, an alias's version number, a stage, a model name), None where there was none; ``key``
+    is the tag key or alias name the change was about.
+    """
+
+    model_name: str
+    version: int | None
+    action: str
+    actor: str
+    timestamp: int
+    before: str | None = None
+    after: str | None = None
+    comment: str | None = None
+    key: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict with stable keys."""
+        return {
+            "model_name": self.model_name,
+            "version": self.version,
+            "action": self.action,
+            "key": self.key,
+            "actor": self.actor,
+            "timestamp": self.timestamp,
+            "before": self.before,
+            "after": self.after,
+            "comment": self.comment,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RegistryEvent:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**d)

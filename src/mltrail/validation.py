@@ -220,3 +220,125 @@ def check_dataset_ref(ref: DatasetRef) -> DatasetRef:
         raise InvalidValue(f"dataset {path!r}: a file has no nfiles, got {ref.nfiles!r}")
     check_dataset_context(ref.context)
     return ref
+
+
+# -- model registry ------------------------------------------------------------------------------
+
+MAX_MODEL_NAME_LENGTH = 255
+MAX_ALIAS_LENGTH = 255
+MAX_MODEL_SOURCE_LENGTH = 1024
+MODEL_STAGES = ("None", "Staging", "Production", "Archived")
+
+# ASCII only: names travel in models:/ URIs, file names and shell commands unquoted.
+_MODEL_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._\-]*")
+_ALIAS_RE = re.compile(r"[A-Za-z0-9_\-]+")
+# models:/name/latest and models:/name/v3 read as a version; an alias spelled so would be ambiguous.
+_RESERVED_ALIAS_RE = re.compile(r"latest|v\d+", re.IGNORECASE)
+
+
+def check_model_name(name: object) -> str:
+    """Return a valid registered model name or raise :class:`InvalidValue`."""
+    if not isinstance(name, str) or not name:
+        raise InvalidValue(
+            f"model name must be a non-empty string, got {name!r}",
+            hint="Use letters, digits, '.', '_' and '-', such as 'wine-rf'.",
+        )
+    if len(name) > MAX_MODEL_NAME_LENGTH:
+        raise InvalidValue(
+            f"model name {name[:40]!r}... is {len(name)} characters long; the limit is "
+            f"{MAX_MODEL_NAME_LENGTH}",
+            hint="Use a shorter name; put details in the description or tags.",
+        )
+    if not _MODEL_NAME_RE.fullmatch(name):
+        raise InvalidValue(
+            f"model name {name!r} is not allowed",
+            hint="Use ASCII letters, digits, '.', '_' and '-', not starting with '.' or '-' "
+            "(such as 'wine-rf').",
+        )
+    return name
+
+
+def check_alias(alias: object) -> str:
+    """Return a valid model alias (case kept as given) or raise :class:`InvalidValue`."""
+    if not isinstance(alias, str) or not alias:
+        raise InvalidValue(
+            f"alias must be a non-empty string, got {alias!r}",
+            hint="Use letters, digits, '_' and '-', such as 'champion'.",
+        )
+    if len(alias) > MAX_ALIAS_LENGTH:
+        raise InvalidValue(
+            f"alias {alias[:40]!r}... is {len(alias)} characters long; the limit is "
+            f"{MAX_ALIAS_LENGTH}",
+            hint="Use a short alias, such as 'champion'.",
+        )
+    if not _ALIAS_RE.fullmatch(alias):
+        raise InvalidValue(
+            f"alias {alias!r} is not allowed",
+            hint="Use letters, digits, '_' and '-' only, such as 'champion'.",
+        )
+    if _RESERVED_ALIAS_RE.fullmatch(alias):
+        raise InvalidValue(
+            f"alias {alias!r} is reserved: models:/ URIs read 'latest' and 'v<number>' as versions",
+            hint="Pick another name, such as 'champion' or 'prod'.",
+        )
+    return alias
+
+
+def check_stage(stage: object) -> str:
+    """Return the canonical spelling of a model stage (any case accepted) or raise."""
+    if isinstance(stage, str):
+        for canonical in MODEL_STAGES:
+            if stage.lower() == canonical.lower():
+                return canonical
+    raise InvalidValue(
+        f"unknown model stage {stage!r}",
+        hint=f"Use one of: {', '.join(MODEL_STAGES)} (any case).",
+    )
+
+
+def check_version(version: object) -> int:
+    """Return a model version number (an int >= 1, or its decimal string) or raise."""
+    if isinstance(version, str) and version.strip().isdigit():
+        version = int(version.strip())
+    if isinstance(version, int) and not isinstance(version, bool) and version >= 1:
+        return version
+    raise InvalidValue(
+        f"model version must be a whole number >= 1, got {version!r}",
+        hint="Versions are numbered 1, 2, 3, ... per model.",
+    )
+
+
+def check_tree_hash(tree_hash: object) -> str:
+    """Return ``tree_hash`` if it is 64 lowercase hex characters, else raise InvalidValue."""
+    if not isinstance(tree_hash, str) or not _HASH_RE.fullmatch(tree_hash):
+        raise InvalidValue(
+            f"tree hash {tree_hash!r} is not 64 lowercase hex characters",
+            hint="Pass the hash of the model folder's tree object (register_model computes it).",
+        )
+    return tree_hash
+
+
+def check_model_source(source: object) -> str:
+    """Return a model version source (non-empty, at most 1024 characters) or raise."""
+    if not isinstance(source, str) or not source.strip():
+        raise InvalidValue(
+            f"model source must be a non-empty string, got {source!r}",
+            hint="Use runs:/<run_id>/<artifact_path>.",
+        )
+    if len(source) > MAX_MODEL_SOURCE_LENGTH:
+        raise InvalidValue(
+            f"model source {source[:40]!r}... is {len(source)} characters long; the limit is "
+            f"{MAX_MODEL_SOURCE_LENGTH}",
+            hint="Use runs:/<run_id>/<artifact_path> with a shorter artifact path.",
+        )
+    return source
+
+
+def check_description(description: object) -> str | None:
+    """Return a description (a string, or None to have none) or raise :class:`InvalidValue`."""
+    if description is None or isinstance(description, str):
+        return description
+    raise InvalidValue(
+        f"description must be a string or None, got {type(description).__name__} {description!r}",
+        hint="Pass text, or None for no description.",
+    )

@@ -6,7 +6,7 @@ client talking to ``mltrail server`` later. The API layer only ever sees this cl
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Sequence
 
 from mltrail.entities import (
@@ -22,6 +22,7 @@ from mltrail.entities import (
     RunInfo,
     ViewType,
 )
+from mltrail.store.registry_base import RegistryStore
 
 #: The experiment every store has from the start, as in MLflow.
 DEFAULT_EXPERIMENT_ID = "0"
@@ -31,8 +32,8 @@ DEFAULT_EXPERIMENT_NAME = "Default"
 MAX_RESULTS_LIMIT = 50_000
 
 
-class TrackingStore(ABC):
-    """Experiments, runs, params, metrics, tags and artifact listings."""
+class TrackingStore(RegistryStore):
+    """Experiments, runs, params, metrics, tags, artifact listings and the model registry."""
 
     uri: str
 
@@ -176,8 +177,9 @@ class TrackingStore(ABC):
         """Return the object hashes runs refer to: artifact files, file datasets, folder trees.
 
         Every run counts, deleted ones included (they can be restored). A folder dataset is
-        its tree object's hash; the files it lists are not included.
+        its tree object's hash; the files it lists are not included. The trees include every
+        model version's tree (deleted versions too).
         """
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections."""

@@ -43,6 +43,7 @@ from mltrail.store import schema as t
 from mltrail.store.base import MAX_RESULTS_LIMIT, TrackingStore
 from mltrail.store.engine import WRITE, is_sqlite, make_engine
 from mltrail.store.migrate import ensure_schema
+from mltrail.store.sql_registry import SqlRegistryMixin
 from mltrail.validation import (
     check_dataset_direction,
     check_dataset_ref,
@@ -72,7 +73,7 @@ def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[An
         yield items[start : start + size]
 
 
-class SqlStore(TrackingStore):
+class SqlStore(SqlRegistryMixin, TrackingStore):
     """Metadata in a SQL database through SQLAlchemy Core."""
 
     def __init__(self, uri: str, where: str | None = None) -> None:
@@ -645,15 +646,19 @@ class SqlStore(TrackingStore):
         return [FileInfo(path, h, size, mode) for path, h, size, mode in rows]
 
     def referenced_objects(self) -> tuple[set[str], set[str], set[str]]:
-        """Return the hashes of every run's artifact files, file datasets and folder trees."""
+        """Return the hashes of every run's artifact files, file datasets and folder trees.
+
+        The trees include every model version's tree (deleted versions too).
+        """
         d = t.run_datasets.c
         with self._read() as conn:
             files = set(conn.execute(sa.select(t.artifacts.c.hash).distinct()).scalars())
             rows = conn.execute(sa.select(d.hash, d.kind).distinct()).all()
+            models = set(conn.execute(sa.select(t.model_versions.c.tree_hash).distinct()).scalars())
         return (
             files,
             {h for h, kind in rows if kind != "dir"},
-            {h for h, kind in rows if kind == "dir"},
+            {h for h, kind in rows if kind == "dir"} | models,
         )
 
     # -- datasets ----------------------------------------------------------------------------
