@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The one command: bash benchmarks/run.sh [--quick] [--only startup,logging,search,data] [--keep]
-#                  [--large]  (data benchmark: add the 100,000-file dataset)
+# The one command: bash benchmarks/run.sh [--quick] [--only startup,logging,search,data,serving]
+#                  [--keep] [--large]  (data benchmark: add the 100,000-file dataset)
+#                  (serving: serving_bench.py, needs `wrk`: sudo apt-get install -y wrk)
 # Env: BENCH_QUICK=1 (same as --quick), BENCH_ONLY=..., BENCH_LARGE=1 (same as --large),
 #      BENCH_PYTHON=python3.11 (venv interpreter).
 set -euo pipefail
@@ -32,4 +33,35 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ] \
 fi
 
 mkdir -p "$HERE/.work"
-exec "$VENV/bin/python" "$HERE/bench.py" "$@"
+
+# "serving" (model loading and serving vs `mlflow models serve`) is serving_bench.py, run after
+# bench.py's benchmarks: take it out of --only / BENCH_ONLY and pass bench.py the rest.
+ONLY="${BENCH_ONLY:-startup,logging,search,data,serving}"
+BENCH_ARGS=()
+SERVE_ARGS=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --only) ONLY="${2:-}"; shift 2 || shift ;;
+        --only=*) ONLY="${1#--only=}"; shift ;;
+        --quick|--keep) BENCH_ARGS+=("$1"); SERVE_ARGS+=("$1"); shift ;;
+        *) BENCH_ARGS+=("$1"); shift ;;
+    esac
+done
+REST="$(echo "$ONLY" | tr ',' '\n' | sed 's/^ *//; s/ *$//' | grep -vx 'serving' | grep -v '^$' \
+    | paste -sd, -)" || true
+if [ -n "$REST" ] && [ "$REST" = "$ONLY" ]; then
+    exec "$VENV/bin/python" "$HERE/bench.py" "${BENCH_ARGS[@]}" --only "$ONLY"
+fi
+if ! "$VENV/bin/python" -c 'import sklearn, psutil' 2>/dev/null; then
+    echo "run.sh: installing scikit-learn and psutil (serving benchmark) into $VENV" >&2
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check scikit-learn psutil
+fi
+RC=0
+if [ -n "$REST" ]; then
+    "$VENV/bin/python" "$HERE/bench.py" "${BENCH_ARGS[@]}" --only "$REST" || RC=$?
+fi
+QUICK="${BENCH_QUICK:-}"
+[[ " ${SERVE_ARGS[*]} " == *" --quick "* ]] && QUICK=1
+"$VENV/bin/python" "$HERE/serving_bench.py" "${SERVE_ARGS[@]}" \
+    --json "$HERE/.work/serving-results${QUICK:+-quick}.json" || RC=$((RC > 0 ? RC : $?))
+exit "$RC"
