@@ -7,7 +7,12 @@ import click
 from mltrail.cli.lazy import LazyGroup
 
 #: Subcommand → where it lives; registry commands first, then serving.
+_REGISTRY = (
+    *("ls", "show", "versions", "register", "alias", "unalias", "stage", "history"),
+    *("check", "describe", "tag", "rename", "delete", "download"),
+)
 COMMANDS: dict[str, str] = {
+    **{name: f"mltrail.cli.models_registry:{name}_command" for name in _REGISTRY},
     "serve": "mltrail.cli.models_serve:serve_command",
     "predict": "mltrail.cli.models_serve:predict_command",
 }
