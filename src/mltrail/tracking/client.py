@@ -29,6 +29,7 @@ from mltrail.entities import (
     ViewType,
 )
 from mltrail.errors import InvalidInput, InvalidState, MltrailError, NotFound, StoreError
+from mltrail.registry.client import RegistryMixin
 from mltrail.store import TrackingStore, open_store
 from mltrail.tracking.writer import BackgroundWriter
 
@@ -151,7 +152,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class MltrailClient:
+class MltrailClient(RegistryMixin):
     """Explicit access to experiments, runs, metrics and artifacts in one store."""
 
     def __init__(
