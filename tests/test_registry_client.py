@@ -248,7 +248,7 @@ def test_version_alias_and_stage_api(client, tmp_path):
     assert [v.version for v in client.get_latest_versions("wine-rf", "Production")] == [3]
     with pytest.raises(InvalidInput, match="unknown model stage 'live'"):
         client.transition_model_version_stage("wine-rf", 1, "live")
-    with pytest.raises(InvalidState, match="version 2 holds alias champion"):
+    with pytest.raises(InvalidState, match="version 2 of wine-rf holds alias champion"):
         client.delete_model_version("wine-rf", 2)
     client.delete_registered_model_alias("wine-rf", "champion")
     client.delete_model_version("wine-rf", 2)

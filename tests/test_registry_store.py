@@ -470,11 +470,11 @@ def test_deleting_a_version_in_use_needs_force(store):
     with pytest.raises(InvalidState) as err:
         store.delete_model_version("wine-rf", 1, "bob")
     assert err.value.message == (
-        "version 1 holds aliases backup, champion and is in Production of wine-rf; "
+        "version 1 of wine-rf holds aliases backup, champion and is in Production; "
         "it cannot be deleted"
     )
     assert "force=True" in err.value.hint
-    with pytest.raises(InvalidState, match="version 2 is in Staging"):
+    with pytest.raises(InvalidState, match="version 2 of wine-rf is in Staging"):
         store.delete_model_version("wine-rf", 2, "bob")
     assert len(store.get_registry_events("wine-rf")) == before
     store.delete_model_version("wine-rf", 1, "bob", force=True, comment="leaked labels")

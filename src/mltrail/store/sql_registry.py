@@ -259,7 +259,7 @@ class SqlRegistryMixin(SqlRegisteredModels):
             reasons = self._in_use(conn, model.model_pk, version)
             if reasons and not force:
                 raise InvalidState(
-                    f"{reasons[0]} of {name}; it cannot be deleted",
+                    f"version {version} of {name} {reasons[0][1]}; it cannot be deleted",
                     hint="Move its aliases (set_registered_model_alias) and archive it "
                     "(transition_model_version_stage) first, or pass force=True to do both.",
                 )

@@ -301,12 +301,14 @@ class SqlRegisteredModels(RegistryStore):
             .on_conflict_do_nothing(index_elements=["name"])
             .returning(M.model_pk)
         )
-        # RETURNING, not rowcount: psycopg reports no row count for this statement.
+        # RETURNING, not rowcount: through SQLAlchemy, psycopg reports -1 rows for this INSERT.
         return conn.execute(stmt).first() is not None
 
     @staticmethod
-    def _in_use(conn: sa.Connection, model_pk: int, version: int | None = None) -> list[str]:
-        """Say which active versions hold aliases or a live stage (one version, or all)."""
+    def _in_use(
+        conn: sa.Connection, model_pk: int, version: int | None = None
+    ) -> list[tuple[int, str]]:
+        """Return (version, why) for active versions holding aliases or a live stage."""
         al = t.model_aliases.c
         alias_q = sa.select(al.version, al.alias).where(al.model_pk == model_pk)
         stage_q = sa.select(V.version, V.stage).where(
@@ -326,7 +328,7 @@ class SqlRegisteredModels(RegistryStore):
                 parts.append(f"holds alias{'es' if len(held[n]) > 1 else ''} {listing(held[n])}")
             if n in staged:
                 parts.append(f"is in {staged[n]}")
-            reasons.append(f"version {n} {' and '.join(parts)}")
+            reasons.append((n, " and ".join(parts)))
         return reasons
 
     # -- registered models -------------------------------------------------------------------
@@ -458,7 +460,7 @@ class SqlRegisteredModels(RegistryStore):
         now = now_ms()
         with self._write() as conn, conn.begin():
             model = self._model_row(conn, name, lock=True)
-            reasons = self._in_use(conn, model.model_pk)
+            reasons = [f"version {n} {why}" for n, why in self._in_use(conn, model.model_pk)]
             if reasons and not force:
                 raise InvalidState(
                     f"registered model {name} is in use: {'; '.join(reasons)}",
