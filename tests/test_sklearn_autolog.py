@@ -17,7 +17,12 @@ from sklearn.datasets import load_diabetes, load_iris
 from sklearn.decomposition import PCA
 from sklearn.ensemble import BaggingClassifier, RandomForestClassifier, VotingClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, cross_val_score
+from sklearn.model_selection import (
+    GridSearchCV,
+    RandomizedSearchCV,
+    cross_val_predict,
+    cross_val_score,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
@@ -143,6 +148,7 @@ def test_sample_weight_and_keyword_arguments(autolog, iris):
     model = DecisionTreeClassifier(max_depth=1, random_state=0)
     assert model.fit(X=X, y=y, sample_weight=weight) is model
     metrics = only_run().data.metrics
+    assert set(metrics) == CLASSIFIER_METRICS  # roc_auc too: one-vs-rest takes weights
     pred = model.predict(X)
     weighted = float(np.sum(weight * (pred == y)) / np.sum(weight))
     assert metrics["training_accuracy_score"] == pytest.approx(weighted)
@@ -200,6 +206,7 @@ def test_ensembles_and_cross_val_score_log_no_inner_runs(autolog, iris):
     ]
     scores = cross_val_score(LogisticRegression(max_iter=300), X, y, cv=3)
     assert len(scores) == 3
+    assert len(cross_val_predict(LogisticRegression(max_iter=300), X, y, cv=3)) == len(y)
     with joblib.parallel_backend("threading"):
         cross_val_score(LogisticRegression(max_iter=300), X, y, cv=3, n_jobs=2)
     assert len(all_runs()) == 3

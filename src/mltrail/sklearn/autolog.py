@@ -597,12 +597,15 @@ def _training_metrics(est: Any, x: Any, y: Any, weight: Any) -> dict[str, float]
             pred = None
         if pred is not None:
             add("accuracy_score", lambda: m.accuracy_score(y, pred, sample_weight=weight))
-            for name, fn in (
-                ("precision_score", m.precision_score),
-                ("recall_score", m.recall_score),
-                ("f1_score", m.f1_score),
-            ):
-                add(name, lambda fn=fn: fn(y, pred, average="weighted", sample_weight=weight))
+            try:  # one pass for all three (what precision_score & co. each compute)
+                prf = m.precision_recall_fscore_support(
+                    y, pred, average="weighted", sample_weight=weight
+                )
+            except Exception:
+                prf = None
+            if prf is not None:
+                for i, name in enumerate(("precision_score", "recall_score", "f1_score")):
+                    add(name, lambda i=i: prf[i])
         proba = None
         if hasattr(est, "predict_proba"):
             with contextlib.suppress(Exception):
@@ -614,9 +617,10 @@ def _training_metrics(est: Any, x: Any, y: Any, weight: Any) -> dict[str, float]
             def roc_auc() -> float:
                 if proba.ndim == 2 and proba.shape[1] == 2:
                     return m.roc_auc_score(y, proba[:, 1], sample_weight=weight)
+                # One-vs-one, as MLflow does; it takes no sample weights, one-vs-rest does.
                 return m.roc_auc_score(
-                    y, proba, sample_weight=weight, multi_class="ovo", average="weighted",
-                    labels=labels,
+                    y, proba, sample_weight=weight, multi_class="ovo" if weight is None else "ovr",
+                    average="weighted", labels=labels,
                 )  # fmt: skip
 
             add("roc_auc", roc_auc)
