@@ -463,8 +463,6 @@ def test_logged_model_loads_from_downloaded_artifacts(autolog, iris, tmp_path):
 
 
 def test_logged_model_loads_from_runs_uri(autolog, iris):
-    if not hasattr(mt.MltrailClient, "resolve_model_uri"):
-        pytest.skip("MltrailClient.resolve_model_uri (registry resolution) is not there yet")
     X, y = iris
     model = LogisticRegression(max_iter=300).fit(X, y)
     run_id = only_run().info.run_id
@@ -481,3 +479,19 @@ def test_search_best_estimator_model_predicts(autolog, iris, tmp_path):
     best = mt.models.load_model(folder)
     assert (best.predict(X[:5]) == search.best_estimator_.predict(X[:5])).all()
     assert parent.data.params["estimator"] == "LogisticRegression"
+
+
+def test_registered_model_name_registers_each_logged_model(autolog, iris):
+    X, y = iris
+    autolog(registered_model_name="iris-lr")
+    first = LogisticRegression(C=0.1, max_iter=300).fit(X, y)
+    autolog(registered_model_name="iris-lr", log_model_signatures=False)
+    GridSearchCV(LogisticRegression(max_iter=300), {"C": [1, 10]}, cv=2).fit(X, y)
+    client = fluent.get_client()
+    versions = sorted(client.list_model_versions("iris-lr"), key=lambda v: int(v.version))
+    assert [int(v.version) for v in versions] == [1, 2]  # the search registers "model" only
+    parent = next(r for r in all_runs() if r.info.run_name == "GridSearchCV")
+    assert versions[1].run_id == parent.info.run_id
+    loaded = mt.load_model("models:/iris-lr/1")
+    assert (loaded.predict(X[:10]) == first.predict(X[:10])).all()
+    assert mt.load_model("models:/iris-lr/2").signature is None

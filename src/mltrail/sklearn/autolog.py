@@ -22,6 +22,7 @@ import contextlib
 import functools
 import inspect
 import math
+import numbers
 import sys
 import tempfile
 import threading
@@ -96,14 +97,16 @@ def autolog(
             _unpatch_all()
             _options = None
             return
-        if max_tuning_runs is not None and (
-            not isinstance(max_tuning_runs, int)
-            or isinstance(max_tuning_runs, bool)
-            or max_tuning_runs < 0
-        ):
-            raise InvalidInput(
-                f"max_tuning_runs must be None or an integer >= 0, got {max_tuning_runs!r}"
-            )
+        if max_tuning_runs is not None:
+            if (
+                not isinstance(max_tuning_runs, numbers.Integral)
+                or isinstance(max_tuning_runs, bool)
+                or max_tuning_runs < 0
+            ):
+                raise InvalidInput(
+                    f"max_tuning_runs must be None or an integer >= 0, got {max_tuning_runs!r}"
+                )
+            max_tuning_runs = int(max_tuning_runs)
         try:
             import sklearn  # noqa: F401
         except ImportError:
@@ -511,8 +514,6 @@ def _describe(e: BaseException) -> str:
 
 
 def _is_number(value: Any) -> bool:
-    import numbers
-
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
