@@ -59,6 +59,7 @@ def test_predict_with_an_explicit_content_type(invoke: Invoke, wine_dir, tmp_pat
         ("in.csv", ("-i", "in.csv", "-o", "out.xlsx"), "extension of out.xlsx"),
         ("bad.csv", ("-i", "bad.csv"), "column 'ash' expects double values; got 'x' (str)"),
         ("short.csv", ("-i", "short.csv"), "missing column(s) 'proline'"),
+        ("one.json", ("-i", "one.json"), "one.json: missing column(s) 'malic_acid'"),
     ],
 )
 def test_predict_refuses_bad_inputs(invoke: Invoke, wine_dir, tmp_path: Path, setup, args, message):
@@ -71,6 +72,8 @@ def test_predict_refuses_bad_inputs(invoke: Invoke, wine_dir, tmp_path: Path, se
         frame.to_csv(tmp_path / setup, index=False)
     elif setup == "short.csv":
         X.iloc[:2].drop(columns="proline").to_csv(tmp_path / setup, index=False)
+    elif setup == "one.json":
+        (tmp_path / setup).write_text(json.dumps({"dataframe_records": [{"alcohol": 13.2}]}))
     result = invoke("models", "predict", str(folder), *args, code=1)
     assert message in result.stderr
     assert "Traceback" not in result.stderr

@@ -227,15 +227,22 @@ class _CsvWriter:
 
 class _JsonWriter:
     # {"predictions": [...]} written chunk by chunk: the same document the server answers.
+    # Nothing is written before the first chunk is predicted, so a bad input leaves stdout empty.
     def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
-        self.first = True
-        stream.write(b'{"predictions":[')
+        self.started = False
+
+    def _start(self) -> None:
+        if not self.started:
+            self.stream.write(b'{"predictions":[')
+            self.started = True
+            self.first = True
 
     def write(self, output: Any) -> None:
         items = jsonable(output)
         if not isinstance(items, list):
             items = [items]
+        self._start()
         if not items:
             return
         if not self.first:
@@ -244,6 +251,7 @@ class _JsonWriter:
         self.first = False
 
     def close(self) -> None:
+        self._start()
         self.stream.write(b"]}\n")
 
 
