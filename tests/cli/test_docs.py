@@ -45,6 +45,7 @@ def test_the_tree_is_what_we_expect():
             )
         ),
         *(f"mltrail remote {c}" for c in ("add", "list", "default", "remove")),
+        *("mltrail models serve", "mltrail models predict"),
     }
 
 
