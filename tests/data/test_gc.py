@@ -103,6 +103,22 @@ def test_all_runs_keeps_logged_inputs_and_artifacts_always_stay(project: Path):
     assert store.exists(hash_bytes(b"weights"))
 
 
+def test_registered_model_versions_always_stay(project: Path):
+    client = MltrailClient()
+    run = client.create_run().info.run_id
+    folder = project / "m"
+    write(folder / "MLmodel", "flavors: {python_function: {loader_module: x}}\n")
+    write(folder / "model.pkl", "weights")
+    client.log_artifacts(run, folder, "model")
+    version = client.register_model(f"runs:/{run}/model", "clf")
+    client.close()
+    _age(project)
+    gc(["workspace"])
+    store = _store(project)
+    assert store.exists(version.tree_hash)
+    assert {e.hash for e in read_tree(store, version.tree_hash)} <= set(store.iter_hashes())
+
+
 def _is_tree(store: LocalObjectStore, h: str) -> bool:
     try:
         read_tree(store, h)

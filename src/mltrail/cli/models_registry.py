@@ -202,7 +202,15 @@ def _change(e: RegistryEvent) -> str:
     if e.before is None and e.after is None:
         return e.key or ""
     key = f"{e.key}: " if e.key else ""
+    if e.before is None and not e.key:
+        return str(e.after)  # a creation: only the new value says anything
     return f"{key}{e.before if e.before is not None else fmt.missing()} {arrow} {e.after}"
+
+
+def _minute(ms: int) -> str:
+    from datetime import datetime
+
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M")
 
 
 @click.command("history")
@@ -224,21 +232,23 @@ def history_command(name: str, version: int | None, limit: int | None, as_json: 
     table = render.table(
         [
             render.Column("WHEN"),
-            render.Column("ACTOR", max_width=12),
+            render.Column("ACTOR", max_width=10),
             render.Column("ACTION"),
             render.Column("VER", justify="right"),
-            render.Column("CHANGE", max_width=24),
-            render.Column("COMMENT", max_width=24),
+            render.Column("CHANGE, COMMENT"),
         ]
     )
+    # The last column takes what is left and wraps: comments are the point of an audit trail.
+    table.columns[-1].no_wrap = False
+    table.columns[-1].overflow = "fold"
     for e in events:
+        change = _change(e) + (f"\n{e.comment}" if e.comment else "")
         table.add_row(
-            fmt.timestamp(e.timestamp),
+            _minute(e.timestamp),
             e.actor,
             e.action,
             str(e.version) if e.version is not None else "",
-            _change(e),
-            e.comment or "",
+            change,
         )
     render.console().print(table)
 

@@ -1,8 +1,9 @@
 """Garbage collection of the local cache: remove objects nothing refers to any more.
 
 What counts as referenced is chosen by the caller (``keep``), always including the pointer files
-of the working tree and the artifacts of every run (deleted runs too: they can be restored; a
-run's artifacts are not a dataset and ``data gc`` is not the way to drop them):
+of the working tree, the artifacts of every run (deleted runs too: they can be restored; a run's
+artifacts are not a dataset and ``data gc`` is not the way to drop them) and the files of every
+registered model version:
 
 - ``workspace``: the versions the pointer files in the working tree name;
 - ``all-commits``: every version of every pointer file committed on any branch, tag or ref;
@@ -68,18 +69,19 @@ def check_scopes(keep: Iterable[str]) -> list[str]:
     return scopes
 
 
-def _run_references(project: Project) -> tuple[set[str], set[str], set[str]]:
-    """Return what the project's tracking store refers to: artifacts, file datasets, trees."""
+def _run_references(project: Project) -> tuple[set[str], set[str], set[str], set[str]]:
+    """Return what the project's tracking store refers to: artifacts, file datasets, trees
+    of folder datasets, and trees of registered model versions."""
     from mltrail.config import resolve
     from mltrail.store import open_store
 
     # The store the project's runs go to (MLTRAIL_TRACKING_URI may name another one).
     uri = resolve(create=False, start=project.root).tracking_uri
     if uri.startswith("sqlite:///") and not os.path.exists(uri[len("sqlite:///") :]):
-        return set(), set(), set()
+        return set(), set(), set(), set()
     store = open_store(uri)
     try:
-        return store.referenced_objects()
+        return (*store.referenced_objects(), store.registry_tree_hashes())
     finally:
         store.close()
 
@@ -99,9 +101,11 @@ def gc(
         pointers: list[Pointer] = list(workspace_pointers(project).values())
         if "all-commits" in scopes:
             pointers += GitRepo(project.root).all_pointers()
-        artifacts, run_files, run_trees = _run_references(project)
-        kept = artifacts | {p.hash for p in pointers}
-        trees = {p.hash for p in pointers if p.kind == "dir"}
+        artifacts, run_files, run_trees, model_trees = _run_references(project)
+        # Registered model versions are always kept, whatever the scope: a deployment may load
+        # any of them by alias.
+        kept = artifacts | model_trees | {p.hash for p in pointers}
+        trees = {p.hash for p in pointers if p.kind == "dir"} | model_trees
         if "all-runs" in scopes:
             kept |= run_files | run_trees
             trees |= run_trees

@@ -86,7 +86,7 @@ def save_model(
     *,
     flavor: str | None = None,
     input_example: Any = None,
-    signature: Signature | None = None,
+    signature: Signature | bool | None = None,
     pip_requirements: list[str] | None = None,
     extra_pip_requirements: list[str] | None = None,
     metadata: dict[str, Any] | None = None,
@@ -95,7 +95,11 @@ def save_model(
     run_id: str | None = None,
     artifact_path: str | None = None,
 ) -> ModelMeta:
-    """Write ``model`` as a model folder at ``path`` (which must not exist or be empty)."""
+    """Write ``model`` as a model folder at ``path`` (which must not exist or be empty).
+
+    The signature is inferred from ``input_example`` unless one is given; ``signature=False``
+    saves none.
+    """
     folder = Path(path)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise AlreadyExists(
@@ -125,8 +129,10 @@ def save_model(
     example_info = None
     if input_example is not None:
         if signature is None:
-            signature = _infer(input_example, module.predictor(model, pyfunc))
+            signature = infer_model_signature(input_example, module.predictor(model, pyfunc))
         example_info = _save_example(input_example, folder)
+    if signature is False or signature is True:
+        signature = None
     requirements = pip_requirements or _pinned(["mltrail", *module.packages()])
     requirements = [*requirements, *(extra_pip_requirements or [])]
     (folder / REQUIREMENTS_FILE).write_text("\n".join(requirements) + "\n", encoding="utf-8")
@@ -145,7 +151,8 @@ def save_model(
     return meta
 
 
-def _infer(example: Any, predict: Any) -> Signature:
+def infer_model_signature(example: Any, predict: Any) -> Signature:
+    """The signature of a model: inputs from ``example``, outputs from ``predict(example)``."""
     inputs = infer_schema(example)
     try:
         # The output schema comes from predicting on the example; a model that cannot is still

@@ -10,13 +10,9 @@ from mltrail.models.api import log_model as _log_model
 from mltrail.models.api import save_model as _save_model
 from mltrail.models.mlmodel import ModelMeta
 
-
-def autolog(disable: bool = False, **options: Any) -> None:
-    """Log params, training metrics and the model of every scikit-learn ``fit``; off with
-    ``disable=True``."""
-    from mltrail.sklearn.autolog import autolog as _autolog
-
-    _autolog(disable=disable, **options)
+# Bound after the submodule import, so ``mltrail.sklearn.autolog`` stays the function (the
+# submodule imports nothing heavy at load).
+from mltrail.sklearn.autolog import autolog
 
 
 def log_model(model: Any, name: str = "model", **options: Any) -> ModelInfo:

@@ -23,10 +23,8 @@ import functools
 import inspect
 import math
 import numbers
-import sys
 import tempfile
 import threading
-import types
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -480,31 +478,13 @@ class _Session:
         if example is None or (options.log_input_examples and options.log_model_signatures):
             api.log_model(model, name, registered_name=registered, input_example=example, **common)
         elif options.log_model_signatures:  # a signature, but no example file
-            api.log_model(
-                model, name, registered_name=registered, signature=_signature(model, predict_fn,
-                example), **common,
-            )  # fmt: skip
+            signature = api.infer_model_signature(example, getattr(model, predict_fn))
+            api.log_model(model, name, registered_name=registered, signature=signature, **common)
         else:  # an example file, but no signature
-            self._log_model_without_signature(model, name, example, predict_fn, registered)
-
-    def _log_model_without_signature(
-        self, model: Any, name: str, example: Any, predict_fn: str, registered: str | None
-    ) -> None:
-        from mltrail.models import api
-        from mltrail.models.mlmodel import read_meta
-
-        with tempfile.TemporaryDirectory(prefix="mltrail-autolog-") as tmp:
-            folder = Path(tmp) / "model"
-            api.save_model(
-                model, folder, input_example=example, predict_fn=predict_fn, run_id=self.run_id,
-                artifact_path=name,
+            api.log_model(
+                model, name, registered_name=registered, input_example=example, signature=False,
+                **common,
             )  # fmt: skip
-            meta = read_meta(folder)
-            meta.signature = None
-            meta.save(folder)
-            self.client.log_artifacts(self.run_id, folder, name)
-        if registered is not None:
-            self.client.register_model(f"runs:/{self.run_id}/{name}", registered)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -660,26 +640,3 @@ def _input_example(x: Any) -> Any:
     except Exception:
         return None
     return example
-
-
-def _signature(model: Any, predict_fn: str, example: Any) -> Any:
-    from mltrail.models.signature import Signature, infer_schema
-
-    inputs = infer_schema(example)
-    try:
-        outputs = infer_schema(getattr(model, predict_fn)(example))
-    except Exception:
-        outputs = None
-    return Signature(inputs, outputs)
-
-
-class _CallableModule(types.ModuleType):
-    """Importing this module makes ``mltrail.sklearn.autolog`` (the package attribute) this
-    module instead of the package's ``autolog`` function; calling the module keeps
-    ``mt.sklearn.autolog(...)`` working after the first call."""
-
-    def __call__(self, disable: bool = False, **options: Any) -> None:
-        autolog(disable, **options)
-
-
-sys.modules[__name__].__class__ = _CallableModule

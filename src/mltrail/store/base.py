@@ -177,8 +177,7 @@ class TrackingStore(RegistryStore):
         """Return the object hashes runs refer to: artifact files, file datasets, folder trees.
 
         Every run counts, deleted ones included (they can be restored). A folder dataset is
-        its tree object's hash; the files it lists are not included. The trees include every
-        model version's tree (deleted versions too).
+        its tree object's hash; the files it lists are not included.
         """
 
     def close(self) -> None:

@@ -646,19 +646,15 @@ class SqlStore(SqlRegistryMixin, TrackingStore):
         return [FileInfo(path, h, size, mode) for path, h, size, mode in rows]
 
     def referenced_objects(self) -> tuple[set[str], set[str], set[str]]:
-        """Return the hashes of every run's artifact files, file datasets and folder trees.
-
-        The trees include every model version's tree (deleted versions too).
-        """
+        """Return the hashes of every run's artifact files, file datasets and folder trees."""
         d = t.run_datasets.c
         with self._read() as conn:
             files = set(conn.execute(sa.select(t.artifacts.c.hash).distinct()).scalars())
             rows = conn.execute(sa.select(d.hash, d.kind).distinct()).all()
-            models = set(conn.execute(sa.select(t.model_versions.c.tree_hash).distinct()).scalars())
         return (
             files,
             {h for h, kind in rows if kind != "dir"},
-            {h for h, kind in rows if kind == "dir"} | models,
+            {h for h, kind in rows if kind == "dir"},
         )
 
     # -- datasets ----------------------------------------------------------------------------
