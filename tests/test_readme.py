@@ -52,6 +52,12 @@ def test_example_runs_end_to_end(tmp_path: Path):
     assert {"accuracy", "f1", "precision", "recall"} <= set(run.data.metrics)
     assert "feature_importance.csv" in [a.path for a in client.list_artifacts(run.run_id)]
     assert len(client.get_metric_history(run.run_id, "accuracy_by_trees")) >= 1
+    # The best model was registered, promoted, loaded back and served.
+    version = client.get_model_version_by_alias("wine-rf", "production")
+    best = max(r.data.metrics["accuracy"] for r in runs)
+    assert client.get_run(version.run_id).data.metrics["accuracy"] == best
+    assert "model/MLmodel" in [a.path for a in client.list_artifacts(version.run_id)]
+    assert "served:     POST /invocations -> [" in out.stdout
 
 
 def test_ruff_is_clean():
