@@ -9,20 +9,12 @@ import click
 from mltrail.cli import format as fmt
 from mltrail.cli.context import get_client
 from mltrail.cli.options import json_option
+from mltrail.models.api import model_uri
 
 if TYPE_CHECKING:
     from mltrail.entities import ModelVersion, RegistryEvent
 
 _RUN_ID_WIDTH = 8
-
-
-def model_uri(ref: str) -> str:
-    """``NAME@ALIAS``, ``NAME/VERSION``, ``NAME/STAGE`` or ``NAME`` (latest) as a models:/ URI."""
-    if ref.startswith(("models:/", "runs:/")):
-        return ref
-    if "@" in ref or "/" in ref:
-        return f"models:/{ref}"
-    return f"models:/{ref}/latest"
 
 
 def _version(value: str) -> int:

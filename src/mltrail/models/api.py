@@ -11,6 +11,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,9 @@ from mltrail.models.signature import Signature, infer_schema, to_model_input
 if TYPE_CHECKING:
     from mltrail.tracking.client import MltrailClient
 
-_URI_SCHEMES = ("models:/", "runs:/")
+URI_SCHEMES = ("models:/", "runs:/")
+#: NAME, NAME@ALIAS, NAME/VERSION or NAME/STAGE: registry shorthands.
+_SHORTHAND = re.compile(r"[^/@\s]+(?:@[^/@\s]+|/[^/@\s]+)?")
 
 
 @dataclass(frozen=True)
@@ -71,12 +74,33 @@ class PyFuncModel:
         """Predict on a DataFrame, array, dict of columns or list of records."""
         return self._predict(self.prepare(data))
 
+    def predict_prepared(self, prepared: Any) -> Any:
+        """Predict on input that ``prepare`` (or an equivalent check) already produced."""
+        return self._predict(prepared)
+
     def unwrap(self) -> Any:
         """The library's own model object (e.g. the scikit-learn estimator)."""
         return self._native
 
     def __repr__(self) -> str:
         return f"PyFuncModel(source={self.source!r}, flavors={list(self.metadata.flavors)})"
+
+
+def model_uri(ref: str) -> str:
+    """A MODEL argument as given to the CLI → a ``models:/``/``runs:/`` URI or a folder path.
+
+    An existing path is a folder; ``NAME@ALIAS``, ``NAME/VERSION`` and ``NAME/STAGE`` get the
+    ``models:/`` prefix, and a bare ``NAME`` means its latest version.
+    """
+    if ref.startswith(URI_SCHEMES) or Path(ref).exists():
+        return ref
+    if ref.startswith((".", "/", "~")) or not _SHORTHAND.fullmatch(ref):
+        raise NotFound(
+            f"no model folder at {ref}",
+            hint="Pass a saved model folder, NAME@ALIAS, NAME/VERSION, NAME/STAGE, "
+            "or a models:/… or runs:/… URI.",
+        )
+    return f"models:/{ref}" if ("@" in ref or "/" in ref) else f"models:/{ref}/latest"
 
 
 # -- save ------------------------------------------------------------------------------------
@@ -273,7 +297,7 @@ def _load_pyfunc(folder: Path, source: str) -> PyFuncModel:
 
 def _with_folder(model_uri: str | os.PathLike[str], client: MltrailClient | None, fn: Any) -> Any:
     uri = os.fspath(model_uri)
-    if not uri.startswith(_URI_SCHEMES):
+    if not uri.startswith(URI_SCHEMES):
         folder = Path(uri)
         if not folder.is_dir():
             raise NotFound(

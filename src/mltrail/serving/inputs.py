@@ -286,7 +286,8 @@ class Scorer:
         import pandas as pd
 
         self.model = model
-        self._predict = _raw_predictor(model)
+        # Serving checks the input once itself (fast path or full check), so not model.predict.
+        self._predict = model.predict_prepared
         self._names: list[str] | None = None
         self._index: Any = None
         self._dtype: Any = None
@@ -368,19 +369,6 @@ class Scorer:
         if len(where) != len(columns) or set(where) != set(self._positions):
             return None
         return [where[n] for n in self._names or ()]
-
-
-def _raw_predictor(model: PyFuncModel) -> Any:
-    # The flavor's own predict, which PyFuncModel.predict calls after prepare. Serving prepares
-    # once itself (fast path or full check), so calling PyFuncModel.predict would check twice.
-    from mltrail.models import flavors
-
-    meta = model.metadata
-    try:
-        module = flavors.loader_for(meta.pyfunc, meta.flavors)
-        return module.predictor(model.unwrap(), meta.pyfunc)
-    except (MltrailError, AttributeError):
-        return model.predict
 
 
 __all__ = [

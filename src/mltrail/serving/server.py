@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shlex
 import signal
 import socket
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mltrail.errors import InvalidInput, InvalidState, NotFound, StoreNotFound
+from mltrail.models.api import URI_SCHEMES, model_uri
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -35,28 +35,8 @@ ENV_MODEL_DIR = "MLTRAIL_SERVE_MODEL_DIR"
 ENV_SOURCE = "MLTRAIL_SERVE_SOURCE"
 ENV_MAX_BODY = "MLTRAIL_SERVE_MAX_BODY_BYTES"
 
-_SCHEMES = ("models:/", "runs:/")
-#: NAME, NAME@ALIAS, NAME/VERSION or NAME/STAGE: registry shorthands.
-_SHORTHAND = re.compile(r"[^/@\s]+(?:@[^/@\s]+|/[^/@\s]+)?")
 #: An example request longer than this is not spelled out in the start-up hint.
 _MAX_EXAMPLE_CHARS = 1500
-
-
-def model_uri(ref: str) -> str:
-    """A MODEL argument as given to the CLI → a ``models:/``/``runs:/`` URI or a folder path.
-
-    An existing path is a folder; ``NAME@ALIAS``, ``NAME/VERSION`` and ``NAME/STAGE`` get the
-    ``models:/`` prefix, and a bare ``NAME`` means its latest version.
-    """
-    if ref.startswith(_SCHEMES) or Path(ref).exists():
-        return ref
-    if ref.startswith((".", "/", "~")) or not _SHORTHAND.fullmatch(ref):
-        raise NotFound(
-            f"no model folder at {ref}",
-            hint="Pass a saved model folder, NAME@ALIAS, NAME/VERSION, NAME/STAGE, "
-            "or a models:/… or runs:/… URI.",
-        )
-    return f"models:/{ref}" if ("@" in ref or "/" in ref) else f"models:/{ref}/latest"
 
 
 @dataclass
@@ -91,7 +71,7 @@ def open_source(ref: str, client: Callable[[], MltrailClient]) -> ModelSource:
     ``client`` opens the store, and is only called for ``models:/`` and ``runs:/`` references.
     """
     uri = model_uri(ref)
-    if not uri.startswith(_SCHEMES):
+    if not uri.startswith(URI_SCHEMES):
         folder = Path(uri)
         if not folder.is_dir():
             raise NotFound(f"{uri} is not a model folder", hint="Pass the folder save_model wrote.")
