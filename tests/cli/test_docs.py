@@ -45,6 +45,13 @@ def test_the_tree_is_what_we_expect():
             )
         ),
         *(f"mltrail remote {c}" for c in ("add", "list", "default", "remove")),
+        *(
+            f"mltrail models {c}"
+            for c in (
+                *("ls", "show", "versions", "register", "alias", "unalias", "stage", "history"),
+                *("check", "describe", "tag", "rename", "delete", "download"),
+            )
+        ),
         *("mltrail models serve", "mltrail models predict"),
     }
 
