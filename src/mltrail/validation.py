@@ -278,7 +278,7 @@ def check_alias(alias: object) -> str:
         )
     if _RESERVED_ALIAS_RE.fullmatch(alias):
         raise InvalidValue(
-            f"alias {alias!r} is reserved: models:/ URIs read 'latest' and 'v<number>' as versions",
+            f"alias {alias!r} is reserved: 'latest' and 'v<number>' would read as versions",
             hint="Pick another name, such as 'champion' or 'prod'.",
         )
     return alias

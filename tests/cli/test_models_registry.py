@@ -147,3 +147,19 @@ def test_bad_version_numbers_are_usage_errors(invoke: Invoke, project):
         "is not a version number" in invoke("models", "alias", "iris-lr", "x", "a", code=2).stderr
     )
     assert "start at 1" in invoke("models", "stage", "iris-lr", "0", "None", code=2).stderr
+
+
+def test_a_damaged_model_is_refused_and_nothing_is_left_behind(invoke: Invoke, project, tmp_path):
+    from mltrail.objects.local import LocalObjectStore
+
+    client = mt.MltrailClient()
+    pickled = next(f for f in client.list_artifacts(project[2], "model") if f.path.endswith(".pkl"))
+    path = LocalObjectStore(tmp_path / ".mltrail" / "objects").path_of(pickled.hash)
+    path.chmod(0o644)
+    path.write_bytes(b"tampered")
+    result = invoke("models", "download", "iris-lr/2", str(tmp_path / "dl"), code=1)
+    assert "refusing to load models:/iris-lr/2" in result.stderr
+    assert not (tmp_path / "dl").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mltrail-download-")]
+    with pytest.raises(mt.MltrailError, match="refusing to load"):
+        mt.load_model("models:/iris-lr/2")

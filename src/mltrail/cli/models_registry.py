@@ -64,6 +64,9 @@ def ls_command(name_like: str | None, as_json: bool) -> None:
     if as_json:
         fmt.echo_json([m.to_dict() for m in models])
         return
+    if not models and name_like:
+        click.echo(f"No registered model matches {name_like!r}.")
+        return
     if not models:
         click.echo(
             "No registered models; log one with "
@@ -196,7 +199,9 @@ def _change(e: RegistryEvent) -> str:
     key = f"{e.key}: " if e.key else ""
     if e.before is None and not e.key:
         return str(e.after)  # a creation: only the new value says anything
-    return f"{key}{e.before if e.before is not None else fmt.missing()} {arrow} {e.after}"
+    before = e.before if e.before is not None else fmt.missing()
+    after = e.after if e.after is not None else fmt.missing()
+    return f"{key}{before} {arrow} {after}"
 
 
 def _minute(ms: int) -> str:
@@ -207,7 +212,9 @@ def _minute(ms: int) -> str:
 
 @click.command("history")
 @click.argument("name")
-@click.option("--version", "version", type=_version, help="Only events of this version.")
+@click.option(
+    "--version", "version", type=_version, metavar="N", help="Only events of this version."
+)
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most N events.")
 @json_option
 def history_command(name: str, version: int | None, limit: int | None, as_json: bool) -> None:
@@ -260,7 +267,7 @@ def check_command(model: str, conditions: tuple[str, ...], as_json: bool) -> Non
     """Exit 0 when MODEL's source run meets every condition, 1 otherwise (a CI/CD gate)."""
     from mltrail.models.gate import check_model
 
-    result = check_model(get_client(), model_uri(model), conditions)
+    result = check_model(get_client(), model_uri(model, folders=False), conditions)
     if as_json:
         fmt.echo_json(result.to_dict())
     else:
@@ -358,6 +365,8 @@ def delete_command(name: str, version: int | None, force: bool, yes: bool) -> No
 @click.argument("dst", type=click.Path(file_okay=False))
 def download_command(model: str, dst: str) -> None:
     """Copy the files of MODEL into folder DST, each checked against its recorded hash."""
+    import shutil
+    import tempfile
     from pathlib import Path
 
     from mltrail.models.api import fetch_model
@@ -365,5 +374,12 @@ def download_command(model: str, dst: str) -> None:
     target = Path(dst)
     if target.exists() and any(target.iterdir()):
         raise click.BadParameter(f"{dst} is not empty", param_hint="DST")
-    fetch_model(model_uri(model), target, client=get_client())
-    click.echo(f"Downloaded {model_uri(model)} to {target}")
+    uri = model_uri(model, folders=False)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Into a temp folder beside DST first: a failed check leaves nothing half-written behind.
+    with tempfile.TemporaryDirectory(prefix=".mltrail-download-", dir=target.parent) as tmp:
+        fetch_model(uri, Path(tmp) / "model", client=get_client())
+        if target.exists():
+            target.rmdir()
+        shutil.move(Path(tmp) / "model", target)
+    click.echo(f"Downloaded {uri} to {target}")

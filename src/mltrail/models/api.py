@@ -86,13 +86,13 @@ class PyFuncModel:
         return f"PyFuncModel(source={self.source!r}, flavors={list(self.metadata.flavors)})"
 
 
-def model_uri(ref: str) -> str:
+def model_uri(ref: str, *, folders: bool = True) -> str:
     """A MODEL argument as given to the CLI → a ``models:/``/``runs:/`` URI or a folder path.
 
-    An existing path is a folder; ``NAME@ALIAS``, ``NAME/VERSION`` and ``NAME/STAGE`` get the
-    ``models:/`` prefix, and a bare ``NAME`` means its latest version.
+    With ``folders``, an existing path is a folder; ``NAME@ALIAS``, ``NAME/VERSION`` and
+    ``NAME/STAGE`` get the ``models:/`` prefix, and a bare ``NAME`` means its latest version.
     """
-    if ref.startswith(URI_SCHEMES) or Path(ref).exists():
+    if ref.startswith(URI_SCHEMES) or (folders and Path(ref).exists()):
         return ref
     if ref.startswith((".", "/", "~")) or not _SHORTHAND.fullmatch(ref):
         raise NotFound(
@@ -151,11 +151,13 @@ def save_model(
         }
     )
     example_info = None
+    if signature is True:
+        signature = None  # "infer one", as when none is given
     if input_example is not None:
         if signature is None:
             signature = infer_model_signature(input_example, module.predictor(model, pyfunc))
         example_info = _save_example(input_example, folder)
-    if signature is False or signature is True:
+    if signature is False:
         signature = None
     requirements = pip_requirements or _pinned(["mltrail", *module.packages()])
     requirements = [*requirements, *(extra_pip_requirements or [])]
