@@ -355,8 +355,8 @@ def fetch_model(model_uri: str, dst: str | os.PathLike[str], *, client: MltrailC
     except NotFound as e:
         raise NotFound(
             f"cannot load {model_uri}: {e.message}",
-            hint="Its files are not in the object store: pull them from the remote, or log "
-            "the model again.",
+            hint="Its files are not in this object store (run artifacts do not travel with "
+            "`mltrail data push/pull`): use the store it was logged to, or log it again.",
         ) from None
     return dst
 
