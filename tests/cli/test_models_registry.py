@@ -163,3 +163,11 @@ def test_a_damaged_model_is_refused_and_nothing_is_left_behind(invoke: Invoke, p
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mltrail-download-")]
     with pytest.raises(mt.MltrailError, match="refusing to load"):
         mt.load_model("models:/iris-lr/2")
+
+
+def test_tag_checks_every_key_before_writing(invoke: Invoke, project):
+    result = invoke("models", "tag", "iris-lr", "2", "-s", "validated=yes", "-u", "nope", code=2)
+    assert "has no tag 'nope'; nothing was changed" in result.stderr
+    shown = json.loads(invoke("models", "show", "iris-lr", "--json").stdout)
+    assert next(v for v in shown["versions"] if v["version"] == 2)["tags"] == {}
+    assert "not KEY=VALUE" in invoke("models", "tag", "iris-lr", "-s", "novalue", code=2).stderr

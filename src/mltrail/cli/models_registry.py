@@ -307,11 +307,27 @@ def tag_command(
     """Set or remove tags of model NAME, or of one of its versions."""
     if not pairs and not keys:
         raise click.UsageError("nothing to do: pass --set KEY=VALUE or --unset KEY")
-    client = get_client()
+    parsed = []
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--set")
+        parsed.append((key, value))
+    client = get_client()
+    # Check everything before the first write, so a typo does not leave half the change done.
+    current = (
+        client.get_registered_model(name).tags
+        if version is None
+        else client.get_model_version(name, version).tags
+    )
+    unknown = [k for k in keys if k not in current]
+    if unknown:
+        target = name if version is None else f"{name} version {version}"
+        raise click.BadParameter(
+            f"{target} has no tag {', '.join(map(repr, unknown))}; nothing was changed",
+            param_hint="--unset",
+        )
+    for key, value in parsed:
         if version is None:
             client.set_registered_model_tag(name, key, value)
         else:

@@ -260,8 +260,8 @@ class SqlRegistryMixin(SqlRegisteredModels):
             if reasons and not force:
                 raise InvalidState(
                     f"version {version} of {name} {reasons[0][1]}; it cannot be deleted",
-                    hint="Move its aliases (set_registered_model_alias) and archive it "
-                    "(transition_model_version_stage) first, or pass force=True to do both.",
+                    hint="Move its aliases and archive it first, or force the deletion, "
+                    "which does both (`--force`, or force=True in Python).",
                 )
             aliases = conn.execute(
                 sa.select(al.alias)
@@ -379,7 +379,8 @@ class SqlRegistryMixin(SqlRegisteredModels):
         if archive_existing and stage not in LIVE_STAGES:
             raise InvalidInput(
                 f"archive_existing_versions only applies to Staging and Production, not {stage}",
-                hint="Leave archive_existing_versions False for this stage.",
+                hint="Archiving the others only applies when promoting: drop "
+                "--archive-existing (archive_existing_versions in Python) for this stage.",
             )
         actor = check_actor(actor)
         now = now_ms()

@@ -464,8 +464,8 @@ class SqlRegisteredModels(RegistryStore):
             if reasons and not force:
                 raise InvalidState(
                     f"registered model {name} is in use: {'; '.join(reasons)}",
-                    hint="Remove those aliases and archive those versions first, or pass "
-                    "force=True to delete it anyway.",
+                    hint="Remove those aliases and archive those versions first, or force "
+                    "the deletion (`--force`, or force=True in Python).",
                 )
             conn.execute(t.registered_models.delete().where(M.model_pk == model.model_pk))
             self._event(
