@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +15,15 @@ SQLITE_BUSY_TIMEOUT_S = 60.0
 
 #: Execution option that makes a SQLite transaction take the write lock at BEGIN.
 WRITE = {"mltrail_write": True}
+
+#: Bound parameters per IN (...) list: well under SQLite's limit (32766; 999 before 3.32).
+IN_CHUNK = 900
+
+
+def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
+    """``items`` in slices of at most ``size``, for IN (...) lists of bound parameters."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def normalize_uri(uri: str) -> str:

@@ -8,7 +8,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,7 +41,7 @@ from mltrail.errors import (
 )
 from mltrail.store import schema as t
 from mltrail.store.base import MAX_RESULTS_LIMIT, TrackingStore
-from mltrail.store.engine import WRITE, is_sqlite, make_engine
+from mltrail.store.engine import WRITE, chunks, is_sqlite, make_engine
 from mltrail.store.migrate import ensure_schema
 from mltrail.store.sql_registry import SqlRegistryMixin
 from mltrail.validation import (
@@ -52,8 +52,6 @@ from mltrail.validation import (
 
 _ACTIVE = LifecycleStage.ACTIVE.value
 _DELETED = LifecycleStage.DELETED.value
-# Stay well under SQLite's bound-parameter limit in IN (...) lists.
-_IN_CHUNK = 900
 
 
 def now_ms() -> int:
@@ -66,11 +64,6 @@ def _experiment_pk(experiment_id: str | int) -> int:
         return int(experiment_id)
     except (TypeError, ValueError):
         raise NotFound(f"experiment id {experiment_id!r} does not exist") from None
-
-
-def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class SqlStore(SqlRegistryMixin, TrackingStore):
@@ -137,7 +130,7 @@ class SqlStore(SqlRegistryMixin, TrackingStore):
             return []
         ids = [r.experiment_id for r in rows]
         tags: dict[int, dict[str, str]] = {i: {} for i in ids}
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             for tag in conn.execute(
                 sa.select(t.experiment_tags).where(t.experiment_tags.c.experiment_id.in_(chunk))
             ):
@@ -179,7 +172,7 @@ class SqlStore(SqlRegistryMixin, TrackingStore):
         pks = [_experiment_pk(e) for e in experiment_ids]
         out = {str(pk): (0, 0) for pk in pks}
         with self._read() as conn:
-            for chunk in _chunks(pks):
+            for chunk in chunks(pks):
                 rows = conn.execute(
                     sa.select(
                         t.runs.c.experiment_id,
@@ -344,7 +337,7 @@ class SqlStore(SqlRegistryMixin, TrackingStore):
         """Attach params, latest metrics and tags to run rows with three queries per chunk."""
         data: dict[int, RunData] = {r.run_pk: RunData() for r in rows}
         pks = list(data)
-        for chunk in _chunks(pks):
+        for chunk in chunks(pks):
             for pk, key, value in conn.execute(
                 sa.select(t.params.c.run_pk, t.params.c.key, t.params.c.value).where(
                     t.params.c.run_pk.in_(chunk)
@@ -596,7 +589,7 @@ class SqlStore(SqlRegistryMixin, TrackingStore):
             found = found[:max_results]
             order_of = {r.run_pk: i for i, r in enumerate(found)}
             rows: list[Any] = []
-            for chunk in _chunks([r.run_pk for r in found]):
+            for chunk in chunks([r.run_pk for r in found]):
                 rows.extend(conn.execute(sa.select(t.runs).where(t.runs.c.run_pk.in_(chunk))))
             rows.sort(key=lambda r: order_of[r.run_pk])
             runs = self._load_runs(conn, rows)

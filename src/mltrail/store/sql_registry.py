@@ -31,7 +31,6 @@ from mltrail.store.sql_registry_models import (
     check_actor,
     check_tags,
     check_text,
-    listing,
     now_ms,
 )
 
@@ -189,22 +188,13 @@ class SqlRegistryMixin(SqlRegisteredModels):
         key, value = v.check_key(key, "tag"), v.check_tag_value(key, value)
         actor = check_actor(actor)
         now = now_ms()
-        vt = t.model_version_tags.c
         with self._write() as conn, conn.begin():
             model = self._model_row(conn, name, lock=True)
             self._active_version_row(conn, model, version)
-            where = (vt.model_pk == model.model_pk, vt.version == version, vt.key == key)
-            old = conn.execute(sa.select(vt.value).where(*where)).scalar()
-            if old == value:
+            scope = {"model_pk": model.model_pk, "version": version}
+            changed, old = self._put_tag(conn, t.model_version_tags, scope, key, value)
+            if not changed:
                 return
-            if old is None:
-                conn.execute(
-                    t.model_version_tags.insert().values(
-                        model_pk=model.model_pk, version=version, key=key, value=value
-                    )
-                )
-            else:
-                conn.execute(t.model_version_tags.update().where(*where).values(value=value))
             self._touch(conn, model, now, version)
             self._event(
                 conn, name, A.SET_VERSION_TAG, actor, now, version=version, key=key,
@@ -218,20 +208,13 @@ class SqlRegistryMixin(SqlRegisteredModels):
         version = v.check_version(version)
         actor = check_actor(actor)
         now = now_ms()
-        vt = t.model_version_tags.c
         with self._write() as conn, conn.begin():
             model = self._model_row(conn, name, lock=True)
             self._active_version_row(conn, model, version)
-            where = (vt.model_pk == model.model_pk, vt.version == version)
-            old = conn.execute(sa.select(vt.value).where(*where, vt.key == key)).scalar()
-            if old is None:
-                keys = conn.execute(sa.select(vt.key).where(*where).order_by(vt.key)).scalars()
-                shown = listing(keys)
-                raise NotFound(
-                    f"version {version} of {name} has no tag {key!r}",
-                    hint=f"Its tags: {shown}." if shown else "It has no tags.",
-                )
-            conn.execute(t.model_version_tags.delete().where(*where, vt.key == key))
+            scope = {"model_pk": model.model_pk, "version": version}
+            old = self._drop_tag(
+                conn, t.model_version_tags, scope, key, f"version {version} of {name}"
+            )
             self._touch(conn, model, now, version)
             self._event(
                 conn, name, A.DELETE_VERSION_TAG, actor, now, version=version, key=key,

@@ -16,6 +16,7 @@ from mltrail import validation as v
 from mltrail.entities import ModelStage, ModelVersion, PagedList, RegisteredModel
 from mltrail.errors import AlreadyExists, InvalidInput, InvalidState, InvalidValue, NotFound
 from mltrail.store import schema as t
+from mltrail.store.engine import IN_CHUNK, chunks
 from mltrail.store.registry_base import RegistryAction as A
 from mltrail.store.registry_base import RegistryStore
 
@@ -26,8 +27,8 @@ READY = "READY"
 LIVE_STAGES = (ModelStage.STAGING.value, ModelStage.PRODUCTION.value)
 # Hints list names or numbers only up to this many; beyond that they point at a listing.
 HINT_LIMIT = 10
-# Pairs in a tuple IN (...) stay well under SQLite's bound-parameter limit.
-_IN_CHUNK = 400
+# (model, version) pairs in a tuple IN (...): two bound parameters each.
+_PAIR_CHUNK = IN_CHUNK // 2
 
 M, V = t.registered_models.c, t.model_versions.c
 
@@ -35,11 +36,6 @@ M, V = t.registered_models.c, t.model_versions.c
 def now_ms() -> int:
     """Milliseconds since the epoch."""
     return int(time.time() * 1000)
-
-
-def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def check_tags(tags: dict[str, Any] | None) -> dict[str, str]:
@@ -203,13 +199,49 @@ class SqlRegisteredModels(RegistryStore):
 
     # -- loading entities --------------------------------------------------------------------
     @staticmethod
+    def _put_tag(
+        conn: sa.Connection, table: sa.Table, scope: dict[str, Any], key: str, value: str
+    ) -> tuple[bool, str | None]:
+        """Set tag ``key`` of the model or version ``scope`` names; return (changed, old value).
+
+        The caller holds the model's row lock, so insert-or-update needs no upsert.
+        """
+        c = table.c
+        where = [*(c[k] == val for k, val in scope.items()), c.key == key]
+        old = conn.execute(sa.select(c.value).where(*where)).scalar()
+        if old == value:
+            return False, old
+        if old is None:
+            conn.execute(table.insert().values(**scope, key=key, value=value))
+        else:
+            conn.execute(table.update().where(*where).values(value=value))
+        return True, old
+
+    @staticmethod
+    def _drop_tag(
+        conn: sa.Connection, table: sa.Table, scope: dict[str, Any], key: str, owner: str
+    ) -> str:
+        """Remove tag ``key`` of ``scope``; return its value, or raise NotFound naming ``owner``."""
+        c = table.c
+        where = [c[k] == val for k, val in scope.items()]
+        old = conn.execute(sa.select(c.value).where(*where, c.key == key)).scalar()
+        if old is None:
+            shown = listing(conn.execute(sa.select(c.key).where(*where).order_by(c.key)).scalars())
+            raise NotFound(
+                f"{owner} has no tag {key!r}",
+                hint=f"Its tags: {shown}." if shown else "It has no tags.",
+            )
+        conn.execute(table.delete().where(*where, c.key == key))
+        return old
+
+    @staticmethod
     def _load_models(conn: sa.Connection, rows: Sequence[Any]) -> list[RegisteredModel]:
         pks = [r.model_pk for r in rows]
         tags: dict[int, dict[str, str]] = {pk: {} for pk in pks}
         aliases: dict[int, dict[str, int]] = {pk: {} for pk in pks}
         latest: dict[int, int] = {}
         mt, al = t.registered_model_tags.c, t.model_aliases.c
-        for chunk in _chunks(pks):
+        for chunk in chunks(pks):
             for pk, key, value in conn.execute(
                 sa.select(mt.model_pk, mt.key, mt.value).where(mt.model_pk.in_(chunk))
             ):
@@ -248,7 +280,7 @@ class SqlRegisteredModels(RegistryStore):
         tags: dict[tuple[int, int], dict[str, str]] = {k: {} for k in keys}
         aliases: dict[tuple[int, int], list[str]] = {k: [] for k in keys}
         vt, al = t.model_version_tags.c, t.model_aliases.c
-        for chunk in _chunks(keys):
+        for chunk in chunks(keys, _PAIR_CHUNK):
             for pk, version, key, value in conn.execute(
                 sa.select(vt.model_pk, vt.version, vt.key, vt.value).where(
                     sa.tuple_(vt.model_pk, vt.version).in_(chunk)
@@ -486,22 +518,12 @@ class SqlRegisteredModels(RegistryStore):
         key, value = v.check_key(key, "tag"), v.check_tag_value(key, value)
         actor = check_actor(actor)
         now = now_ms()
-        mt = t.registered_model_tags.c
         with self._write() as conn, conn.begin():
             model = self._model_row(conn, name, lock=True)
-            old = conn.execute(
-                sa.select(mt.value).where(mt.model_pk == model.model_pk, mt.key == key)
-            ).scalar()
-            if old == value:
+            scope = {"model_pk": model.model_pk}
+            changed, old = self._put_tag(conn, t.registered_model_tags, scope, key, value)
+            if not changed:
                 return
-            stmt = self._upsert(t.registered_model_tags).values(
-                model_pk=model.model_pk, key=key, value=value
-            )
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["model_pk", "key"], set_={"value": stmt.excluded.value}
-                )
-            )
             self._touch(conn, model, now)
             self._event(
                 conn, name, A.SET_MODEL_TAG, actor, now, key=key, before=old, after=value,
@@ -514,18 +536,12 @@ class SqlRegisteredModels(RegistryStore):
         """Remove one tag of a registered model."""
         actor = check_actor(actor)
         now = now_ms()
-        mt = t.registered_model_tags.c
         with self._write() as conn, conn.begin():
             model = self._model_row(conn, name, lock=True)
-            where = (mt.model_pk == model.model_pk, mt.key == key)
-            old = conn.execute(sa.select(mt.value).where(*where)).scalar()
-            if old is None:
-                keys = list(conn.execute(sa.select(mt.key).where(where[0]).order_by(mt.key)))
-                raise NotFound(
-                    f"registered model {name} has no tag {key!r}",
-                    hint=f"Its tags: {listing([k for (k,) in keys])}." if keys else None,
-                )
-            conn.execute(t.registered_model_tags.delete().where(*where))
+            old = self._drop_tag(
+                conn, t.registered_model_tags, {"model_pk": model.model_pk}, key,
+                f"registered model {name}",
+            )  # fmt: skip
             self._touch(conn, model, now)
             self._event(
                 conn, name, A.DELETE_MODEL_TAG, actor, now, key=key, before=old, comment=comment
