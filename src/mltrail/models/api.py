@@ -193,9 +193,9 @@ def _save_example(example: Any, folder: Path) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
 
-    from mltrail.models.signature import _as_data
+    from mltrail.models.signature import as_data
 
-    data = _as_data(example)
+    data = as_data(example)
     if isinstance(data, pd.Series):
         data = data.to_frame()
     if isinstance(data, pd.DataFrame):

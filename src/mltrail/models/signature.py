@@ -126,7 +126,7 @@ def infer_schema(data: Any) -> Schema:
     import numpy as np
     import pandas as pd
 
-    data = _as_data(data)
+    data = as_data(data)
     if isinstance(data, pd.Series):
         data = data.to_frame(name=str(data.name) if data.name is not None else "0")
     if isinstance(data, pd.DataFrame):
@@ -144,8 +144,8 @@ def infer_schema(data: Any) -> Schema:
     return Schema(tensor=TensorSpec(str(array.dtype), shape))
 
 
-def _as_data(data: Any) -> Any:
-    # Dicts of columns and lists of records are tabular; plain lists are arrays.
+def as_data(data: Any) -> Any:
+    """Dicts of columns and lists of records as a DataFrame; anything else as it is."""
     import pandas as pd
 
     if isinstance(data, dict):
@@ -188,7 +188,7 @@ def to_model_input(data: Any, schema: Schema | None) -> Any:
     import numpy as np
     import pandas as pd
 
-    data = _as_data(data)
+    data = as_data(data)
     if schema is None:
         return data
     if schema.tensor is not None:

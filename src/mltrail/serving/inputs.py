@@ -286,8 +286,6 @@ class Scorer:
         import pandas as pd
 
         self.model = model
-        # Serving checks the input once itself (fast path or full check), so not model.predict.
-        self._predict = model.predict_prepared
         self._names: list[str] | None = None
         self._index: Any = None
         self._dtype: Any = None
@@ -318,8 +316,8 @@ class Scorer:
             raise InvalidInput(f"cannot read {what}: {e}") from None
 
     def predict(self, prepared: Any) -> Any:
-        """Run the model on prepared input."""
-        return self._predict(prepared)
+        """Run the model on prepared input (``prepare`` already checked it: not model.predict)."""
+        return self.model.predict_prepared(prepared)
 
     def _fast(self, payload: Payload) -> Any:
         # A block of plain numbers for an all-float model: one array, one DataFrame. Returns
