@@ -13,6 +13,8 @@ names the offending value and, where there is one, the next thing to do.
     ├── AlreadyExists                 a name that is already taken
     ├── InvalidState                  the target exists but cannot take this operation
     │                                 (logging to a finished or deleted run, ...)
+    ├── Unauthenticated               a server request with no token, or a wrong or expired one
+    ├── PermissionDenied              a valid token whose role does not allow the operation
     ├── StoreError                    the store cannot be opened or used
     │   ├── StoreNotFound             no .mltrail project here and none was asked to be created
     │   ├── CorruptStore              a store folder or database that is not mltrail's, or damaged
@@ -26,7 +28,7 @@ from __future__ import annotations
 class MltrailError(Exception):
     """Base class of every error mltrail raises on purpose."""
 
-    #: A stable machine-readable code, used by ``--json`` output and (later) the server.
+    #: A stable machine-readable code, used by ``--json`` output and the server's error bodies.
     code = "MLTRAIL_ERROR"
     #: What the user can do about it; rendered on its own line by the CLI.
     hint: str | None = None
@@ -89,6 +91,18 @@ class InvalidState(MltrailError):
     code = "INVALID_STATE"
 
 
+class Unauthenticated(MltrailError):
+    """A server request without a token, or with a wrong, revoked or expired one (HTTP 401)."""
+
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDenied(MltrailError):
+    """A valid token whose role or permissions do not allow the operation (HTTP 403)."""
+
+    code = "PERMISSION_DENIED"
+
+
 class StoreError(MltrailError):
     """The store cannot be opened or used."""
 
@@ -113,3 +127,28 @@ class IntegrityError(MltrailError):
     code = "DATA_CORRUPTION"
     #: The hash the damaged object is stored under, when known.
     object_hash: str | None = None
+
+
+def error_from_code(code: str, message: str, hint: str | None = None) -> MltrailError:
+    """Rebuild the error a server reported as ``{error_code, message, hint}``."""
+    cls = _BY_CODE.get(code, MltrailError)
+    error = cls.__new__(cls)
+    MltrailError.__init__(error, message, hint=hint)
+    if cls is MltrailError:
+        error.code = code
+    return error
+
+
+_BY_CODE: dict[str, type[MltrailError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidInput,
+        NotFound,
+        AlreadyExists,
+        InvalidState,
+        Unauthenticated,
+        PermissionDenied,
+        StoreError,
+        IntegrityError,
+    )
+}

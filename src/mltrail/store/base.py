@@ -80,8 +80,13 @@ class TrackingStore(RegistryStore):
         start_time: int,
         parent_run_id: str | None = None,
         tags: dict[str, str] | None = None,
+        run_id: str | None = None,
     ) -> Run:
-        """Create a RUNNING run in an active experiment."""
+        """Create a RUNNING run in an active experiment.
+
+        ``run_id`` lets a remote client choose the id, so that sending the same create twice
+        (a retry after a lost reply) returns the run made the first time.
+        """
 
     @abstractmethod
     def get_run(self, run_id: str) -> Run:
@@ -110,8 +115,13 @@ class TrackingStore(RegistryStore):
         """Move a run to ``active`` or ``deleted``."""
 
     @abstractmethod
-    def write_batches(self, batches: Sequence[RunBatch]) -> dict[str, Exception]:
+    def write_batches(
+        self, batches: Sequence[RunBatch], batch_id: str | None = None
+    ) -> dict[str, Exception]:
         """Write metrics, params and tags of several runs in one transaction.
+
+        With a ``batch_id``, a batch whose id was already applied is not applied again (a
+        remote client's retry after a lost reply); the reply is then an empty mapping.
 
         A run that cannot take its batch (unknown, deleted, finished, a changed param) is skipped
         and reported in the returned mapping run_id → error; the other runs' writes commit.

@@ -254,3 +254,43 @@ registry_events = sa.Table(
     sa.Column("comment", sa.Text, nullable=True),
     sa.Index(None, "model_name", "timestamp"),
 )
+
+# -- the team server (migration 0004) ------------------------------------------------------------
+
+# Write batches a remote client sent, by the id it gave them: a batch sent again after a lost
+# reply is recognised and not applied twice. Rows older than a day are pruned.
+applied_batches = sa.Table(
+    "applied_batches",
+    metadata,
+    sa.Column("batch_id", sa.String(64), primary_key=True),
+    sa.Column("applied_at", sa.BigInteger, nullable=False),
+    sa.Index(None, "applied_at"),
+)
+
+# API tokens. The secret is never stored: only its SHA-256 (a token is 32 random bytes, so a
+# slow password hash would add nothing but latency). ``token_id`` is the public part, shown by
+# `tokens ls` and used to revoke.
+auth_tokens = sa.Table(
+    "auth_tokens",
+    metadata,
+    sa.Column("token_id", sa.String(32), primary_key=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("user_name", sa.String(256), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=True),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+    sa.Index(None, "user_name"),
+)
+
+# Per-experiment and per-model permissions of a user; each overrides the user's token role for
+# that one experiment (``kind`` "experiment", ``target`` its id) or model (name).
+permissions = sa.Table(
+    "permissions",
+    metadata,
+    sa.Column("user_name", sa.String(256), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("target", sa.String(500), primary_key=True),
+    sa.Column("level", sa.String(16), nullable=False),
+)

@@ -6,6 +6,7 @@ import base64
 import gc
 import json
 import math
+import random
 import time
 import uuid
 from collections.abc import Sequence
@@ -263,10 +264,15 @@ class SqlStore(SqlRegistryMixin, TrackingStore):
         start_time: int,
         parent_run_id: str | None = None,
         tags: dict[str, str] | None = None,
+        run_id: str | None = None,
     ) -> Run:
         """Create a RUNNING run."""
         pk = _experiment_pk(experiment_id)
-        run_id = uuid.uuid4().hex
+        if run_id is not None:
+            found = self._same_run(run_id, pk, start_time)
+            if found is not None:
+                return found
+        run_id = run_id or uuid.uuid4().hex
         with self._write() as conn, conn.begin():
             exp = conn.execute(
                 sa.select(t.experiments.c.lifecycle_stage).where(
@@ -311,6 +317,23 @@ class SqlStore(SqlRegistryMixin, TrackingStore):
             parent_run_id=parent_run_id,
         )
         return Run(info, RunData(tags=dict(tags or {})))
+
+    def _same_run(self, run_id: str, experiment_pk: int, start_time: int) -> Run | None:
+        # A client that chose the run id may send its create again after a lost reply: the run
+        # it made the first time is the answer; any other run with that id is a conflict.
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(t.runs.c.experiment_id, t.runs.c.start_time).where(
+                    t.runs.c.run_id == run_id
+                )
+            ).first()
+        if row is None:
+            return None
+        if row.experiment_id != experiment_pk or row.start_time != start_time:
+            raise AlreadyExists(
+                f"run id {run_id!r} is already taken", hint="Let the store choose the run id."
+            )
+        return self.get_run(run_id)
 
     @staticmethod
     def _run_row(conn: sa.Connection, run_id: str) -> Any:
@@ -424,16 +447,35 @@ class SqlStore(SqlRegistryMixin, TrackingStore):
                 .values(lifecycle_stage=stage, deleted_time=now_ms() if stage == _DELETED else None)
             )
 
-    def write_batches(self, batches: Sequence[RunBatch]) -> dict[str, Exception]:
+    def write_batches(
+        self, batches: Sequence[RunBatch], batch_id: str | None = None
+    ) -> dict[str, Exception]:
         """Write several runs' metrics, params and tags in one transaction."""
         errors: dict[str, Exception] = {}
         with self._write() as conn, conn.begin():
+            if batch_id is not None and not self._claim_batch(conn, batch_id):
+                return errors
             for batch in batches:
                 try:
                     self._write_batch(conn, batch)
                 except MltrailError as exc:
                     errors[batch.run_id] = exc
         return errors
+
+    def _claim_batch(self, conn: sa.Connection, batch_id: str) -> bool:
+        """Record ``batch_id`` as applied; False when it already was (a retried batch)."""
+        now = now_ms()
+        stmt = self._upsert(t.applied_batches)
+        inserted = conn.execute(
+            stmt.on_conflict_do_nothing(index_elements=["batch_id"]),
+            {"batch_id": batch_id, "applied_at": now},
+        ).rowcount
+        if inserted and random.random() < 0.01:
+            # Retries come within minutes; a day of ids is plenty and keeps the table small.
+            conn.execute(
+                t.applied_batches.delete().where(t.applied_batches.c.applied_at < now - 86_400_000)
+            )
+        return bool(inserted)
 
     def _writable_run_pk(self, conn: sa.Connection, run_id: str) -> int:
         row = conn.execute(

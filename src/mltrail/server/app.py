@@ -1,0 +1,287 @@
+"""The team server's FastAPI app: the REST API under ``/api/v1`` over one store and object store.
+
+The app keeps no state of its own: everything lives in the metadata store (SQLite, PostgreSQL)
+and the object store (a folder, S3), so several processes, on one machine or many, can serve the
+same data. Handlers are thin: they check the caller's permission, call the store, and encode the
+reply; the store interface is the same one the embedded Python API uses.
+
+Every error has one JSON shape, ``{"error_code", "message", "hint"}``, and never a traceback:
+an unexpected exception is logged with a request id and answered with a 500 naming that id.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request  # FastAPI resolves dependency signatures at runtime
+
+from mltrail._version import __version__
+from mltrail.errors import (
+    AlreadyExists,
+    IntegrityError,
+    InvalidInput,
+    InvalidState,
+    MltrailError,
+    NotFound,
+    PermissionDenied,
+    StoreError,
+    Unauthenticated,
+)
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from starlette.responses import Response
+
+    from mltrail.objects.base import ObjectStore
+    from mltrail.store.base import TrackingStore
+
+log = logging.getLogger("mltrail.server")
+
+#: Where a worker process finds its settings (JSON), written by ``mltrail server --workers N``.
+ENV_SETTINGS = "MLTRAIL_SERVER_SETTINGS"
+
+#: Request bodies of the JSON API; object uploads have their own, larger limit.
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024**3
+
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything a server process needs; plain values, so worker processes can rebuild it."""
+
+    store_uri: str
+    objects: str | None
+    host: str = "127.0.0.1"
+    port: int = 5000
+    #: None: off when bound to loopback only, on otherwise.
+    auth: bool | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    #: Hand out presigned S3 URLs so clients move object bytes directly to and from S3.
+    presign: bool = False
+    access_log: bool = True
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Whether requests need a token."""
+        if self.auth is not None:
+            return self.auth
+        return self.host not in _LOOPBACK
+
+    def to_env(self) -> str:
+        """The settings as JSON, for :data:`ENV_SETTINGS`."""
+        import json
+
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> ServerSettings:
+        """Inverse of :meth:`to_env`, read from the environment."""
+        import json
+
+        raw = os.environ.get(ENV_SETTINGS)
+        if not raw:
+            raise RuntimeError(f"{ENV_SETTINGS} is not set: start workers with `mltrail server`")
+        return cls(**json.loads(raw))
+
+
+class ServerState:
+    """The store and object store one server process serves (opened once, shared by requests)."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        from mltrail.store import open_store
+
+        self.settings = settings
+        self.store: TrackingStore = open_store(settings.store_uri)
+        self._objects: ObjectStore | None = None
+
+    @property
+    def objects(self) -> ObjectStore:
+        """The object store (opened on first use)."""
+        if self._objects is None:
+            if not self.settings.objects:
+                raise StoreError(
+                    "this server has no object store",
+                    hint="Start it with --objects s3://bucket/prefix or a folder.",
+                )
+            from mltrail.objects import open_object_store
+
+            self._objects = open_object_store(self.settings.objects)
+        return self._objects
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.store.close()
+
+
+def state_of(request: Request) -> ServerState:
+    """The ServerState of the app handling ``request``."""
+    return request.app.state.mltrail
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+_STATUS: list[tuple[type[MltrailError], int]] = [
+    (Unauthenticated, 401),
+    (PermissionDenied, 403),
+    (NotFound, 404),
+    (AlreadyExists, 409),
+    (InvalidState, 409),
+    (InvalidInput, 400),
+    (StoreError, 503),
+    (IntegrityError, 500),
+]
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "ENDPOINT_NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    411: "LENGTH_REQUIRED",
+    413: "REQUEST_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "INVALID_PARAMETER_VALUE",
+}
+
+
+def status_of(error: MltrailError) -> int:
+    """The HTTP status an error is answered with."""
+    for cls, status in _STATUS:
+        if isinstance(error, cls):
+            return status
+    return 400
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    hint: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The one error shape of the API."""
+    from starlette.responses import JSONResponse
+
+    body: dict[str, Any] = {"error_code": code, "message": message}
+    if hint:
+        body["hint"] = hint
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    import sqlalchemy.exc
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    async def on_mltrail(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, MltrailError)
+        status = status_of(exc)
+        headers = {"Retry-After": "1"} if status == 503 else None
+        if status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
+        return error_response(status, exc.code, exc.message, exc.hint, headers)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(400, InvalidInput.code, _describe_validation(exc.errors()), _API_HINT)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        status = exc.status_code
+        if status == 404 and exc.detail == "Not Found":
+            message = f"no API endpoint {request.method} {request.url.path}"
+            return error_response(404, "ENDPOINT_NOT_FOUND", message, _API_HINT)
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return error_response(
+            status, _HTTP_CODES.get(status, "BAD_REQUEST"), message, headers=exc.headers
+        )
+
+    async def on_database(request: Request, exc: Exception) -> Response:
+        log.warning("database error on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(
+            503,
+            StoreError.code,
+            "the metadata database is unavailable or failed this request",
+            "Try again shortly; clients retry this on their own.",
+            {"Retry-After": "1"},
+        )
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        request_id = os.urandom(6).hex()
+        log.error(
+            "request %s failed: %s %s", request_id, request.method, request.url.path, exc_info=exc
+        )
+        return error_response(
+            500,
+            "INTERNAL_ERROR",
+            f"the server failed on this request (request id {request_id})",
+            "The server's log has the details under that request id.",
+        )
+
+    app.add_exception_handler(MltrailError, on_mltrail)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(sqlalchemy.exc.OperationalError, on_database)
+    app.add_exception_handler(sqlalchemy.exc.InterfaceError, on_database)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+_API_HINT = "The API is described at /api/v1/openapi.json (and browsable at /docs)."
+
+
+def _describe_validation(errors: Any) -> str:
+    parts = []
+    for err in list(errors)[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)
+
+
+# -- the app -------------------------------------------------------------------------------------
+
+
+def create_app(settings: ServerSettings, state: ServerState | None = None) -> FastAPI:
+    """Build the server's app for ``settings`` (opening the store unless ``state`` is given)."""
+    from fastapi import FastAPI
+
+    from mltrail.server import middleware
+    from mltrail.server.routes import ROUTERS
+
+    app = FastAPI(
+        title="mltrail",
+        version=__version__,
+        description="Experiment tracking, model registry and data versioning: the REST API.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.mltrail = state or ServerState(settings)
+    _install_error_handlers(app)
+    for router in ROUTERS():
+        app.include_router(router)
+    middleware.install(app, settings)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker process, from the settings its parent put in the environment."""
+    return create_app(ServerSettings.from_env())
+
+
+def reply(body: Any, status: int = 200) -> Response:
+    """A JSON reply, encoded once (the handlers' bodies are already JSON-ready)."""
+    import json
+
+    from starlette.responses import Response
+
+    return Response(
+        json.dumps(body, separators=(",", ":"), allow_nan=False),
+        status_code=status,
+        media_type="application/json",
+    )

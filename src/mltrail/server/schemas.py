@@ -1,0 +1,238 @@
+"""Request and reply bodies of the REST API, as pydantic models (they make the OpenAPI document).
+
+Replies are built by :mod:`mltrail.store.wire` and sent as they are; these models describe them
+for the OpenAPI document, and the schemathesis tests hold the two together.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: A metric value: a number, or one of the strings JSON needs for NaN and infinities.
+MetricValue = float | Literal["NaN", "Infinity", "-Infinity"]
+Stage = Literal["active", "deleted"]
+View = Literal["active_only", "deleted_only", "all"]
+
+_ID = Field(min_length=1, max_length=64)
+
+
+class Body(BaseModel):
+    """Request bodies refuse unknown fields, so a misspelt field is an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- replies -------------------------------------------------------------------------------------
+
+
+class ErrorOut(BaseModel):
+    error_code: str
+    message: str
+    hint: str | None = None
+
+
+class ExperimentOut(BaseModel):
+    experiment_id: str
+    name: str
+    lifecycle_stage: str
+    creation_time: int
+    last_update_time: int
+    tags: dict[str, str]
+
+
+class ExperimentsOut(BaseModel):
+    experiments: list[ExperimentOut]
+
+
+class ExperimentIdOut(BaseModel):
+    experiment_id: str
+
+
+class SummaryOut(BaseModel):
+    runs: int
+    last_run_start: int
+
+
+class SummariesOut(BaseModel):
+    summaries: dict[str, SummaryOut]
+
+
+class RunInfoOut(BaseModel):
+    run_id: str
+    experiment_id: str
+    run_name: str
+    status: str
+    user_id: str
+    start_time: int
+    end_time: int | None
+    lifecycle_stage: str
+    parent_run_id: str | None
+
+
+class RunDataOut(BaseModel):
+    params: dict[str, str]
+    metrics: dict[str, MetricValue]
+    tags: dict[str, str]
+
+
+class RunOut(BaseModel):
+    info: RunInfoOut
+    data: RunDataOut
+
+
+class RunsOut(BaseModel):
+    runs: list[RunOut]
+    next_page_token: str | None
+
+
+class RunIdsOut(BaseModel):
+    run_ids: list[str]
+
+
+class MetricOut(BaseModel):
+    key: str
+    value: MetricValue
+    timestamp: int
+    step: int
+
+
+class MetricsOut(BaseModel):
+    metrics: list[MetricOut]
+
+
+class BatchErrorsOut(BaseModel):
+    errors: dict[str, ErrorOut]
+
+
+class FileOut(BaseModel):
+    path: str
+    hash: str
+    size: int
+    mode: int
+
+
+class FilesOut(BaseModel):
+    files: list[FileOut]
+
+
+class DatasetOut(BaseModel):
+    path: str
+    hash: str
+    kind: str
+    size: int
+    nfiles: int | None
+    context: str | None
+
+
+class RunDatasetOut(DatasetOut):
+    direction: str
+    timestamp: int
+
+
+class RunDatasetsOut(BaseModel):
+    datasets: list[RunDatasetOut]
+
+
+class DatasetUseOut(BaseModel):
+    run_id: str
+    run_name: str
+    experiment_id: str
+    status: str
+    start_time: int
+    lifecycle_stage: str
+    direction: str
+    dataset: DatasetOut
+    timestamp: int
+
+
+class DatasetUsesOut(BaseModel):
+    uses: list[DatasetUseOut]
+
+
+class ReferencedOut(BaseModel):
+    artifacts: list[str]
+    files: list[str]
+    trees: list[str]
+
+
+# -- requests ------------------------------------------------------------------------------------
+
+
+class CreateExperiment(Body):
+    name: str
+    tags: dict[str, str] = {}
+
+
+class UpdateExperiment(Body):
+    name: str | None = None
+    lifecycle_stage: Stage | None = None
+
+
+class SetTag(Body):
+    key: str
+    value: str
+
+
+class Summaries(Body):
+    experiment_ids: list[str] = Field(max_length=10_000)
+
+
+class CreateRun(Body):
+    experiment_id: str
+    run_name: str
+    user_id: str | None = None
+    start_time: int
+    parent_run_id: str | None = None
+    tags: dict[str, str] = {}
+    #: Chosen by the client so that a retried create returns the same run.
+    run_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+
+
+class UpdateRun(Body):
+    status: Literal["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"] | None = None
+    end_time: int | None = None
+    run_name: str | None = None
+    lifecycle_stage: Stage | None = None
+
+
+class BatchIn(Body):
+    run_id: str
+    #: ``[key, value, timestamp, step]`` per point.
+    metrics: list[tuple[str, MetricValue, int, int]] = []
+    params: dict[str, str] = {}
+    tags: dict[str, str] = {}
+
+
+class WriteBatches(Body):
+    #: Chosen by the client; a batch sent again with the same id is applied once.
+    batch_id: str | None = Field(default=None, min_length=8, max_length=64)
+    batches: list[BatchIn]
+
+
+class SearchRuns(Body):
+    experiment_ids: list[str]
+    filter: str | None = None
+    order_by: list[str] = []
+    max_results: int = Field(default=1000, ge=1, le=50_000)
+    page_token: str | None = None
+    view: View = "active_only"
+
+
+class AddArtifacts(Body):
+    files: list[FileOut]
+
+
+class DatasetIn(Body):
+    path: str
+    hash: str
+    kind: str
+    size: int = Field(ge=0)
+    nfiles: int | None = Field(default=None, ge=0)
+    context: str | None = None
+
+
+class LogDatasets(Body):
+    direction: Literal["input", "output"]
+    datasets: list[DatasetIn]
