@@ -387,3 +387,63 @@ class RegistryEvent:
     def from_dict(cls, d: dict[str, Any]) -> RegistryEvent:
         """Inverse of :meth:`to_dict`."""
         return cls(**d)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """An API token of the team server, as listed: never its secret, which only its owner holds.
+
+    Times are milliseconds since the epoch, like every other timestamp of the store.
+    """
+
+    token_id: str
+    user: str
+    role: str
+    description: str | None
+    created_at: int
+    expires_at: int | None = None
+    revoked_at: int | None = None
+
+    def is_active(self, now_ms: int) -> bool:
+        """True unless revoked or expired at ``now_ms``."""
+        return self.revoked_at is None and (self.expires_at is None or now_ms < self.expires_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict with stable keys."""
+        return {
+            "token_id": self.token_id,
+            "user": self.user,
+            "role": self.role,
+            "description": self.description,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "revoked_at": self.revoked_at,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TokenInfo:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**d)
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    """A user's level on one experiment (``kind`` "experiment", ``target`` its id) or model.
+
+    It overrides the role of the user's tokens there: ``none`` hides it, ``read`` or ``write``
+    give exactly that.
+    """
+
+    user: str
+    kind: str
+    target: str
+    level: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict with stable keys."""
+        return {"user": self.user, "kind": self.kind, "target": self.target, "level": self.level}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Permission:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**d)

@@ -22,6 +22,7 @@ from mltrail.entities import (
     RunInfo,
     ViewType,
 )
+from mltrail.store.auth_base import AuthStore
 from mltrail.store.registry_base import RegistryStore
 
 #: The experiment every store has from the start, as in MLflow.
@@ -32,7 +33,7 @@ DEFAULT_EXPERIMENT_NAME = "Default"
 MAX_RESULTS_LIMIT = 50_000
 
 
-class TrackingStore(RegistryStore):
+class TrackingStore(AuthStore, RegistryStore):
     """Experiments, runs, params, metrics, tags, artifact listings and the model registry."""
 
     uri: str

@@ -44,6 +44,7 @@ from mltrail.store import schema as t
 from mltrail.store.base import MAX_RESULTS_LIMIT, TrackingStore
 from mltrail.store.engine import WRITE, chunks, is_sqlite, make_engine
 from mltrail.store.migrate import ensure_schema
+from mltrail.store.sql_auth import SqlAuthMixin
 from mltrail.store.sql_registry import SqlRegistryMixin
 from mltrail.validation import (
     check_dataset_direction,
@@ -67,7 +68,7 @@ def _experiment_pk(experiment_id: str | int) -> int:
         raise NotFound(f"experiment id {experiment_id!r} does not exist") from None
 
 
-class SqlStore(SqlRegistryMixin, TrackingStore):
+class SqlStore(SqlAuthMixin, SqlRegistryMixin, TrackingStore):
     """Metadata in a SQL database through SQLAlchemy Core."""
 
     def __init__(self, uri: str, where: str | None = None) -> None:
