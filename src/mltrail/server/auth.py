@@ -2,20 +2,32 @@
 
 Handlers ask through three calls: :func:`principal` (a FastAPI dependency), :func:`allow` with
 the level an operation needs (``read``, ``write`` or ``admin``) and the experiment or model it
-touches, and :func:`actor` for the name written into run owners and audit events.
+touches, and :func:`actor` for the name written into run owners and audit events. Listings drop
+what the caller may not see with :func:`visible_experiment` and :func:`visible_model`.
+
+With auth on, every request carries ``Authorization: Bearer mlt_<id>_<secret>``. A verified
+token and its user's permissions are kept in this process for :data:`CACHE_SECONDS`, so a busy
+client costs no database query per request; the price is that revoking a token, or changing a
+permission, reaches every server process within that time, not at once (the process that made
+the change forgets what it held at once).
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request  # FastAPI resolves dependency signatures at runtime
 
-from mltrail.errors import PermissionDenied
+from mltrail.errors import PermissionDenied, Unauthenticated
 
 if TYPE_CHECKING:
+    from mltrail.entities import TokenInfo
     from mltrail.server.app import ServerState
 
 #: Role levels, weakest first.
@@ -23,6 +35,17 @@ LEVELS = {"none": 0, "read": 1, "write": 2, "admin": 3}
 
 #: When auth is off, clients may say who they are with this header (their OS user).
 USER_HEADER = "X-Mltrail-User"
+
+#: How long a verified token (and its user's permissions) is trusted without asking the store.
+CACHE_SECONDS = 30.0
+#: Tokens remembered per process; past this the cache starts again (a flood of distinct valid
+#: tokens is not a real workload).
+CACHE_ENTRIES = 10_000
+
+_NEED_TOKEN_HINT = (
+    "Set MLTRAIL_TOKEN to your token (an admin creates one with "
+    "`mltrail server tokens create --user NAME --role read|write|admin`)."
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +57,55 @@ class Principal:
     authenticated: bool = False
     #: (``"experiment"``, id) or (``"model"``, name) → level, overriding the role there.
     grants: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    #: The token the caller presented (auth on only).
+    token: TokenInfo | None = None
+
+
+class _TokenCache:
+    """Verified tokens of one server process: sha256(token) → (trusted until, Principal)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, key: str) -> Principal | None:
+        with self._lock:
+            found = self._entries.get(key)
+        if found is None:
+            return None
+        until, who = found
+        if time.monotonic() >= until:
+            with self._lock:
+                self._entries.pop(key, None)
+            return None
+        return who
+
+    def put(self, key: str, who: Principal, seconds: float) -> None:
+        with self._lock:
+            if len(self._entries) >= CACHE_ENTRIES:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + seconds, who)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_caches: weakref.WeakKeyDictionary[ServerState, _TokenCache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def _cache_of(state: ServerState) -> _TokenCache:
+    with _caches_lock:
+        found = _caches.get(state)
+        if found is None:
+            found = _caches[state] = _TokenCache()
+        return found
+
+
+def forget_tokens(state: ServerState) -> None:
+    """Drop this process's verified tokens (after a revocation or a permission change)."""
+    _cache_of(state).clear()
 
 
 def principal(request: Request) -> Principal:
@@ -44,7 +116,54 @@ def principal(request: Request) -> Principal:
     if not state.settings.auth_enabled:
         claimed = request.headers.get(USER_HEADER, "").strip()
         return Principal(claimed[:256] or "anonymous", "admin")
-    raise NotImplementedError("token authentication")
+    return authenticate(state, request.headers.get("Authorization"))
+
+
+def authenticate(state: ServerState, authorization: str | None) -> Principal:
+    """The Principal of an ``Authorization`` header value; Unauthenticated if there is none."""
+    if not authorization or not authorization.strip():
+        raise Unauthenticated("this server needs a token", hint=_NEED_TOKEN_HINT)
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated(
+            "the Authorization header must be 'Bearer <token>'", hint=_NEED_TOKEN_HINT
+        )
+    # A hash as the key, so the cache holds no usable secret.
+    key = hashlib.sha256(token.encode()).hexdigest()
+    cache = _cache_of(state)
+    who = cache.get(key)
+    if who is not None:
+        return who
+    info = state.store.verify_token(token)
+    who = Principal(
+        info.user,
+        info.role,
+        authenticated=True,
+        grants=state.store.permissions_of(info.user),
+        token=info,
+    )
+    seconds = CACHE_SECONDS
+    if info.expires_at is not None:
+        # Never trust a token past its expiry: then it is verified again and refused.
+        seconds = min(seconds, max(0.0, info.expires_at / 1000 - time.time()))
+    cache.put(key, who, seconds)
+    return who
+
+
+def level_of(who: Principal, *, experiment_id: str | None = None, model: str | None = None) -> int:
+    """The caller's level (a value of :data:`LEVELS`) on an experiment, a model, or in general.
+
+    A grant on the experiment or model replaces the role there; admins keep theirs everywhere.
+    """
+    have = LEVELS[who.role]
+    if who.role == "admin":
+        return have
+    if experiment_id is not None and ("experiment", experiment_id) in who.grants:
+        return LEVELS[who.grants[("experiment", experiment_id)]]
+    if model is not None and ("model", model) in who.grants:
+        return LEVELS[who.grants[("model", model)]]
+    return have
 
 
 def allow(
@@ -55,22 +174,19 @@ def allow(
     model: str | None = None,
 ) -> None:
     """Raise PermissionDenied unless ``who`` holds ``level`` (on the experiment or model)."""
-    have = LEVELS[who.role]
-    if experiment_id is not None and ("experiment", experiment_id) in who.grants:
-        have = LEVELS[who.grants[("experiment", experiment_id)]]
-    elif model is not None and ("model", model) in who.grants:
-        have = LEVELS[who.grants[("model", model)]]
-    if have >= LEVELS[level]:
+    if level_of(who, experiment_id=experiment_id, model=model) >= LEVELS[level]:
         return
-    where = (
-        f" on experiment {experiment_id}"
-        if experiment_id is not None
-        else f" on model {model!r}"
-        if model is not None
-        else ""
-    )
+    where, granted = "", None
+    if level != "admin" and experiment_id is not None:
+        where, granted = (
+            f" on experiment {experiment_id}",
+            who.grants.get(("experiment", experiment_id)),
+        )
+    elif level != "admin" and model is not None:
+        where, granted = f" on model {model!r}", who.grants.get(("model", model))
+    because = f"permission {granted} there" if granted is not None else f"role {who.role}"
     raise PermissionDenied(
-        f"user {who.user!r} (role {who.role}) may not {_VERB[level]}{where}",
+        f"user {who.user!r} ({because}) may not {_VERB[level]}{where}",
         hint="Ask an admin for a token with a higher role, or for a permission on it "
         "(`mltrail server permissions set`).",
     )
@@ -85,6 +201,16 @@ def allow_run(who: Principal, state: ServerState, run_id: str, level: str) -> No
         allow(who, level)
 
 
+def visible_experiment(who: Principal, experiment_id: str) -> bool:
+    """Whether listings show the experiment to ``who`` (not when their permission is none)."""
+    return level_of(who, experiment_id=experiment_id) >= LEVELS["read"]
+
+
+def visible_model(who: Principal, name: str) -> bool:
+    """Whether listings show the registered model to ``who`` (not when their permission is none)."""
+    return level_of(who, model=name) >= LEVELS["read"]
+
+
 def actor(who: Principal, claimed: str | None) -> str:
     """The name recorded as the author of a change: the token's user when auth is on."""
     if who.authenticated or not claimed:
@@ -92,4 +218,8 @@ def actor(who: Principal, claimed: str | None) -> str:
     return claimed
 
 
-_VERB = {"read": "read", "write": "write", "admin": "administer the server"}
+_VERB = {
+    "read": "read",
+    "write": "write",
+    "admin": "administer the server (tokens, permissions, garbage collection)",
+}

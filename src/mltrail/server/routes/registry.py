@@ -16,7 +16,7 @@ from mltrail import validation as v
 from mltrail.errors import InvalidValue
 from mltrail.objects.hashing import check_hash
 from mltrail.server.app import ServerState, reply, state_of
-from mltrail.server.auth import Principal, actor, allow, principal
+from mltrail.server.auth import Principal, actor, allow, principal, visible_model
 from mltrail.server.schemas import Body
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
@@ -169,7 +169,9 @@ def list_models(
     """A page of registered models by name; ``name_like`` is a LIKE pattern (``%``, ``_``)."""
     allow(who, "read")
     page = state.store.list_registered_models(name_like, max_results, page_token)
-    return reply({"models": [m.to_dict() for m in page], "next_page_token": page.next_page_token})
+    # Hidden models leave a page short; the page token still continues after them.
+    shown = [m.to_dict() for m in page if visible_model(who, m.name)]
+    return reply({"models": shown, "next_page_token": page.next_page_token})
 
 
 @router.get("/models/{name}", response_model=ModelOut)

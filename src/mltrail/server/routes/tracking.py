@@ -17,7 +17,14 @@ from mltrail.errors import InvalidValue, NotFound
 from mltrail.objects.hashing import check_hash
 from mltrail.server import schemas as s
 from mltrail.server.app import ServerState, reply, state_of
-from mltrail.server.auth import Principal, actor, allow, allow_run, principal
+from mltrail.server.auth import (
+    Principal,
+    actor,
+    allow,
+    allow_run,
+    principal,
+    visible_experiment,
+)
 from mltrail.store import wire
 from mltrail.transport import decode_float, encode_float
 
@@ -50,7 +57,8 @@ def list_experiments(who: Who, state: State, view: s.View = "active_only") -> Re
     """List experiments."""
     allow(who, "read")
     exps = state.store.list_experiments(ViewType(view))
-    return reply({"experiments": [wire.experiment_to_json(e) for e in exps]})
+    shown = [e for e in exps if visible_experiment(who, e.experiment_id)]
+    return reply({"experiments": [wire.experiment_to_json(e) for e in shown]})
 
 
 @router.get("/experiments/by-name", response_model=s.ExperimentOut)
