@@ -115,8 +115,12 @@ def principal(request: Request) -> Principal:
     state = state_of(request)
     if not state.settings.auth_enabled:
         claimed = request.headers.get(USER_HEADER, "").strip()
-        return Principal(claimed[:256] or "anonymous", "admin")
-    return authenticate(state, request.headers.get("Authorization"))
+        who = Principal(claimed[:256] or "anonymous", "admin")
+    else:
+        who = authenticate(state, request.headers.get("Authorization"))
+    # For the access log (server/middleware.py).
+    request.state.user = who.user
+    return who
 
 
 def authenticate(state: ServerState, authorization: str | None) -> Principal:

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mltrail.errors import InvalidInput, InvalidState, NotFound, StoreNotFound
+from mltrail.errors import NotFound, StoreNotFound
 from mltrail.models.api import URI_SCHEMES, model_uri
+from mltrail.netutil import bind
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -133,31 +134,6 @@ def example_curl(model: PyFuncModel, folder: Path, url: str) -> str | None:
 
 
 # -- socket and uvicorn ----------------------------------------------------------------------
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (port 0: any free port)."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-    except socket.gaierror as e:
-        raise InvalidInput(f"cannot listen on {host!r}: {e.strerror}") from None
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(2048)
-    except OSError as e:
-        sock.close()
-        raise InvalidState(
-            f"cannot listen on {host}:{port}: {e.strerror or e}",
-            hint="Pick another --port, or stop the process that uses it."
-            if e.errno in (98, 48)  # EADDRINUSE on Linux, macOS
-            else None,
-        ) from None
-    sock.set_inheritable(True)
-    return sock
-
-
 def configure_logging() -> None:
     """Server-side log lines (failed predictions with their tracebacks) on stderr."""
     logger = logging.getLogger("mltrail.serving")
