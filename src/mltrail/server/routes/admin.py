@@ -26,6 +26,14 @@ Role = Literal["read", "write", "admin"]
 Kind = Literal["experiment", "model"]
 Level = Literal["none", "read", "write"]
 
+# Request fields the store checks itself are plain strings here, with their rules only in the
+# OpenAPI document: the store's errors name the value and say what to do, and an HTTP store
+# then fails exactly as a SQL one does.
+_USER = {"minLength": 1, "maxLength": 256}
+_ROLES = {"enum": ["read", "write", "admin"]}
+_KINDS = {"enum": ["experiment", "model"]}
+_LEVELS = {"enum": ["none", "read", "write"]}
+
 
 # -- bodies --------------------------------------------------------------------------------------
 
@@ -51,9 +59,9 @@ class TokensOut(BaseModel):
 
 
 class CreateToken(Body):
-    user: str = Field(min_length=1, max_length=256)
-    role: Role
-    description: str | None = Field(default=None, max_length=1000)
+    user: str = Field(json_schema_extra=_USER)
+    role: str = Field(json_schema_extra=_ROLES)
+    description: str | None = Field(default=None, json_schema_extra={"maxLength": 1000})
     #: Milliseconds since the epoch; none: the token does not expire.
     expires_at: int | None = Field(default=None, ge=0)
 
@@ -74,11 +82,11 @@ class PermissionsOut(BaseModel):
 
 
 class SetPermission(Body):
-    user: str = Field(min_length=1, max_length=256)
-    kind: Kind
+    user: str = Field(json_schema_extra=_USER)
+    kind: str = Field(json_schema_extra=_KINDS)
     #: An experiment id, or a registered model's name.
-    target: str = Field(min_length=1, max_length=500)
-    level: Level
+    target: str = Field(json_schema_extra={"minLength": 1, "maxLength": 500})
+    level: str = Field(json_schema_extra=_LEVELS)
 
 
 class GrantOut(BaseModel):
@@ -151,9 +159,9 @@ def set_permission(body: SetPermission, who: Who, state: State) -> Response:
 def delete_permission(
     who: Who,
     state: State,
-    user: User,
-    kind: Annotated[Kind, Query()],
-    target: Annotated[str, Query(min_length=1, max_length=500)],
+    user: Annotated[str, Query(json_schema_extra=_USER)],
+    kind: Annotated[str, Query(json_schema_extra=_KINDS)],
+    target: Annotated[str, Query(json_schema_extra={"minLength": 1, "maxLength": 500})],
 ) -> Response:
     """Remove a permission, so the user's role applies there again."""
     allow(who, "admin")
