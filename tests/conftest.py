@@ -44,12 +44,26 @@ def postgres() -> Iterator[PostgresServer]:
     server.stop()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty store URI on each backend."""
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "http"]
+)
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store URI on each backend (http: a live server over a SQLite store)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'mltrail.db'}"
-    return request.getfixturevalue("postgres").create_database()
+        yield f"sqlite:///{tmp_path / 'mltrail.db'}"
+    elif request.param == "postgres":
+        yield request.getfixturevalue("postgres").create_database()
+    else:
+        if request.node.get_closest_marker("sql_only"):
+            pytest.skip("tests the SQL store itself (tables, engine, migrations)")
+        from mltrail.server.app import ServerSettings
+        from tests.live import serve
+
+        served = tmp_path / "served"
+        served.mkdir()
+        settings = ServerSettings(f"sqlite:///{served / 'mltrail.db'}", str(served / "objects"))
+        with serve(settings) as url:
+            yield url
 
 
 @pytest.fixture

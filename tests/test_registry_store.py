@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from mltrail.entities import ModelStage, ModelVersion, RegisteredModel, RegistryEvent
 from mltrail.errors import AlreadyExists, InvalidInput, InvalidState, InvalidValue, NotFound
-from mltrail.store import migrate
+from mltrail.store import migrate, open_store
 from mltrail.store.engine import make_engine
 from mltrail.store.sql import SqlStore
 
@@ -19,7 +19,7 @@ RUN = "0123456789abcdef0123456789abcdef"
 
 @pytest.fixture
 def store(store_uri: str):
-    s = SqlStore(store_uri)
+    s = open_store(store_uri)
     yield s
     s.close()
 
@@ -496,6 +496,7 @@ def test_deleting_a_version_in_use_needs_force(store):
     ]
 
 
+@pytest.mark.sql_only
 def test_deleting_a_model_in_use_needs_force_and_keeps_its_events(store):
     _version(store)
     _version(store)
@@ -567,6 +568,7 @@ def test_model_trees_are_referenced_for_gc(store):
 # -- concurrency and migration -------------------------------------------------------------------
 
 
+@pytest.mark.sql_only
 def test_concurrent_writers_never_share_a_version_number(store_uri):
     # Separate stores: separate engines and connections, as separate processes would have.
     SqlStore(store_uri).close()
@@ -599,6 +601,7 @@ def test_concurrent_writers_never_share_a_version_number(store_uri):
     store.close()
 
 
+@pytest.mark.sql_only
 def test_a_0002_store_upgrades_to_the_registry(store_uri):
     engine = make_engine(store_uri)
     with engine.connect() as conn, conn.begin():

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from mltrail.entities import DatasetRef, DatasetUse, RunBatch, RunDataset, ViewType
 from mltrail.errors import InvalidInput, InvalidState, InvalidValue, NotFound
-from mltrail.store import migrate
+from mltrail.store import migrate, open_store
 from mltrail.store.engine import make_engine
 from mltrail.store.sql import SqlStore
 
@@ -18,7 +18,7 @@ IMAGES = DatasetRef("data/images", H2, "dir", 4096, 20)
 
 @pytest.fixture
 def store(store_uri: str):
-    s = SqlStore(store_uri)
+    s = open_store(store_uri)
     yield s
     s.close()
 
@@ -179,6 +179,7 @@ def test_deleting_an_experiment_hides_its_uses(store):
 # -- migration 0001 → 0002 -----------------------------------------------------------------------
 
 
+@pytest.mark.sql_only
 def test_a_0001_store_upgrades_with_its_data(store_uri):
     engine = make_engine(store_uri)
     with engine.connect() as conn, conn.begin():

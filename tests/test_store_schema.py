@@ -15,6 +15,10 @@ from mltrail.store.schema import metadata
 from mltrail.store.sql import SqlStore
 
 
+# The SQL schema and migrations themselves: not run against the HTTP store.
+pytestmark = pytest.mark.sql_only
+
+
 def test_migrations_match_schema(store_uri):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

@@ -8,12 +8,13 @@ import pytest
 
 from mltrail.entities import FileInfo, Metric, RunBatch, ViewType
 from mltrail.errors import AlreadyExists, InvalidInput, InvalidState, NotFound, ParamChanged
+from mltrail.store import open_store
 from mltrail.store.sql import SqlStore, decode_page_token, encode_page_token
 
 
 @pytest.fixture
 def store(store_uri: str):
-    s = SqlStore(store_uri)
+    s = open_store(store_uri)
     yield s
     s.close()
 

@@ -119,6 +119,9 @@ def resolve(
             raise StoreNotFound(f"no mltrail store at {db}", hint=_NO_STORE_HINT)
         # Objects sit beside a SQLite file, as they do in a project folder.
         return Location(uri, objects or str(db.parent / OBJECTS_DIR))
+    if uri.startswith(("http://", "https://")):
+        # A server holds the objects too: artifacts and models travel through it.
+        return Location(uri.rstrip("/"), objects or uri.rstrip("/"))
     if "://" in uri:
         return Location(uri, objects)
     # A bare path: a project folder, the folder holding one, or a database file.

@@ -129,14 +129,31 @@ class IntegrityError(MltrailError):
     object_hash: str | None = None
 
 
-def error_from_code(code: str, message: str, hint: str | None = None) -> MltrailError:
-    """Rebuild the error a server reported as ``{error_code, message, hint}``."""
+def error_from_code(
+    code: str, message: str, hint: str | None = None, kind: str | None = None
+) -> MltrailError:
+    """Rebuild the error a server reported as ``{error_code, message, hint, kind}``.
+
+    ``kind`` is the class name the server raised (``InvalidValue``, ``ParamChanged``...); it is
+    used when it names a known subclass of the code's class, so callers can catch as precisely
+    as with an embedded store.
+    """
     cls = _BY_CODE.get(code, MltrailError)
+    precise = _BY_NAME.get(kind or "")
+    if precise is not None and issubclass(precise, cls):
+        cls = precise
     error = cls.__new__(cls)
     MltrailError.__init__(error, message, hint=hint)
     if cls is MltrailError:
         error.code = code
     return error
+
+
+def _subclasses(cls: type[MltrailError]) -> list[type[MltrailError]]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found.extend(_subclasses(sub))
+    return found
 
 
 _BY_CODE: dict[str, type[MltrailError]] = {
@@ -152,3 +169,4 @@ _BY_CODE: dict[str, type[MltrailError]] = {
         IntegrityError,
     )
 }
+_BY_NAME: dict[str, type[MltrailError]] = {c.__name__: c for c in _subclasses(MltrailError)}

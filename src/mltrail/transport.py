@@ -225,7 +225,7 @@ class HttpTransport:
                 hint="Check that the URL points at `mltrail server` and that both run the same "
                 "mltrail version.",
             )
-        return error_from_code(code, message, body.get("hint"))
+        return error_from_code(code, message, body.get("hint"), body.get("kind"))
 
     def _sleep(self, attempt: int, retry_after: str | None) -> None:
         delay = min(_BACKOFF_MAX, _BACKOFF_BASE * 2 ** (attempt - 1))

@@ -258,6 +258,16 @@ def check_model_name(name: object) -> str:
     return name
 
 
+def check_actor(actor: object) -> str:
+    """Return the name of who makes a registry change (1 to 256 characters) or raise."""
+    if not isinstance(actor, str) or not actor.strip() or len(actor) > 256:
+        raise InvalidValue(
+            f"actor must be a user name of 1 to 256 characters, got {actor!r}",
+            hint="Pass who makes the change (the API fills in the OS user).",
+        )
+    return actor
+
+
 def check_alias(alias: object) -> str:
     """Return a valid model alias (case kept as given) or raise :class:`InvalidValue`."""
     if not isinstance(alias, str) or not alias:

@@ -164,13 +164,16 @@ def error_response(
     message: str,
     hint: str | None = None,
     headers: dict[str, str] | None = None,
+    kind: str | None = None,
 ) -> Response:
-    """The one error shape of the API."""
+    """The one error shape of the API; ``kind`` is the precise error class, for mltrail clients."""
     from starlette.responses import JSONResponse
 
     body: dict[str, Any] = {"error_code": code, "message": message}
     if hint:
         body["hint"] = hint
+    if kind:
+        body["kind"] = kind
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -185,7 +188,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         headers = {"Retry-After": "1"} if status == 503 else None
         if status == 401:
             headers = {"WWW-Authenticate": "Bearer"}
-        return error_response(status, exc.code, exc.message, exc.hint, headers)
+        return error_response(status, exc.code, exc.message, exc.hint, headers, type(exc).__name__)
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -254,6 +257,7 @@ def create_app(settings: ServerSettings, state: ServerState | None = None) -> Fa
     from mltrail.server.routes import ROUTERS
 
     app = FastAPI(
+        redirect_slashes=False,
         title="mltrail",
         version=__version__,
         description="Experiment tracking, model registry and data versioning: the REST API.",

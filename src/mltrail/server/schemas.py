@@ -31,6 +31,7 @@ class ErrorOut(BaseModel):
     error_code: str
     message: str
     hint: str | None = None
+    kind: str | None = None
 
 
 class ExperimentOut(BaseModel):

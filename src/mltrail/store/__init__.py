@@ -8,7 +8,7 @@ __all__ = ["TrackingStore", "open_store"]
 
 
 def open_store(uri: str, where: str | None = None) -> TrackingStore:
-    """Open the metadata store at ``uri`` (``sqlite:///…`` or ``postgresql://…``)."""
+    """Open the metadata store at ``uri`` (``sqlite:///…``, ``postgresql://…``, ``http(s)://…``)."""
     from mltrail.errors import InvalidInput
 
     if uri.startswith(("sqlite://", "postgresql://", "postgres://", "postgresql+psycopg://")):
@@ -18,13 +18,13 @@ def open_store(uri: str, where: str | None = None) -> TrackingStore:
 
         return SqlStore(uri, where)
     if uri.startswith(("http://", "https://")):
-        raise InvalidInput(
-            f"tracking URI {uri!r}: the HTTP store arrives with `mltrail server`, not yet here",
-            hint="Use a sqlite:/// or postgresql:// URI for now.",
-        )
+        from mltrail.store.http import HttpStore
+
+        return HttpStore(uri)
     raise InvalidInput(
         f"unsupported tracking URI {uri!r}",
-        hint="Use sqlite:///path/to/mltrail.db, postgresql://user@host/db or a project folder.",
+        hint="Use sqlite:///path/to/mltrail.db, postgresql://user@host/db, http://server:5000 "
+        "or a project folder.",
     )
 
 

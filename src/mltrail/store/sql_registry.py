@@ -28,7 +28,6 @@ from mltrail.store.sql_registry_models import (
     M,
     SqlRegisteredModels,
     V,
-    check_actor,
     check_tags,
     check_text,
     now_ms,
@@ -59,7 +58,7 @@ class SqlRegistryMixin(SqlRegisteredModels):
         tree_hash = v.check_tree_hash(tree_hash)
         description = v.check_description(description)
         clean = check_tags(tags)
-        actor = check_actor(actor)
+        actor = v.check_actor(actor)
         now = now_ms()
         with self._write() as conn, conn.begin():
             created = self._insert_model(conn, name, None, now)
@@ -156,7 +155,7 @@ class SqlRegistryMixin(SqlRegisteredModels):
         """Replace an active version's description."""
         version = v.check_version(version)
         description = v.check_description(description)
-        actor = check_actor(actor)
+        actor = v.check_actor(actor)
         now = now_ms()
         with self._write() as conn, conn.begin():
             model = self._model_row(conn, name, lock=True)
@@ -186,7 +185,7 @@ class SqlRegistryMixin(SqlRegisteredModels):
         """Set one tag of an active version."""
         version = v.check_version(version)
         key, value = v.check_key(key, "tag"), v.check_tag_value(key, value)
-        actor = check_actor(actor)
+        actor = v.check_actor(actor)
         now = now_ms()
         with self._write() as conn, conn.begin():
             model = self._model_row(conn, name, lock=True)
@@ -206,7 +205,7 @@ class SqlRegistryMixin(SqlRegisteredModels):
     ) -> None:
         """Remove one tag of an active version."""
         version = v.check_version(version)
-        actor = check_actor(actor)
+        actor = v.check_actor(actor)
         now = now_ms()
         with self._write() as conn, conn.begin():
             model = self._model_row(conn, name, lock=True)
@@ -231,7 +230,7 @@ class SqlRegistryMixin(SqlRegisteredModels):
     ) -> None:
         """Mark a version deleted; with ``force``, first remove its aliases and archive it."""
         version = v.check_version(version)
-        actor = check_actor(actor)
+        actor = v.check_actor(actor)
         now = now_ms()
         al = t.model_aliases.c
         with self._write() as conn, conn.begin():
@@ -285,7 +284,7 @@ class SqlRegistryMixin(SqlRegisteredModels):
         """Point an alias at an active version; an alias that exists moves (one event)."""
         alias = v.check_alias(alias)
         version = v.check_version(version)
-        actor = check_actor(actor)
+        actor = v.check_actor(actor)
         now = now_ms()
         al = t.model_aliases.c
         with self._write() as conn, conn.begin():
@@ -313,7 +312,7 @@ class SqlRegistryMixin(SqlRegisteredModels):
         self, name: str, alias: str, actor: str, comment: str | None = None
     ) -> None:
         """Remove an alias."""
-        actor = check_actor(actor)
+        actor = v.check_actor(actor)
         now = now_ms()
         al = t.model_aliases.c
         with self._write() as conn, conn.begin():
@@ -365,7 +364,7 @@ class SqlRegistryMixin(SqlRegisteredModels):
                 hint="Archiving the others only applies when promoting: drop "
                 "--archive-existing (archive_existing_versions in Python) for this stage.",
             )
-        actor = check_actor(actor)
+        actor = v.check_actor(actor)
         now = now_ms()
         with self._write() as conn, conn.begin():
             model = self._model_row(conn, name, lock=True)

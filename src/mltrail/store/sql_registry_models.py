@@ -57,16 +57,6 @@ def check_text(value: object, what: str, limit: int | None = None) -> str | None
     return value
 
 
-def check_actor(actor: object) -> str:
-    """Return the name of who makes a change (1 to 256 characters) or raise."""
-    if not isinstance(actor, str) or not actor.strip() or len(actor) > 256:
-        raise InvalidValue(
-            f"actor must be a user name of 1 to 256 characters, got {actor!r}",
-            hint="Pass who makes the change (the API fills in the OS user).",
-        )
-    return actor
-
-
 def listing(items: Iterable[Any]) -> str:
     """Join items for a message: ``a, b, c``."""
     return ", ".join(str(i) for i in items)
@@ -376,7 +366,7 @@ class SqlRegisteredModels(RegistryStore):
         name = v.check_model_name(name)
         description = v.check_description(description)
         clean = check_tags(tags)
-        actor = check_actor(actor)
+        actor = v.check_actor(actor)
         now = now_ms()
         with self._write() as conn, conn.begin():
             if not self._insert_model(conn, name, description, now):
@@ -424,7 +414,7 @@ class SqlRegisteredModels(RegistryStore):
     ) -> RegisteredModel:
         """Replace a registered model's description."""
         description = v.check_description(description)
-        actor = check_actor(actor)
+        actor = v.check_actor(actor)
         now = now_ms()
         with self._write() as conn, conn.begin():
             model = self._model_row(conn, name, lock=True)
@@ -451,7 +441,7 @@ class SqlRegisteredModels(RegistryStore):
     ) -> RegisteredModel:
         """Rename a registered model; the event is filed under both names."""
         new_name = v.check_model_name(new_name)
-        actor = check_actor(actor)
+        actor = v.check_actor(actor)
         now = now_ms()
         taken = AlreadyExists(
             f"registered model {new_name} already exists",
@@ -488,7 +478,7 @@ class SqlRegisteredModels(RegistryStore):
         self, name: str, actor: str, force: bool = False, comment: str | None = None
     ) -> None:
         """Delete a registered model with its versions, tags and aliases; events remain."""
-        actor = check_actor(actor)
+        actor = v.check_actor(actor)
         now = now_ms()
         with self._write() as conn, conn.begin():
             model = self._model_row(conn, name, lock=True)
@@ -516,7 +506,7 @@ class SqlRegisteredModels(RegistryStore):
     ) -> None:
         """Set one tag of a registered model."""
         key, value = v.check_key(key, "tag"), v.check_tag_value(key, value)
-        actor = check_actor(actor)
+        actor = v.check_actor(actor)
         now = now_ms()
         with self._write() as conn, conn.begin():
             model = self._model_row(conn, name, lock=True)
@@ -534,7 +524,7 @@ class SqlRegisteredModels(RegistryStore):
         self, name: str, key: str, actor: str, comment: str | None = None
     ) -> None:
         """Remove one tag of a registered model."""
-        actor = check_actor(actor)
+        actor = v.check_actor(actor)
         now = now_ms()
         with self._write() as conn, conn.begin():
             model = self._model_row(conn, name, lock=True)

@@ -34,12 +34,6 @@ Who = Annotated[Principal, Depends(principal)]
 State = Annotated[ServerState, Depends(state_of)]
 
 
-def _hex(value: str, what: str) -> str:
-    if not (1 <= len(value) <= 64) or not all(c in "0123456789abcdef" for c in value):
-        raise InvalidValue(f"{what} {value[:80]!r} is not a run id (lowercase hex)")
-    return value
-
-
 # -- experiments ---------------------------------------------------------------------------------
 
 
@@ -119,8 +113,6 @@ def create_run(body: s.CreateRun, who: Who, state: State) -> Response:
     """Create a RUNNING run (a retry with the same client-chosen ``run_id`` returns it)."""
     allow(who, "write", experiment_id=body.experiment_id)
     tags = {v.check_key(k, "tag"): v.check_tag_value(k, x) for k, x in body.tags.items()}
-    if body.parent_run_id is not None:
-        _hex(body.parent_run_id, "parent_run_id")
     run = state.store.create_run(
         body.experiment_id,
         v.check_run_name(body.run_name),
@@ -160,7 +152,7 @@ def write_batches(body: s.WriteBatches, who: Who, state: State) -> Response:
     """
     batches = []
     for b in body.batches:
-        allow_run(who, state, _hex(b.run_id, "run_id"), "write")
+        allow_run(who, state, b.run_id, "write")
         batches.append(
             RunBatch(
                 b.run_id,
@@ -185,7 +177,12 @@ def _error_json(exc: Exception) -> dict[str, str | None]:
     from mltrail.errors import MltrailError
 
     if isinstance(exc, MltrailError):
-        return {"error_code": exc.code, "message": exc.message, "hint": exc.hint}
+        return {
+            "error_code": exc.code,
+            "message": exc.message,
+            "hint": exc.hint,
+            "kind": type(exc).__name__,
+        }
     return {"error_code": "INTERNAL_ERROR", "message": "the write failed", "hint": None}
 
 
@@ -198,27 +195,27 @@ def match_run_ids(
 ) -> Response:
     """Run ids starting with ``prefix`` (for short ids on the command line)."""
     allow(who, "read")
-    return reply({"run_ids": state.store.match_run_ids(_hex(prefix, "run id prefix"), limit)})
+    return reply({"run_ids": state.store.match_run_ids(prefix, limit)})
 
 
 @router.get("/runs/{run_id}", response_model=s.RunOut)
 def get_run(run_id: str, who: Who, state: State) -> Response:
     """Get a run with its params, latest metrics and tags."""
-    allow_run(who, state, _hex(run_id, "run_id"), "read")
+    allow_run(who, state, run_id, "read")
     return reply(wire.run_to_json(state.store.get_run(run_id)))
 
 
 @router.get("/runs/{run_id}/info", response_model=s.RunInfoOut)
 def get_run_info(run_id: str, who: Who, state: State) -> Response:
     """Get a run's info only."""
-    allow_run(who, state, _hex(run_id, "run_id"), "read")
+    allow_run(who, state, run_id, "read")
     return reply(wire.run_info_to_json(state.store.get_run_info(run_id)))
 
 
 @router.patch("/runs/{run_id}", response_model=s.RunInfoOut)
 def update_run(run_id: str, body: s.UpdateRun, who: Who, state: State) -> Response:
     """Change a run's status, end time or name, or move it to the bin and back."""
-    allow_run(who, state, _hex(run_id, "run_id"), "write")
+    allow_run(who, state, run_id, "write")
     if body.lifecycle_stage is not None:
         state.store.set_run_lifecycle(run_id, body.lifecycle_stage)
     if body.status is None and body.end_time is None and body.run_name is None:
@@ -235,7 +232,7 @@ def update_run(run_id: str, body: s.UpdateRun, who: Who, state: State) -> Respon
 @router.delete("/runs/{run_id}/tags", status_code=204)
 def delete_tag(run_id: str, key: str, who: Who, state: State) -> Response:
     """Remove a tag from a run."""
-    allow_run(who, state, _hex(run_id, "run_id"), "write")
+    allow_run(who, state, run_id, "write")
     state.store.delete_tag(run_id, v.check_key(key, "tag"))
     return Response(status_code=204)
 
@@ -243,7 +240,7 @@ def delete_tag(run_id: str, key: str, who: Who, state: State) -> Response:
 @router.get("/runs/{run_id}/metrics", response_model=s.MetricsOut)
 def get_metric_history(run_id: str, key: str, who: Who, state: State) -> Response:
     """Every point of one metric, by step then timestamp."""
-    allow_run(who, state, _hex(run_id, "run_id"), "read")
+    allow_run(who, state, run_id, "read")
     points = state.store.get_metric_history(run_id, key)
     return reply(
         {
@@ -266,7 +263,7 @@ def get_metric_history(run_id: str, key: str, who: Who, state: State) -> Respons
 @router.post("/runs/{run_id}/artifacts", status_code=204)
 def add_artifacts(run_id: str, body: s.AddArtifacts, who: Who, state: State) -> Response:
     """Record files already in the object store as a run's artifacts."""
-    allow_run(who, state, _hex(run_id, "run_id"), "write")
+    allow_run(who, state, run_id, "write")
     files = [
         FileInfo(v.check_artifact_path(f.path), check_hash(f.hash), f.size, f.mode)
         for f in body.files
@@ -278,7 +275,7 @@ def add_artifacts(run_id: str, body: s.AddArtifacts, who: Who, state: State) -> 
 @router.get("/runs/{run_id}/artifacts", response_model=s.FilesOut)
 def list_artifacts(run_id: str, who: Who, state: State, prefix: str | None = None) -> Response:
     """A run's artifact files, optionally under a path."""
-    allow_run(who, state, _hex(run_id, "run_id"), "read")
+    allow_run(who, state, run_id, "read")
     clean = v.check_artifact_path(prefix) if prefix else None
     files = state.store.list_artifacts(run_id, clean)
     return reply({"files": [wire.file_to_json(f) for f in files]})
@@ -287,7 +284,7 @@ def list_artifacts(run_id: str, who: Who, state: State, prefix: str | None = Non
 @router.post("/runs/{run_id}/datasets", status_code=204)
 def log_run_datasets(run_id: str, body: s.LogDatasets, who: Who, state: State) -> Response:
     """Record dataset versions a run read or wrote."""
-    allow_run(who, state, _hex(run_id, "run_id"), "write")
+    allow_run(who, state, run_id, "write")
     refs = [v.check_dataset_ref(DatasetRef(**d.model_dump())) for d in body.datasets]
     state.store.log_run_datasets(run_id, body.direction, refs)
     return Response(status_code=204)
@@ -296,7 +293,7 @@ def log_run_datasets(run_id: str, body: s.LogDatasets, who: Who, state: State) -
 @router.get("/runs/{run_id}/datasets", response_model=s.RunDatasetsOut)
 def get_run_datasets(run_id: str, who: Who, state: State) -> Response:
     """A run's dataset versions, inputs then outputs."""
-    allow_run(who, state, _hex(run_id, "run_id"), "read")
+    allow_run(who, state, run_id, "read")
     return reply({"datasets": [d.to_dict() for d in state.store.get_run_datasets(run_id)]})
 
 
@@ -310,8 +307,6 @@ def find_dataset_uses(
 ) -> Response:
     """The runs that read or wrote a dataset path and/or version."""
     allow(who, "read")
-    if path is None and hash is None:
-        raise InvalidValue("give a dataset path, a hash, or both")
     uses = state.store.find_dataset_uses(path, hash, ViewType(view))
     return reply({"uses": [u.to_dict() for u in uses]})
 
