@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from mltrail import validation as v
 from mltrail.entities import DatasetRef, FileInfo, Metric, RunBatch, ViewType
-from mltrail.errors import InvalidValue, NotFound
+from mltrail.errors import NotFound
 from mltrail.objects.hashing import check_hash
 from mltrail.server import schemas as s
 from mltrail.server.app import ServerState, reply, state_of
