@@ -37,3 +37,13 @@ def serve(settings: object) -> Iterator[str]:
         thread.join(10)
         sock.close()
         app.state.mltrail.close()
+        close_pools(f"http://127.0.0.1:{port}")
+
+
+def close_pools(base_url: str) -> None:
+    """Drop the process's pooled connections to ``base_url`` (its port may be reused later)."""
+    from mltrail import transport
+
+    with transport._pools_lock:
+        for key in [k for k in transport._pools if k[0] == base_url]:
+            transport._pools.pop(key).close()
