@@ -523,13 +523,14 @@ def _print_tokens(tokens: list[TokenInfo]) -> None:
     now = fmt.now_ms()
     out = table(
         [
+            # Fixed widths for the short columns, so only the user and description shrink.
             Column("id", min_width=12),
-            Column("user", max_width=20),
-            Column("role"),
-            Column("state"),
+            Column("user", min_width=4, max_width=16),
+            Column("role", min_width=5),
+            Column("state", min_width=7),
             Column("created", min_width=10),
             Column("expires", min_width=10),
-            Column("description"),
+            Column("description", max_width=40),
         ]
     )
     for t in tokens:
@@ -630,8 +631,8 @@ def permissions_set_command(
     kind, target = _target(opened, experiment, model)
     opened.set_permission(user, kind, target, level)
     click.echo(
-        f"{user}: {level} on {_describe_target(opened, kind, target)} "
-        f"(servers apply it within {CACHE_SECONDS:.0f} seconds)."
+        f"{user}: {level} on {_describe_target(opened, kind, target)}; "
+        f"servers apply it within {CACHE_SECONDS:.0f} seconds."
     )
 
 
