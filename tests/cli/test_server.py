@@ -349,3 +349,23 @@ def test_tokens_and_permissions_through_a_running_server(
         denied = invoke("server", "tokens", "ls", "--store", url, code=1)
         assert "error: user 'bob' (role read) may not administer the server" in denied.stderr
     store.close()
+
+
+def test_pending_migrations_are_refused_with_the_command_that_applies_them(
+    invoke: Invoke, tmp_path: Path
+):
+    import sqlalchemy as sa
+
+    from mltrail.store.migrate import _upgrade
+
+    path = tmp_path / "old.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        _upgrade(conn, "0003")  # a store written by the previous release
+    engine.dispose()
+    uri = f"sqlite:///{path}"
+    out = invoke("server", "--store", uri, code=1)
+    assert "has schema revision 0003; this mltrail needs revision" in out.stderr
+    assert f"hint: Apply the migrations first: mltrail server migrate --store {uri}" in out.stderr
+    assert "Serving" not in out.stdout
+    assert invoke("server", "migrate", "--store", uri).exit_code == 0

@@ -198,7 +198,7 @@ def _serve(
     )
     # Open everything before listening: a bad URI, a schema to migrate or an unreachable
     # database fails here, with no server half up.
-    served = ServerState(settings)
+    served = ServerState(settings, migrate=False)
     try:
         if settings.objects:
             served.objects  # noqa: B018  (opening it is the check)

@@ -93,11 +93,12 @@ class ServerSettings:
 class ServerState:
     """The store and object store one server process serves (opened once, shared by requests)."""
 
-    def __init__(self, settings: ServerSettings) -> None:
+    def __init__(self, settings: ServerSettings, *, migrate: bool = True) -> None:
         from mltrail.store import open_store
 
         self.settings = settings
-        self.store: TrackingStore = open_store(settings.store_uri)
+        # `mltrail server` passes migrate=False: it refuses a store with pending migrations.
+        self.store: TrackingStore = open_store(settings.store_uri, migrate=migrate)
         self._objects: ObjectStore | None = None
 
     @property

@@ -7,7 +7,7 @@ from mltrail.store.base import TrackingStore
 __all__ = ["TrackingStore", "open_store"]
 
 
-def open_store(uri: str, where: str | None = None) -> TrackingStore:
+def open_store(uri: str, where: str | None = None, *, migrate: bool = True) -> TrackingStore:
     """Open the metadata store at ``uri`` (``sqlite:///…``, ``postgresql://…``, ``http(s)://…``)."""
     from mltrail.errors import InvalidInput
 
@@ -16,7 +16,7 @@ def open_store(uri: str, where: str | None = None) -> TrackingStore:
             _require_psycopg()
         from mltrail.store.sql import SqlStore
 
-        return SqlStore(uri, where)
+        return SqlStore(uri, where, migrate=migrate)
     if uri.startswith(("http://", "https://")):
         from mltrail.store.http import HttpStore
 

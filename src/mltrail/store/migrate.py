@@ -10,7 +10,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from mltrail.errors import CorruptStore, SchemaTooNew
+from mltrail.errors import CorruptStore, SchemaTooNew, StoreError
 from mltrail.store.engine import WRITE, is_sqlite
 
 #: Every revision this version of mltrail knows, oldest first. Add new ones at the end.
@@ -40,8 +40,12 @@ def check_revision(revision: str | None, where: str) -> None:
         )
 
 
-def ensure_schema(engine: sa.Engine, where: str) -> None:
-    """Bring the store's schema to HEAD, creating it in an empty database."""
+def ensure_schema(engine: sa.Engine, where: str, *, upgrade: bool = True) -> None:
+    """Bring the store's schema to HEAD, creating it in an empty database.
+
+    With ``upgrade=False`` (the server) a store that is not at HEAD is refused instead, naming
+    the command that migrates it: a team's database changes only when someone says so.
+    """
     try:
         with engine.connect() as conn:
             revision = current_revision(conn)
@@ -55,6 +59,12 @@ def ensure_schema(engine: sa.Engine, where: str) -> None:
     check_revision(revision, where)
     if revision == HEAD:
         return
+    if not upgrade:
+        state = "is empty" if revision is None else f"has schema revision {revision}"
+        raise StoreError(
+            f"the store at {where} {state}; this mltrail needs revision {HEAD}",
+            hint=f"Apply the migrations first: mltrail server migrate --store {where}",
+        )
     # Several processes may open a new store at once: take the write lock, then look again.
     with engine.connect().execution_options(**WRITE) as conn, conn.begin():
         if not is_sqlite(engine):

@@ -71,10 +71,10 @@ def _experiment_pk(experiment_id: str | int) -> int:
 class SqlStore(SqlAuthMixin, SqlRegistryMixin, TrackingStore):
     """Metadata in a SQL database through SQLAlchemy Core."""
 
-    def __init__(self, uri: str, where: str | None = None) -> None:
+    def __init__(self, uri: str, where: str | None = None, *, migrate: bool = True) -> None:
         self.uri = uri
         self.engine = make_engine(uri)
-        ensure_schema(self.engine, where or uri)
+        ensure_schema(self.engine, where or uri, upgrade=migrate)
         self._sqlite = is_sqlite(self.engine)
         insert_mod: Any
         if self._sqlite:

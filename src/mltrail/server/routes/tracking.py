@@ -25,10 +25,11 @@ from mltrail.server.auth import (
     principal,
     visible_experiment,
 )
+from mltrail.server.routes.ops import ERROR_RESPONSES
 from mltrail.store import wire
 from mltrail.transport import decode_float, encode_float
 
-router = APIRouter(prefix="/api/v1", tags=["tracking"])
+router = APIRouter(prefix="/api/v1", tags=["tracking"], responses=ERROR_RESPONSES)
 
 Who = Annotated[Principal, Depends(principal)]
 State = Annotated[ServerState, Depends(state_of)]
@@ -313,8 +314,8 @@ def find_dataset_uses(
 
 @router.get("/objects-referenced", response_model=s.ReferencedOut)
 def referenced_objects(who: Who, state: State) -> Response:
-    """Every object hash runs refer to (for garbage collection; admin only)."""
-    allow(who, "admin")
+    """Every object hash runs refer to (so a local cache's garbage collection keeps them)."""
+    allow(who, "read")
     artifacts, files, trees = state.store.referenced_objects()
     return reply({"artifacts": sorted(artifacts), "files": sorted(files), "trees": sorted(trees)})
 
