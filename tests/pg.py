@@ -54,6 +54,10 @@ class PostgresServer:
         if self.as_postgres:
             shutil.chown(self.data, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        self.start_server()
+
+    def start_server(self) -> None:
+        """Start the initialized cluster (again), on the same port."""
         options = (
             f"-h 127.0.0.1 -p {self.port} -k {self.data} -F "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
@@ -69,6 +73,10 @@ class PostgresServer:
             "-w",
             "start",
         )
+
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server but keep its files, so that :meth:`start_server` brings it back."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def stop(self) -> None:
         """Stop the server and remove its files."""

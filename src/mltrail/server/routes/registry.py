@@ -15,9 +15,10 @@ from starlette.responses import Response
 from mltrail import validation as v
 from mltrail.server.app import ServerState, reply, state_of
 from mltrail.server.auth import Principal, actor, allow, principal, visible_model
+from mltrail.server.routes.ops import ERROR_RESPONSES
 from mltrail.server.schemas import Body
 
-router = APIRouter(prefix="/api/v1", tags=["registry"])
+router = APIRouter(prefix="/api/v1", tags=["registry"], responses=ERROR_RESPONSES)
 
 Who = Annotated[Principal, Depends(principal)]
 State = Annotated[ServerState, Depends(state_of)]

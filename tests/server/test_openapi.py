@@ -1,0 +1,152 @@
+"""The OpenAPI document tells the truth: schemathesis calls every operation with generated input.
+
+Each reply must not be a server error, must have a documented status and content type, and must
+match the documented schema. The schema comes from an app that serves nothing (the document
+needs no store); the calls go to a real app on a SQLite store in the test's folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+schemathesis = pytest.importorskip("schemathesis")
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+from schemathesis import checks  # noqa: E402
+
+from mltrail.server.app import ServerSettings, create_app  # noqa: E402
+
+#: Examples per operation: enough to reach each one's error paths, small enough for ~30 s.
+MAX_EXAMPLES = 8
+
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
+
+_DOC_APP = create_app(
+    ServerSettings("sqlite://", None, access_log=False),
+    state=SimpleNamespace(),  # type: ignore[arg-type]
+)
+schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", _DOC_APP)
+_DOC = _DOC_APP.openapi()
+
+#: Routers that do not pass ``responses=ERROR_RESPONSES`` yet (their owners were told).
+_UNDECLARED = ("/api/v1/admin", "/api/v1/whoami")
+_INT64_MAX = 2**63 - 1
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Any]:
+    app = create_app(
+        ServerSettings(f"sqlite:///{tmp_path / 'mltrail.db'}", str(tmp_path / "objects"))
+    )
+    yield app
+    app.state.mltrail.close()
+
+
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_every_operation_keeps_to_the_document(case: Any, app: Any) -> None:
+    response = case.call(app=app)
+    if response.status_code == 500 and _past_64_bits([case.body, case.path_parameters, case.query]):
+        return  # the known gap test_integers_past_64_bits_are_a_400_not_a_500 pins down
+    documented = _DOC["paths"][case.operation.path][case.operation.method.lower()]["responses"]
+    excluded = [] if "4XX" in documented else [checks.status_code_conformance]
+    case.validate_response(response, checks=CHECKS, excluded_checks=excluded)
+
+
+def _past_64_bits(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return not -_INT64_MAX - 1 <= value <= _INT64_MAX
+    if isinstance(value, str):
+        digits = value.removeprefix("-")
+        return digits.isdigit() and _past_64_bits(int(value))
+    if isinstance(value, dict):
+        return any(_past_64_bits(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_past_64_bits(v) for v in value)
+    return False
+
+
+def _operations() -> list[Any]:
+    found = []
+    for path, methods in _DOC["paths"].items():
+        for method in methods:
+            marks = []
+            if any(path == p or path.startswith(p + "/") for p in _UNDECLARED):
+                marks.append(pytest.mark.xfail(reason="router lacks ERROR_RESPONSES"))
+            found.append(pytest.param(method.upper(), path, marks=marks, id=f"{method} {path}"))
+    return found
+
+
+@pytest.mark.parametrize(("method", "path"), _operations())
+def test_every_operation_documents_the_error_shape(method: str, path: str) -> None:
+    responses = _DOC["paths"][path][method.lower()]["responses"]
+    for status in ("4XX", "5XX"):
+        assert responses[status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorOut"
+        }, (method, path, status)
+    # Validation errors are answered 400 in the error shape, never FastAPI's 422.
+    assert "422" not in responses
+
+
+BIG = 2**70
+_RUN = "0" * 32
+_HASH = "ab" * 32
+_FILE = {"path": "a", "hash": _HASH, "size": 1, "mode": 0o644}
+_DATASET = {"path": "d", "hash": _HASH, "kind": "file", "size": 1}
+
+
+def _point(timestamp: int, step: int) -> dict[str, Any]:
+    return {"batches": [{"run_id": _RUN, "metrics": [["k", 1, timestamp, step]]}]}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/v1/runs", {"experiment_id": "0", "run_name": "r", "start_time": BIG}),
+        ("PATCH", f"/api/v1/runs/{_RUN}", {"end_time": BIG}),
+        ("POST", "/api/v1/runs/batches", _point(BIG, 0)),
+        ("POST", "/api/v1/runs/batches", _point(1, BIG)),
+        ("POST", f"/api/v1/runs/{_RUN}/artifacts", {"files": [{**_FILE, "size": BIG}]}),
+        ("POST", f"/api/v1/runs/{_RUN}/artifacts", {"files": [{**_FILE, "mode": BIG}]}),
+        (
+            "POST",
+            f"/api/v1/runs/{_RUN}/datasets",
+            {"direction": "input", "datasets": [{**_DATASET, "size": BIG}]},
+        ),
+        ("GET", f"/api/v1/experiments/{BIG}", None),
+        ("POST", "/api/v1/experiments/summaries", {"experiment_ids": [str(BIG)]}),
+        ("POST", "/api/v1/runs/search", {"experiment_ids": [str(BIG)]}),
+        ("POST", "/api/v1/admin/tokens", {"user": "a", "role": "read", "expires_at": BIG}),
+    ],
+)
+@pytest.mark.xfail(
+    reason="ints past 64 bits reach the database (OverflowError, 500): the request schemas and "
+    "the store's checks need int64 bounds",
+)
+def test_integers_past_64_bits_are_a_400_not_a_500(
+    app: Any, method: str, path: str, body: Any
+) -> None:
+    from starlette.testclient import TestClient
+
+    client = TestClient(app)
+    run = {"experiment_id": "0", "run_name": "r", "start_time": 1, "run_id": _RUN}
+    assert client.post("/api/v1/runs", json=run).status_code == 201
+    response = client.request(method, path, json=body)
+    assert 400 <= response.status_code < 500, response.text
