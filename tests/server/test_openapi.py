@@ -143,10 +143,16 @@ def _point(timestamp: int, step: int) -> dict[str, Any]:
 def test_integers_past_64_bits_are_a_400_not_a_500(
     app: Any, method: str, path: str, body: Any
 ) -> None:
-    from starlette.testclient import TestClient
+    import asyncio
 
-    client = TestClient(app)
-    run = {"experiment_id": "0", "run_name": "r", "start_time": 1, "run_id": _RUN}
-    assert client.post("/api/v1/runs", json=run).status_code == 201
-    response = client.request(method, path, json=body)
+    import httpx
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            run = {"experiment_id": "0", "run_name": "r", "start_time": 1, "run_id": _RUN}
+            assert (await client.post("/api/v1/runs", json=run)).status_code == 201
+            return await client.request(method, path, json=body)
+
+    response = asyncio.run(call())
     assert 400 <= response.status_code < 500, response.text
