@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from mltrail.entities import DatasetRef
 
 MAX_KEY_LENGTH = 250
+#: The range of the BIGINT columns (steps, timestamps, sizes).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 8000
 MAX_EXPERIMENT_NAME_LENGTH = 500
@@ -74,10 +76,10 @@ def check_metric_value(key: str, value: object) -> float:
 
 def check_step(key: str, step: object) -> int:
     """Return ``step`` as an int or raise :class:`InvalidValue`."""
-    if isinstance(step, int) and not isinstance(step, bool):
-        return step
-    if isinstance(step, numbers.Integral):
-        return int(step)
+    if isinstance(step, numbers.Integral) and not isinstance(step, bool):
+        if INT64_MIN <= step <= INT64_MAX:
+            return int(step)
+        raise InvalidValue(f"metric {key!r} got step {step}; steps must fit in 64 bits")
     raise InvalidValue(f"metric {key!r} got step {step!r}; steps must be integers")
 
 
@@ -86,7 +88,7 @@ def check_timestamp(key: str, timestamp: object) -> int:
     if (
         isinstance(timestamp, numbers.Integral)
         and not isinstance(timestamp, bool)
-        and timestamp >= 0
+        and 0 <= timestamp <= INT64_MAX
     ):
         return int(timestamp)
     raise InvalidValue(
@@ -210,11 +212,11 @@ def check_dataset_ref(ref: DatasetRef) -> DatasetRef:
         )
     if ref.kind not in DATASET_KINDS:
         raise InvalidValue(f"dataset {path!r}: kind must be 'file' or 'dir', got {ref.kind!r}")
-    if type(ref.size) is not int or ref.size < 0:
+    if type(ref.size) is not int or not 0 <= ref.size <= INT64_MAX:
         raise InvalidValue(
             f"dataset {path!r}: size must be a whole number of bytes, got {ref.size!r}"
         )
-    if ref.kind == "dir" and (type(ref.nfiles) is not int or ref.nfiles < 0):
+    if ref.kind == "dir" and (type(ref.nfiles) is not int or not 0 <= ref.nfiles <= INT64_MAX):
         raise InvalidValue(f"dataset {path!r}: a dir needs nfiles >= 0, got {ref.nfiles!r}")
     if ref.kind == "file" and ref.nfiles is not None:
         raise InvalidValue(f"dataset {path!r}: a file has no nfiles, got {ref.nfiles!r}")

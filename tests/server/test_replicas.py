@@ -136,10 +136,6 @@ def replicas(
         yield servers
 
 
-@pytest.mark.xfail(
-    reason="SqlStore._claim_batch trusts rowcount, which psycopg reports as -1 for INSERT ... "
-    "ON CONFLICT DO NOTHING: on PostgreSQL a retried batch is applied again",
-)
 def test_two_servers_serve_the_same_data_to_concurrent_clients(
     replicas: list[Server], s3_client: Any, bucket: str
 ) -> None:

@@ -6,7 +6,7 @@ for the OpenAPI document, and the schemathesis tests hold the two together.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,7 +15,9 @@ MetricValue = float | Literal["NaN", "Infinity", "-Infinity"]
 Stage = Literal["active", "deleted"]
 View = Literal["active_only", "deleted_only", "all"]
 
-_ID = Field(min_length=1, max_length=64)
+#: Integers the database keeps in BIGINT columns; larger ones are refused with a 400.
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+Size = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 
 class Body(BaseModel):
@@ -110,8 +112,8 @@ class BatchErrorsOut(BaseModel):
 class FileOut(BaseModel):
     path: str
     hash: str
-    size: int
-    mode: int
+    size: Size
+    mode: Annotated[int, Field(ge=0, le=0o7777)]
 
 
 class FilesOut(BaseModel):
@@ -184,7 +186,7 @@ class CreateRun(Body):
     experiment_id: str
     run_name: str
     user_id: str | None = None
-    start_time: int
+    start_time: Size
     parent_run_id: str | None = None
     tags: dict[str, str] = {}
     #: Chosen by the client so that a retried create returns the same run.
@@ -193,7 +195,7 @@ class CreateRun(Body):
 
 class UpdateRun(Body):
     status: Literal["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"] | None = None
-    end_time: int | None = None
+    end_time: Size | None = None
     run_name: str | None = None
     lifecycle_stage: Stage | None = None
 
@@ -201,7 +203,7 @@ class UpdateRun(Body):
 class BatchIn(Body):
     run_id: str
     #: ``[key, value, timestamp, step]`` per point.
-    metrics: list[tuple[str, MetricValue, int, int]] = []
+    metrics: list[tuple[str, MetricValue, Size, Int64]] = []
     params: dict[str, str] = {}
     tags: dict[str, str] = {}
 
@@ -229,8 +231,8 @@ class DatasetIn(Body):
     path: str
     hash: str
     kind: str
-    size: int = Field(ge=0)
-    nfiles: int | None = Field(default=None, ge=0)
+    size: Size
+    nfiles: Size | None = None
     context: str | None = None
 
 

@@ -63,9 +63,16 @@ def now_ms() -> int:
 
 def _experiment_pk(experiment_id: str | int) -> int:
     try:
-        return int(experiment_id)
+        pk = int(experiment_id)
     except (TypeError, ValueError):
-        raise NotFound(f"experiment id {experiment_id!r} does not exist") from None
+        pk = -1
+    if not 0 <= pk <= _MAX_EXPERIMENT_PK:
+        raise NotFound(f"experiment id {experiment_id!r} does not exist")
+    return pk
+
+
+# experiments.experiment_id is a 32-bit INTEGER; a larger id can only be absent.
+_MAX_EXPERIMENT_PK = 2**31 - 1
 
 
 class SqlStore(SqlAuthMixin, SqlRegistryMixin, TrackingStore):
@@ -466,17 +473,22 @@ class SqlStore(SqlAuthMixin, SqlRegistryMixin, TrackingStore):
     def _claim_batch(self, conn: sa.Connection, batch_id: str) -> bool:
         """Record ``batch_id`` as applied; False when it already was (a retried batch)."""
         now = now_ms()
-        stmt = self._upsert(t.applied_batches)
-        inserted = conn.execute(
-            stmt.on_conflict_do_nothing(index_elements=["batch_id"]),
-            {"batch_id": batch_id, "applied_at": now},
-        ).rowcount
+        stmt = self._upsert(t.applied_batches).values(batch_id=batch_id, applied_at=now)
+        # RETURNING, not rowcount: psycopg reports -1 rows for INSERT ... ON CONFLICT DO NOTHING.
+        inserted = (
+            conn.execute(
+                stmt.on_conflict_do_nothing(index_elements=["batch_id"]).returning(
+                    t.applied_batches.c.batch_id
+                )
+            ).first()
+            is not None
+        )
         if inserted and random.random() < 0.01:
             # Retries come within minutes; a day of ids is plenty and keeps the table small.
             conn.execute(
                 t.applied_batches.delete().where(t.applied_batches.c.applied_at < now - 86_400_000)
             )
-        return bool(inserted)
+        return inserted
 
     def _writable_run_pk(self, conn: sa.Connection, run_id: str) -> int:
         row = conn.execute(

@@ -15,9 +15,10 @@ from starlette.responses import Response
 
 from mltrail.server.app import ServerState, reply, state_of
 from mltrail.server.auth import Principal, allow, forget_tokens, principal
+from mltrail.server.routes.ops import ERROR_RESPONSES
 from mltrail.server.schemas import Body
 
-router = APIRouter(prefix="/api/v1", tags=["admin"])
+router = APIRouter(prefix="/api/v1", tags=["admin"], responses=ERROR_RESPONSES)
 
 Who = Annotated[Principal, Depends(principal)]
 State = Annotated[ServerState, Depends(state_of)]
@@ -63,7 +64,7 @@ class CreateToken(Body):
     role: str = Field(json_schema_extra=_ROLES)
     description: str | None = Field(default=None, json_schema_extra={"maxLength": 1000})
     #: Milliseconds since the epoch; none: the token does not expire.
-    expires_at: int | None = Field(default=None, ge=0)
+    expires_at: int | None = Field(default=None, ge=0, le=2**63 - 1)
 
 
 class VerifyToken(Body):
