@@ -217,7 +217,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
-        request_id = os.urandom(6).hex()
+        # The middleware's id, so the reply, its X-Request-Id and the log line all agree.
+        request_id = getattr(request.state, "request_id", None) or os.urandom(6).hex()
         log.error(
             "request %s failed: %s %s", request_id, request.method, request.url.path, exc_info=exc
         )

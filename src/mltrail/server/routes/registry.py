@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from mltrail import validation as v
+from mltrail.server import metrics
 from mltrail.server.app import ServerState, reply, state_of
 from mltrail.server.auth import Principal, actor, allow, principal, visible_model
 from mltrail.server.routes.ops import ERROR_RESPONSES
@@ -262,6 +263,7 @@ def create_version(name: Name, body: CreateVersion, who: Who, state: State) -> R
         _claimed(who, body.actor),
         body.comment,
     )
+    metrics.count("model_versions_created")
     return reply(version.to_dict(), 201)
 
 

@@ -15,6 +15,7 @@ from mltrail import validation as v
 from mltrail.entities import DatasetRef, FileInfo, Metric, RunBatch, ViewType
 from mltrail.errors import NotFound
 from mltrail.objects.hashing import check_hash
+from mltrail.server import metrics
 from mltrail.server import schemas as s
 from mltrail.server.app import ServerState, reply, state_of
 from mltrail.server.auth import (
@@ -123,6 +124,7 @@ def create_run(body: s.CreateRun, who: Who, state: State) -> Response:
         tags,
         run_id=body.run_id,
     )
+    metrics.count("runs_created")
     return reply(wire.run_to_json(run), 201)
 
 
@@ -171,6 +173,8 @@ def write_batches(body: s.WriteBatches, who: Who, state: State) -> Response:
             )
         )
     errors = state.store.write_batches(batches, batch_id=body.batch_id)
+    metrics.count("write_batches")
+    metrics.count("metric_points", sum(len(b.metrics) for b in batches))
     return reply({"errors": {run_id: _error_json(e) for run_id, e in errors.items()}})
 
 
