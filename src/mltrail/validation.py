@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 import re
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from mltrail.errors import InvalidKey, InvalidState, InvalidValue
 
@@ -25,6 +26,12 @@ DATASET_KINDS = ("file", "dir")
 
 # The same character set MLflow accepts, so keys move between the two unchanged.
 _KEY_RE = re.compile(r"^[/\w.\- :]*$")
+
+# Characters no artifact path may hold: NUL cuts a path short in C APIs, and the other C0/C1
+# controls and DEL can disguise a path in terminals and logs.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A Windows drive ('C:', 'c:x'): absolute, or relative to that drive, never inside a folder.
+_DRIVE_RE = re.compile(r"^[A-Za-z]:")
 
 # A content hash, checked here without importing the hashing module (and blake3).
 _HASH_RE = re.compile(r"[0-9a-f]{64}")
@@ -149,11 +156,41 @@ def check_run_name(name: object) -> str:
 
 def check_artifact_path(path: str) -> str:
     """Return a normalized relative artifact path or raise :class:`InvalidKey`."""
-    norm = path.replace("\\", "/").strip("/")
-    parts = norm.split("/")
-    if not norm or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise InvalidKey(f"artifact path {path!r} must be relative, without '.' or '..' segments")
-    return norm
+    if not isinstance(path, str):
+        raise InvalidKey(f"artifact path must be a string, got {path!r}")
+    # Backslashes are folder separators (paths logged on Windows), so they are judged as '/'.
+    norm = path.replace("\\", "/")
+    problem = _artifact_path_problem(norm)
+    # A name that a later URL decoding would turn into traversal ('%2e%2e/') is refused too.
+    decoded = norm
+    for _ in range(3):
+        if problem or "%" not in decoded:
+            break
+        decoded = unquote(decoded).replace("\\", "/")
+        problem = _artifact_path_problem(decoded)
+        if problem:
+            problem = f"reads {decoded!r} once URL-decoded, which {problem}"
+    if problem:
+        raise InvalidKey(
+            f"artifact path {path!r} {problem}",
+            hint="Give a path relative to the run's artifacts, such as 'model/weights.bin'.",
+        )
+    return norm.rstrip("/")
+
+
+def _artifact_path_problem(norm: str) -> str | None:
+    """What makes ``norm`` (backslashes already turned into '/') unsafe, or None."""
+    if not norm.strip("/"):
+        return "is empty"
+    bad = _CONTROL_RE.search(norm)
+    if bad:
+        return f"contains the control character {bad.group()!r}"
+    if norm.startswith("/") or _DRIVE_RE.match(norm):
+        return "is absolute; it must be relative"
+    # Windows drops trailing dots and spaces from names, so '.. ' would be '..' there.
+    if any(not p.rstrip(". ") for p in norm.rstrip("/").split("/")):
+        return "must not have '.' or '..' segments, nor empty ones"
+    return None
 
 
 def check_run_writable(run_id: str, lifecycle_stage: str, status: str) -> None:

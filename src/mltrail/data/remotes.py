@@ -10,8 +10,10 @@ They live in ``.mltrail/config.toml``, which is committed, so a clone knows them
     endpoint_url = "http://127.0.0.1:9000"   # optional: an S3-compatible server
 
 A remote is any object store mltrail can open: a local or network folder (a relative path is
-taken from the project root) or an S3 bucket and prefix. Credentials for S3 come from the usual
-AWS chain (environment, ``AWS_PROFILE``, ``~/.aws``), never from this file.
+taken from the project root), an S3 bucket and prefix, or an ``mltrail server``
+(``http(s)://host:port``; objects move through it, or straight to its S3 bucket when it hands
+out presigned URLs). Credentials for S3 come from the usual AWS chain (environment,
+``AWS_PROFILE``, ``~/.aws``) and the server's token from ``MLTRAIL_TOKEN``, never from this file.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def check_remote_name(name: str) -> str:
 
 
 def check_remote_url(url: str) -> str:
-    """Return ``url`` if it names a folder or an ``s3://bucket[/prefix]``; refuse the rest."""
+    """Return ``url`` if it names a folder, an ``s3://bucket[/prefix]`` or a server; else raise."""
     if not isinstance(url, str) or not url.strip():
         raise InvalidInput("the remote URL is empty", hint="Give a folder or s3://bucket/prefix.")
     if "://" not in url:
@@ -76,13 +78,15 @@ def check_remote_url(url: str) -> str:
     if scheme == "file":
         return url
     if scheme in ("http", "https"):
-        raise InvalidInput(
-            f"remote {url!r}: remotes through an mltrail server are not available yet",
-            hint="Use a folder or an s3:// URL.",
-        )
+        if not parts.netloc:
+            raise InvalidInput(
+                f"server URL {url!r} names no host", hint="Write it as http://host:port."
+            )
+        return url
     raise InvalidInput(
         f"unsupported remote URL {url!r}",
-        hint="Use a local or network folder, file:///path or s3://bucket/prefix.",
+        hint="Use a local or network folder, file:///path, s3://bucket/prefix or the "
+        "http(s):// URL of an mltrail server.",
     )
 
 

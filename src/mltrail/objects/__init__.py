@@ -33,10 +33,12 @@ from mltrail.objects.tree import (
 )
 
 if TYPE_CHECKING:
+    from mltrail.objects.http import HttpObjectStore
     from mltrail.objects.s3 import S3ObjectStore
 
 __all__ = [
     "HASH_HEX_LEN",
+    "HttpObjectStore",
     "LocalObjectStore",
     "ObjectInfo",
     "ObjectStore",
@@ -56,9 +58,6 @@ __all__ = [
     "store_tree",
 ]
 
-# Backends the design promises but that later issues add; named so the error can say so.
-_PLANNED = {"http": "HTTP", "https": "HTTP"}
-
 #: Environment variables naming an S3-compatible endpoint (MinIO, Ceph, …), first one set wins.
 S3_ENDPOINT_ENV = ("MLTRAIL_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL")
 
@@ -67,6 +66,10 @@ def __getattr__(name: str) -> Any:
     # S3ObjectStore imports boto3 (~0.3 s); load it only when someone asks for it.
     if name == "S3ObjectStore":
         return _s3_module().S3ObjectStore
+    if name == "HttpObjectStore":  # httpx is not needed by embedded use either
+        from mltrail.objects.http import HttpObjectStore
+
+        return HttpObjectStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -101,7 +104,7 @@ def open_s3_store(url: str, endpoint_url: str | None = None) -> S3ObjectStore:
 
 
 def open_object_store(location: str | os.PathLike[str]) -> ObjectStore:
-    """Open the object store at a local path, ``file://`` URI or ``s3://bucket/prefix`` URL."""
+    """Open the object store at a local path, ``file://`` URI, ``s3://`` URL or server URL."""
     if not isinstance(location, str):
         return LocalObjectStore(Path(location))
     if not location.strip():
@@ -122,13 +125,12 @@ def open_object_store(location: str | os.PathLike[str]) -> ObjectStore:
         return LocalObjectStore(Path(path))
     if scheme == "s3":
         return open_s3_store(location)
-    if scheme in _PLANNED:
-        raise InvalidInput(
-            f"{_PLANNED[scheme]} object storage ({location}) is not available in this version "
-            "of mltrail yet",
-            hint="Use a local folder for objects for now.",
-        )
+    if scheme in ("http", "https"):
+        from mltrail.objects.http import HttpObjectStore
+
+        return HttpObjectStore(location)
     raise InvalidInput(
         f"unknown object store location {location!r}",
-        hint="Give a local folder, a file:// URI, an s3:// URL or (later) an http(s):// URL.",
+        hint="Give a local folder, a file:// URI, an s3:// URL or an mltrail server's "
+        "http(s):// URL.",
     )

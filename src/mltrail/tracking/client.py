@@ -152,6 +152,28 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _inside(dst: Path, target: Path) -> Path:
+    """Return ``target`` if writing it stays inside ``dst``; refuse a way out through a symlink."""
+    # realpath resolves the folders that exist (and any symlink among them); what does not exist
+    # yet is created by us below dst, as a real folder.
+    base = os.path.realpath(dst)
+    folder = os.path.realpath(target.parent)
+    if os.path.commonpath([base, folder]) == base:
+        return target
+    via = ""
+    here = dst
+    for part in target.parent.relative_to(dst).parts:  # name the link below dst, if one is
+        here = here / part
+        if here.is_symlink():
+            via = f": {here} is a symbolic link to {os.path.realpath(here)}"
+            break
+    raise InvalidInput(
+        f"refusing to download {target}: it would be written outside {dst}{via}",
+        hint="Download into a folder without symbolic links that lead out of it, "
+        "or remove that link.",
+    )
+
+
 class MltrailClient(RegistryMixin):
     """Explicit access to experiments, runs, metrics and artifacts in one store."""
 
@@ -584,8 +606,11 @@ class MltrailClient(RegistryMixin):
             return target
         prefix = path.strip("/") + "/" if path else ""
         root = dst / Path(path.strip("/")).name if path else dst
-        for f in files:
-            self._fetch(f, root / f.path[len(prefix) :])
+        # Every target is checked before the first byte is written, so a refused download
+        # leaves nothing behind outside dst (nor half a folder inside it).
+        targets = [_inside(dst, root / v.check_artifact_path(f.path)[len(prefix) :]) for f in files]
+        for f, target in zip(files, targets, strict=True):
+            self._fetch(f, target)
         return root
 
     def _fetch(self, f: FileInfo, target: Path) -> None:
