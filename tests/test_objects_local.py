@@ -424,8 +424,6 @@ def test_open_object_store_locations(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("location", "message"),
     [
-        ("http://server:5000", "HTTP object storage"),
-        ("https://server", "HTTP object storage"),
         ("ftp://host/x", "unknown object store location"),
         ("file://otherhost/x", "only local files"),
         ("", "empty"),

@@ -58,7 +58,7 @@ def test_replace_needs_force(project: Path):
         ("ok", "", "the remote URL is empty"),
         ("ok", "s3://", "names no bucket"),
         ("ok", "ftp://host/x", "unsupported remote URL"),
-        ("ok", "https://server/x", "not available yet"),
+        ("ok", "http://", "names no host"),
     ],
 )
 def test_bad_names_and_urls(project: Path, name: str, url: str, message: str):
