@@ -28,7 +28,7 @@ COUNTERS: dict[str, str] = {
     "model_versions_created": "Model versions registered.",
     "objects_uploaded": "Objects uploaded through the server.",
     "object_bytes_uploaded": "Bytes of objects uploaded through the server.",
-    "object_bytes_downloaded": "Bytes of objects downloaded through the server.",
+    "object_bytes_downloaded": "Bytes of objects sent from a local object store (whole files).",
 }
 
 #: Method labels; anything else a client sends is counted as "other" to keep series bounded.

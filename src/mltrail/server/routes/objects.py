@@ -38,6 +38,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from mltrail.errors import InvalidInput, InvalidState, NotFound, StoreError
 from mltrail.objects.hashing import CHUNK_SIZE, check_hash, is_valid_hash
 from mltrail.objects.local import LocalObjectStore
+from mltrail.server import metrics
 from mltrail.server.app import ServerState, error_response, reply, state_of
 from mltrail.server.auth import Principal, allow, principal
 from mltrail.server.routes.ops import ERROR_RESPONSES
@@ -230,6 +231,7 @@ def get_object(hash: str, request: Request, who: Who, state: State) -> Response:
             st = os.stat(path)
         except FileNotFoundError:
             raise _not_found(h) from None
+        metrics.count("object_bytes_downloaded", st.st_size)
         response = FileResponse(path, headers={**_OBJECT_HEADERS, "ETag": f'"{h}"'}, stat_result=st)
         response.chunk_size = CHUNK_SIZE  # the default 64 KiB costs a thread hop per chunk
         return response
@@ -352,6 +354,8 @@ async def put_object(hash: str, request: Request, who: Who, state: State) -> Res
         await run_in_threadpool(upload.publish, h)
     finally:
         upload.discard()
+    metrics.count("objects_uploaded")
+    metrics.count("object_bytes_uploaded", upload.size)
     return reply({"hash": h, "size": upload.size, "created": True}, 201)
 
 
