@@ -1,4 +1,4 @@
-"""Listening sockets for the servers mltrail starts (``mltrail server``, ``mltrail models serve``).
+"""Sockets and uvicorn for the servers mltrail starts (``mltrail server``, ``models serve``).
 
 The socket is bound before uvicorn starts, so a port in use is a clear error, not a log line
 from a worker, and every worker process inherits the same socket.
@@ -7,6 +7,7 @@ from a worker, and every worker process inherits the same socket.
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 from mltrail.errors import InvalidInput, InvalidState
 
@@ -42,3 +43,54 @@ def bind(host: str, port: int) -> socket.socket:
 def url_of(host: str, port: int) -> str:
     """The http URL of ``host:port`` (an IPv6 address in brackets)."""
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+#: uvicorn's settings for both servers: no uvicorn access log (the team server writes its own
+#: JSON one) and no lifespan (everything is opened before uvicorn starts; it costs start-up time).
+UVICORN_OPTIONS: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "off"}
+
+
+def serve(app: Any, sock: socket.socket, *, workers: int = 1, factory: str | None = None) -> None:
+    """Serve on ``sock`` until Ctrl-C or SIGTERM, either of which returns normally.
+
+    One worker serves ``app`` in this process. Several run the ``factory`` import string
+    (``"module:function"``) in worker processes that share the socket; the caller puts in the
+    environment what the factory needs.
+    """
+    import signal
+
+    import uvicorn
+
+    if workers <= 1:
+        server = uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS))
+        # uvicorn stops gracefully on either signal, then raises it again; SIGTERM's default
+        # action would end the process before the caller's clean-up runs.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            server.run(sockets=[sock])
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(factory, factory=True, workers=workers, **UVICORN_OPTIONS)
+    Multiprocess(config, sockets=[sock]).run()
+
+
+def log_to_stderr(name: str) -> None:
+    """Send a server's log lines (errors with their tracebacks) to stderr, once per process."""
+    import logging
+
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt

@@ -260,54 +260,23 @@ def _shown(uri: str) -> str:
         return uri.split("://", 1)[0] + "://…@" + uri.rsplit("@", 1)[-1]
 
 
-def _uvicorn_options() -> dict[str, Any]:
-    # uvicorn's access log is replaced by the middleware's JSON one; lifespan costs start-up
-    # time for nothing (the store is opened before uvicorn starts).
-    return {"log_level": "warning", "access_log": False, "lifespan": "off"}
-
-
 def _run(settings: ServerSettings, served: ServerState | None, sock: Any, workers: int) -> None:
     """Serve until Ctrl-C or SIGTERM, either of which is a normal stop (this returns)."""
-    import logging
     import os
-    import signal
 
-    import uvicorn
+    from mltrail.netutil import log_to_stderr, serve
 
-    logger = logging.getLogger("mltrail.server")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+    log_to_stderr("mltrail.server")
+    app = None
     if served is not None:
         from mltrail.server.app import create_app
 
         app = create_app(settings, served)
-        server = uvicorn.Server(uvicorn.Config(app, **_uvicorn_options()))
-        # uvicorn stops gracefully on either signal, then raises it again; SIGTERM's default
-        # action would end the process before the store is closed.
-        previous = signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            server.run(sockets=[sock])
-        except KeyboardInterrupt:
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-        return
-    from uvicorn.supervisors import Multiprocess
+    else:
+        from mltrail.server.app import ENV_SETTINGS
 
-    from mltrail.server.app import ENV_SETTINGS
-
-    os.environ[ENV_SETTINGS] = settings.to_env()
-    config = uvicorn.Config(
-        "mltrail.server.app:app_from_env", factory=True, workers=workers, **_uvicorn_options()
-    )
-    Multiprocess(config, sockets=[sock]).run()
-
-
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+        os.environ[ENV_SETTINGS] = settings.to_env()
+    serve(app, sock, workers=workers, factory="mltrail.server.app:app_from_env")
 
 
 # -- the store the subcommands work on -----------------------------------------------------------

@@ -277,6 +277,9 @@ def create_app(settings: ServerSettings, state: ServerState | None = None) -> Fa
 
 def app_from_env() -> FastAPI:
     """The app of one worker process, from the settings its parent put in the environment."""
+    from mltrail.netutil import log_to_stderr
+
+    log_to_stderr("mltrail.server")
     return create_app(ServerSettings.from_env())
 
 

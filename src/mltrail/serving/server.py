@@ -10,21 +10,19 @@ uvicorn starts worker processes that each load the model from the local folder n
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shlex
-import signal
 import socket
 import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mltrail.errors import NotFound, StoreNotFound
 from mltrail.models.api import URI_SCHEMES, model_uri
-from mltrail.netutil import bind
+from mltrail.netutil import bind, log_to_stderr
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -136,18 +134,7 @@ def example_curl(model: PyFuncModel, folder: Path, url: str) -> str | None:
 # -- socket and uvicorn ----------------------------------------------------------------------
 def configure_logging() -> None:
     """Server-side log lines (failed predictions with their tracebacks) on stderr."""
-    logger = logging.getLogger("mltrail.serving")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
-
-
-def _uvicorn_options() -> dict[str, Any]:
-    # No access log and no lifespan: each costs time per request or at start-up, for nothing.
-    return {"log_level": "warning", "access_log": False, "lifespan": "off"}
+    log_to_stderr("mltrail.serving")
 
 
 def run(
@@ -164,37 +151,19 @@ def run(
     Either signal is a normal stop: this returns, so the caller's clean-up (the temporary copy
     of a registry model) runs.
     """
-    import uvicorn
+    from mltrail.netutil import serve
 
     configure_logging()
+    app = None
     if workers <= 1:
         from mltrail.serving.app import create_app
 
         app = create_app(model or source.load(), max_body_bytes=max_body_bytes)
-        server = uvicorn.Server(uvicorn.Config(app, **_uvicorn_options()))
-        # uvicorn shuts down gracefully on either signal, then raises it again; SIGTERM's
-        # default action would kill the process before any clean-up.
-        previous = signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            server.run(sockets=[sock])
-        except KeyboardInterrupt:
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-        return
-    from uvicorn.supervisors import Multiprocess
-
-    os.environ[ENV_MODEL_DIR] = str(source.folder)
-    os.environ[ENV_SOURCE] = source.uri
-    os.environ[ENV_MAX_BODY] = str(max_body_bytes)
-    config = uvicorn.Config(
-        "mltrail.serving.server:worker_app", factory=True, workers=workers, **_uvicorn_options()
-    )
-    Multiprocess(config, sockets=[sock]).run()
-
-
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+    else:
+        os.environ[ENV_MODEL_DIR] = str(source.folder)
+        os.environ[ENV_SOURCE] = source.uri
+        os.environ[ENV_MAX_BODY] = str(max_body_bytes)
+    serve(app, sock, workers=workers, factory="mltrail.serving.server:worker_app")
 
 
 def worker_app() -> FastAPI:
