@@ -47,3 +47,37 @@ def close_pools(base_url: str) -> None:
     with transport._pools_lock:
         for key in [k for k in transport._pools if k[0] == base_url]:
             transport._pools.pop(key).close()
+
+
+@contextmanager
+def spawn(args: list[str], cwd: object, env: dict[str, str]) -> Iterator[tuple[str, object]]:
+    """``python -m mltrail ARGS`` (a server) in a subprocess; yield its first stdout line and it.
+
+    The process is stopped with SIGTERM (killed after 10 s) when the block ends.
+    """
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mltrail", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline(), proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mltrail.store import open_store
 from tests.cli.conftest import SRC, Invoke
+from tests.live import spawn
 
 
 @pytest.fixture
@@ -266,31 +268,33 @@ def served(tmp_path: Path, db: str) -> Iterator[tuple[str, subprocess.Popen[str]
     """``mltrail server --port 0 --auth`` in a subprocess; yields its URL once it answers."""
     env = {**os.environ, "PYTHONPATH": str(SRC), "MLTRAIL_CAPTURE": "0"}
     env.pop("MLTRAIL_TRACKING_URI", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mltrail", "server", "--store", db, "--port", "0", "--auth"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
+    with spawn(["server", "--store", db, "--port", "0", "--auth"], tmp_path, env) as (line, proc):
         assert line.startswith(f"Serving {db} on http://127.0.0.1:"), (
-            line + proc.stderr.read()  # type: ignore[union-attr]
+            line + proc.stderr.read()  # type: ignore[attr-defined]
         )
         assert "(auth on, Ctrl+C to stop)" in line
+        yield line.split(" on ", 1)[1].split()[0], proc  # type: ignore[misc]
+
+
+def test_several_workers_serve_one_port(tmp_path: Path, db: str):
+    env = {**os.environ, "PYTHONPATH": str(SRC), "MLTRAIL_CAPTURE": "0"}
+    args = ["server", "--store", db, "--port", "0", "--workers", "2"]
+    with spawn(args, tmp_path, env) as (line, proc):
+        assert "2 workers" in line, line + proc.stderr.read()  # type: ignore[attr-defined]
         url = line.split(" on ", 1)[1].split()[0]
-        yield url, proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+        pids = set()
+        deadline = time.monotonic() + 30
+        while len(pids) < 2 and time.monotonic() < deadline:
             try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                text = httpx.get(f"{url}/metrics", timeout=5).text
+            except httpx.TransportError:
+                continue
+            pids.update(re.findall(r'worker="(\d+)"', text))
+        assert len(pids) == 2, pids  # both processes answered on the one port
+        made = httpx.post(f"{url}/api/v1/experiments", json={"name": "shared"}, timeout=5)
+        assert made.status_code == 201
+        names = {e["name"] for e in httpx.get(f"{url}/api/v1/experiments").json()["experiments"]}
+        assert "shared" in names
 
 
 def test_the_server_starts_and_wants_a_token(served: tuple[str, subprocess.Popen[str]], db: str):

@@ -7,13 +7,14 @@ MLTRAIL_TOKEN differ. The CLI then reads what it logged through the same server.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.live import spawn
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
@@ -54,29 +55,13 @@ def team_server(
     assert created.returncode == 0, created.stderr
     token = next(w for w in created.stdout.split() if w.startswith("mlt_"))
     serve = ["server", "--store", db, "--objects", f"s3://{bucket}/team", "--port", "0", "--auth"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mltrail", *serve],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        assert " on http://127.0.0.1:" in line, line + proc.stderr.read()  # type: ignore[union-attr]
+    with spawn(serve, tmp_path, env) as (line, proc):
+        assert " on http://127.0.0.1:" in line, line + proc.stderr.read()  # type: ignore[attr-defined]
         url = line.split(" on ", 1)[1].split()[0]
         client_env = {**env, "MLTRAIL_TRACKING_URI": url, "MLTRAIL_TOKEN": token}
         # The client needs no S3 settings: objects travel through the server.
         client_env.pop("AWS_ENDPOINT_URL_S3")
         yield url, client_env
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_the_example_runs_against_a_team_server(
