@@ -83,6 +83,8 @@ def check_metric_value(key: str, value: object) -> float:
 
 def check_step(key: str, step: object) -> int:
     """Return ``step`` as an int or raise :class:`InvalidValue`."""
+    if type(step) is int and INT64_MIN <= step <= INT64_MAX:
+        return step  # the common case, checked per point: no ABC lookup
     if isinstance(step, numbers.Integral) and not isinstance(step, bool):
         if INT64_MIN <= step <= INT64_MAX:
             return int(step)
@@ -92,6 +94,8 @@ def check_step(key: str, step: object) -> int:
 
 def check_timestamp(key: str, timestamp: object) -> int:
     """Return a millisecond ``timestamp`` as an int or raise :class:`InvalidValue`."""
+    if type(timestamp) is int and 0 <= timestamp <= INT64_MAX:
+        return timestamp
     if (
         isinstance(timestamp, numbers.Integral)
         and not isinstance(timestamp, bool)

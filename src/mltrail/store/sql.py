@@ -71,6 +71,8 @@ def _experiment_pk(experiment_id: str | int) -> int:
     return pk
 
 
+_INSERT_METRICS = 'INSERT INTO metrics (run_pk, key, step, "timestamp", value)'
+
 # experiments.experiment_id is a 32-bit INTEGER; a larger id can only be absent.
 _MAX_EXPERIMENT_PK = 2**31 - 1
 
@@ -537,19 +539,26 @@ class SqlStore(SqlAuthMixin, SqlRegistryMixin, TrackingStore):
             self._write_metrics(conn, run_pk, batch.metrics)
 
     def _write_metrics(self, conn: sa.Connection, run_pk: int, points: Sequence[Metric]) -> None:
-        conn.execute(
-            t.metrics.insert(),
-            [
-                {
-                    "run_pk": run_pk,
-                    "key": m.key,
-                    "step": m.step,
-                    "timestamp": m.timestamp,
-                    "value": metric_value_to_db(m.value),
-                }
-                for m in points
-            ],
-        )
+        # The series goes to the driver directly: SQLAlchemy's per-row parameter handling was
+        # half of a server's time per ingested point. PostgreSQL takes the batch as four arrays
+        # in one statement instead of one row at a time.
+        if self._sqlite:
+            conn.exec_driver_sql(
+                _INSERT_METRICS + " VALUES (?, ?, ?, ?, ?)",
+                [(run_pk, m.key, m.step, m.timestamp, metric_value_to_db(m.value)) for m in points],
+            )
+        else:
+            conn.exec_driver_sql(
+                _INSERT_METRICS + " SELECT %s, k, s, t, v FROM unnest("
+                "%s::varchar[], %s::bigint[], %s::bigint[], %s::float8[]) AS u(k, s, t, v)",
+                (
+                    run_pk,
+                    [m.key for m in points],
+                    [m.step for m in points],
+                    [m.timestamp for m in points],
+                    [metric_value_to_db(m.value) for m in points],
+                ),
+            )
         latest: dict[str, Metric] = {}
         for m in points:
             cur = latest.get(m.key)
