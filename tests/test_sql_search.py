@@ -65,6 +65,7 @@ TAGS = {
 # The SQL search compiler itself; the HTTP store runs the same searches through a server.
 pytestmark = pytest.mark.sql_only
 
+
 @pytest.fixture
 def engine(store_uri: str) -> Iterator[sa.Engine]:
     """An empty store database on each backend (SQLite, PostgreSQL)."""

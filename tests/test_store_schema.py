@@ -14,7 +14,6 @@ from mltrail.store.engine import make_engine
 from mltrail.store.schema import metadata
 from mltrail.store.sql import SqlStore
 
-
 # The SQL schema and migrations themselves: not run against the HTTP store.
 pytestmark = pytest.mark.sql_only
 
