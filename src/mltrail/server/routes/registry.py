@@ -26,6 +26,8 @@ State = Annotated[ServerState, Depends(state_of)]
 Name = Annotated[str, Path(min_length=1, max_length=255)]
 Version = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Comment = Annotated[str | None, Query(max_length=5000)]
+#: Who a DELETE says makes the change (recorded only when auth is off; see auth.actor).
+ClaimedActor = Annotated[str | None, Query(alias="actor", max_length=256)]
 
 
 # -- bodies --------------------------------------------------------------------------------------
@@ -136,10 +138,6 @@ def _tags(tags: dict[str, str]) -> dict[str, str]:
     return {v.check_key(k, "tag"): v.check_tag_value(k, x) for k, x in tags.items()}
 
 
-def _claimed(who: Principal, value: str | None) -> str:
-    return actor(who, value)
-
-
 # -- registered models ---------------------------------------------------------------------------
 
 
@@ -152,7 +150,7 @@ def create_model(body: CreateModel, who: Who, state: State) -> Response:
         name,
         v.check_description(body.description),
         _tags(body.tags),
-        _claimed(who, body.actor),
+        actor(who, body.actor),
         body.comment,
     )
     return reply(model.to_dict(), 201)
@@ -186,7 +184,7 @@ def update_model(name: Name, body: Describe, who: Who, state: State) -> Response
     """Replace a registered model's description."""
     allow(who, "write", model=name)
     model = state.store.update_registered_model(
-        name, v.check_description(body.description), _claimed(who, body.actor), body.comment
+        name, v.check_description(body.description), actor(who, body.actor), body.comment
     )
     return reply(model.to_dict())
 
@@ -198,7 +196,7 @@ def rename_model(name: Name, body: Rename, who: Who, state: State) -> Response:
     allow(who, "write", model=name)
     allow(who, "write", model=new_name)
     model = state.store.rename_registered_model(
-        name, new_name, _claimed(who, body.actor), body.comment
+        name, new_name, actor(who, body.actor), body.comment
     )
     return reply(model.to_dict())
 
@@ -210,11 +208,11 @@ def delete_model(
     state: State,
     force: bool = False,
     comment: Comment = None,
-    actor_name: Annotated[str | None, Query(alias="actor", max_length=256)] = None,
+    actor_name: ClaimedActor = None,
 ) -> Response:
     """Delete a registered model (refused while it holds aliases or stages, unless ``force``)."""
     allow(who, "write", model=name)
-    state.store.delete_registered_model(name, _claimed(who, actor_name), force, comment)
+    state.store.delete_registered_model(name, actor(who, actor_name), force, comment)
     return Response(status_code=204)
 
 
@@ -224,7 +222,7 @@ def set_model_tag(name: Name, body: Tag, who: Who, state: State) -> Response:
     allow(who, "write", model=name)
     key = v.check_key(body.key, "tag")
     state.store.set_registered_model_tag(
-        name, key, v.check_tag_value(key, body.value), _claimed(who, body.actor), body.comment
+        name, key, v.check_tag_value(key, body.value), actor(who, body.actor), body.comment
     )
     return Response(status_code=204)
 
@@ -236,11 +234,11 @@ def delete_model_tag(
     who: Who,
     state: State,
     comment: Comment = None,
-    actor_name: Annotated[str | None, Query(alias="actor", max_length=256)] = None,
+    actor_name: ClaimedActor = None,
 ) -> Response:
     """Remove one tag of a registered model."""
     allow(who, "write", model=name)
-    state.store.delete_registered_model_tag(name, key, _claimed(who, actor_name), comment)
+    state.store.delete_registered_model_tag(name, key, actor(who, actor_name), comment)
     return Response(status_code=204)
 
 
@@ -260,7 +258,7 @@ def create_version(name: Name, body: CreateVersion, who: Who, state: State) -> R
         v.check_tree_hash(body.tree_hash),
         v.check_description(body.description),
         _tags(body.tags),
-        _claimed(who, body.actor),
+        actor(who, body.actor),
         body.comment,
     )
     metrics.count("model_versions_created")
@@ -292,7 +290,7 @@ def update_version(
         name,
         version,
         v.check_description(body.description),
-        _claimed(who, body.actor),
+        actor(who, body.actor),
         body.comment,
     )
     return reply(found.to_dict())
@@ -308,7 +306,7 @@ def set_version_tag(name: Name, version: Version, body: Tag, who: Who, state: St
         version,
         key,
         v.check_tag_value(key, body.value),
-        _claimed(who, body.actor),
+        actor(who, body.actor),
         body.comment,
     )
     return Response(status_code=204)
@@ -322,11 +320,11 @@ def delete_version_tag(
     who: Who,
     state: State,
     comment: Comment = None,
-    actor_name: Annotated[str | None, Query(alias="actor", max_length=256)] = None,
+    actor_name: ClaimedActor = None,
 ) -> Response:
     """Remove one tag of a version."""
     allow(who, "write", model=name)
-    state.store.delete_model_version_tag(name, version, key, _claimed(who, actor_name), comment)
+    state.store.delete_model_version_tag(name, version, key, actor(who, actor_name), comment)
     return Response(status_code=204)
 
 
@@ -338,11 +336,11 @@ def delete_version(
     state: State,
     force: bool = False,
     comment: Comment = None,
-    actor_name: Annotated[str | None, Query(alias="actor", max_length=256)] = None,
+    actor_name: ClaimedActor = None,
 ) -> Response:
     """Mark a version deleted (refused while it holds aliases or stages, unless ``force``)."""
     allow(who, "write", model=name)
-    state.store.delete_model_version(name, version, _claimed(who, actor_name), force, comment)
+    state.store.delete_model_version(name, version, actor(who, actor_name), force, comment)
     return Response(status_code=204)
 
 
@@ -357,7 +355,7 @@ def transition_stage(
         version,
         v.check_stage(body.stage),
         body.archive_existing,
-        _claimed(who, body.actor),
+        actor(who, body.actor),
         body.comment,
     )
     return reply(found.to_dict())
@@ -382,7 +380,7 @@ def set_alias(name: Name, alias: str, body: SetAlias, who: Who, state: State) ->
     """Point an alias at a version (moving it if it exists)."""
     allow(who, "write", model=name)
     state.store.set_model_alias(
-        name, v.check_alias(alias), body.version, _claimed(who, body.actor), body.comment
+        name, v.check_alias(alias), body.version, actor(who, body.actor), body.comment
     )
     return Response(status_code=204)
 
@@ -394,11 +392,11 @@ def delete_alias(
     who: Who,
     state: State,
     comment: Comment = None,
-    actor_name: Annotated[str | None, Query(alias="actor", max_length=256)] = None,
+    actor_name: ClaimedActor = None,
 ) -> Response:
     """Remove an alias."""
     allow(who, "write", model=name)
-    state.store.delete_model_alias(name, alias, _claimed(who, actor_name), comment)
+    state.store.delete_model_alias(name, alias, actor(who, actor_name), comment)
     return Response(status_code=204)
 
 
