@@ -170,12 +170,19 @@ def error_response(
     """The one error shape of the API; ``kind`` is the precise error class, for mltrail clients."""
     from starlette.responses import JSONResponse
 
+    return JSONResponse(error_body(code, message, hint, kind), status_code=status, headers=headers)
+
+
+def error_body(
+    code: str, message: str, hint: str | None = None, kind: str | None = None
+) -> dict[str, Any]:
+    """``{"error_code", "message", "hint"?, "kind"?}``: a reply's body, or one run's batch error."""
     body: dict[str, Any] = {"error_code": code, "message": message}
     if hint:
         body["hint"] = hint
     if kind:
         body["kind"] = kind
-    return JSONResponse(body, status_code=status, headers=headers)
+    return body
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -6,18 +6,18 @@ calls the store; the store re-checks its own rules (states, uniqueness) in its t
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
 from mltrail import validation as v
 from mltrail.entities import DatasetRef, FileInfo, Metric, RunBatch, ViewType
-from mltrail.errors import NotFound
+from mltrail.errors import MltrailError, NotFound
 from mltrail.objects.hashing import check_hash
 from mltrail.server import metrics
 from mltrail.server import schemas as s
-from mltrail.server.app import ServerState, reply, state_of
+from mltrail.server.app import ServerState, error_body, reply, state_of
 from mltrail.server.auth import (
     Principal,
     actor,
@@ -178,17 +178,10 @@ def write_batches(body: s.WriteBatches, who: Who, state: State) -> Response:
     return reply({"errors": {run_id: _error_json(e) for run_id, e in errors.items()}})
 
 
-def _error_json(exc: Exception) -> dict[str, str | None]:
-    from mltrail.errors import MltrailError
-
+def _error_json(exc: Exception) -> dict[str, Any]:
     if isinstance(exc, MltrailError):
-        return {
-            "error_code": exc.code,
-            "message": exc.message,
-            "hint": exc.hint,
-            "kind": type(exc).__name__,
-        }
-    return {"error_code": "INTERNAL_ERROR", "message": "the write failed", "hint": None}
+        return error_body(exc.code, exc.message, exc.hint, type(exc).__name__)
+    return error_body("INTERNAL_ERROR", "the write failed")
 
 
 @router.get("/runs/match", response_model=s.RunIdsOut)
