@@ -32,6 +32,7 @@ def test_the_tree_is_what_we_expect():
     assert set(LEAVES) == {
         "mltrail init",
         "mltrail doctor",
+        "mltrail ui",
         *(f"mltrail exp {c}" for c in ("ls", "create", "delete", "restore", "rename")),
         *(
             f"mltrail runs {c}"

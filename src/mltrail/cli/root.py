@@ -17,6 +17,7 @@ COMMANDS = {
     "data": "mltrail.cli.data:data_group",
     "remote": "mltrail.cli.remote:remote_group",
     "models": "mltrail.cli.models:models_group",
+    "ui": "mltrail.cli.server:ui_command",
     "server": "mltrail.cli.server:server_group",
     "doctor": "mltrail.cli.doctor:doctor_command",
 }

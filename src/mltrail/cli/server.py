@@ -145,6 +145,7 @@ def _serve(
     max_body_mb: float,
     presign: bool,
     access_log: bool,
+    open_browser: bool = False,
 ) -> None:
     from mltrail.cli.context import state
     from mltrail.cli.errors import print_warning
@@ -227,6 +228,8 @@ def _serve(
         shown = str(location.project_dir) if location.project_dir else _shown(uri)
         click.echo(f"Serving {shown} on {url} ({', '.join(notes)})")
         sys.stdout.flush()
+        if open_browser:
+            _open_browser(url)
         if workers > 1:
             # Each worker opens its own connections; the parent only supervises.
             served.close()
@@ -236,15 +239,63 @@ def _serve(
         served.close()
 
 
-def _need_server_extra() -> None:
+@click.command("ui")
+@click.option(
+    "--port",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on, on 127.0.0.1 (0: any free port).",
+)
+@click.option(
+    "--browser/--no-browser",
+    default=True,
+    show_default=True,
+    help="Open the UI in the default web browser once it is up.",
+)
+@click.pass_context
+def ui_command(ctx: click.Context, port: int, browser: bool) -> None:
+    """Open the web UI on this project's store (or --store), on 127.0.0.1 only.
+
+    Runs, metrics charts, compare views, models, datasets and lineage, with nothing to install
+    beyond `pip install 'mltrail[ui]'` and no internet needed. Serves until Ctrl-C. For a team,
+    `mltrail server` serves the same UI beside its API.
+    """
+    _need_server_extra(("jinja2", "plotly"), "ui")
+    _serve(
+        ctx,
+        None,
+        None,
+        host="127.0.0.1",
+        port=port,
+        workers=1,
+        auth=False,
+        insecure_no_auth=False,
+        max_body_mb=32,
+        presign=False,
+        access_log=False,
+        open_browser=browser,
+    )
+
+
+def _open_browser(url: str) -> None:
+    """Open ``url`` in a browser from a thread (the server starts meanwhile; the socket listens)."""
+    import threading
+    import webbrowser
+
+    threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+
+
+def _need_server_extra(modules: tuple[str, ...] = (), extra: str = "server") -> None:
     from mltrail.errors import InvalidInput
 
-    missing = [m for m in ("fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
+    wanted = ("fastapi", "uvicorn", *modules)
+    missing = [m for m in wanted if importlib.util.find_spec(m) is None]
     if missing:
         raise InvalidInput(
-            f"the server needs {' and '.join(missing)}, which "
+            f"the {extra} needs {' and '.join(missing)}, which "
             f"{'is' if len(missing) == 1 else 'are'} not installed",
-            hint="pip install 'mltrail[server]'",
+            hint=f"pip install 'mltrail[{extra}]'",
         )
 
 

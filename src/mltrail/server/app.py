@@ -11,6 +11,7 @@ an unexpected exception is logged with a request id and answered with a 500 nami
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import asdict, dataclass
@@ -166,9 +167,17 @@ def error_response(
     hint: str | None = None,
     headers: dict[str, str] | None = None,
     kind: str | None = None,
+    request: Request | None = None,
 ) -> Response:
-    """The one error shape of the API; ``kind`` is the precise error class, for mltrail clients."""
+    """The one error shape of the API; ``kind`` is the precise error class, for mltrail clients.
+
+    A browser asking for a UI page gets the error as a page instead (see mltrail/ui/app.py).
+    """
     from starlette.responses import JSONResponse
+
+    ui = _load_ui()
+    if request is not None and ui is not None and ui.wants_html(request):
+        return ui.error_page(request, status, code, message, hint)
 
     return JSONResponse(error_body(code, message, hint, kind), status_code=status, headers=headers)
 
@@ -196,21 +205,31 @@ def _install_error_handlers(app: FastAPI) -> None:
         headers = {"Retry-After": "1"} if status == 503 else None
         if status == 401:
             headers = {"WWW-Authenticate": "Bearer"}
-        return error_response(status, exc.code, exc.message, exc.hint, headers, type(exc).__name__)
+        return error_response(
+            status, exc.code, exc.message, exc.hint, headers, type(exc).__name__, request
+        )
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return error_response(400, InvalidInput.code, _describe_validation(exc.errors()), _API_HINT)
+        message = _describe_validation(exc.errors())
+        return error_response(400, InvalidInput.code, message, _API_HINT, request=request)
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         status = exc.status_code
         if status == 404 and exc.detail == "Not Found":
             message = f"no API endpoint {request.method} {request.url.path}"
-            return error_response(404, "ENDPOINT_NOT_FOUND", message, _API_HINT)
+            ui = _load_ui()
+            if ui is not None and ui.wants_html(request):
+                message = f"there is no page at {request.url.path}"
+            return error_response(404, "ENDPOINT_NOT_FOUND", message, _API_HINT, request=request)
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return error_response(
-            status, _HTTP_CODES.get(status, "BAD_REQUEST"), message, headers=exc.headers
+            status,
+            _HTTP_CODES.get(status, "BAD_REQUEST"),
+            message,
+            headers=exc.headers,
+            request=request,
         )
 
     async def on_database(request: Request, exc: Exception) -> Response:
@@ -221,6 +240,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             "the metadata database is unavailable or failed this request",
             "Try again shortly; clients retry this on their own.",
             {"Retry-After": "1"},
+            request=request,
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
@@ -234,6 +254,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             "INTERNAL_ERROR",
             f"the server failed on this request (request id {request_id})",
             "The server's log has the details under that request id.",
+            request=request,
         )
 
     app.add_exception_handler(MltrailError, on_mltrail)
@@ -278,8 +299,24 @@ def create_app(settings: ServerSettings, state: ServerState | None = None) -> Fa
     _install_error_handlers(app)
     for router in ROUTERS():
         app.include_router(router)
+    ui = _load_ui()
+    if ui is not None:
+        for router in ui.pages():
+            app.include_router(router)
     middleware.install(app, settings)
     return app
+
+
+@functools.cache
+def _load_ui() -> Any:
+    """The UI's module, or None when its extra (Jinja2, plotly) is not installed."""
+    import importlib.util
+
+    if any(importlib.util.find_spec(m) is None for m in ("jinja2", "plotly")):
+        return None
+    from mltrail.ui import app as ui_app
+
+    return ui_app
 
 
 def app_from_env() -> FastAPI:

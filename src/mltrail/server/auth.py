@@ -117,10 +117,32 @@ def principal(request: Request) -> Principal:
         claimed = request.headers.get(USER_HEADER, "").strip()
         who = Principal(claimed[:256] or "anonymous", "admin")
     else:
-        who = authenticate(state, request.headers.get("Authorization"))
-    # For the access log (server/middleware.py).
+        who = authenticate(state, request.headers.get("Authorization") or _ui_cookie(request))
+    # For the access log (server/middleware.py) and the UI's pages.
     request.state.user = who.user
+    request.state.principal = who
     return who
+
+
+#: The cookie in which the web UI keeps a signed-in user's token (see mltrail/ui/app.py).
+UI_COOKIE = "mltrail_token"
+
+
+def _ui_cookie(request: Request) -> str | None:
+    """The UI's sign-in cookie as an Authorization value, when it may stand for one.
+
+    Reads may use it; a write only when the browser says it comes from this very server (the
+    cookie is SameSite=Strict too), so another site cannot make a signed-in browser change things.
+    """
+    token = request.cookies.get(UI_COOKIE)
+    if not token:
+        return None
+    if request.method not in ("GET", "HEAD"):
+        origin = request.headers.get("origin") or request.headers.get("referer") or ""
+        host = request.headers.get("host", "")
+        if not host or origin.split("://", 1)[-1].split("/", 1)[0] != host:
+            return None
+    return f"Bearer {token}"
 
 
 def authenticate(state: ServerState, authorization: str | None) -> Principal:
