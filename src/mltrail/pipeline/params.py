@@ -1,0 +1,136 @@
+"""Params files (YAML, JSON or TOML): reading values by dotted key, and ``-S`` overrides."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from mltrail.errors import InvalidInput
+
+_MISSING = object()
+
+
+def read_params_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Return the top-level mapping of a params file (``{}`` for an empty file)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput(
+            f"params file {path.name} does not exist ({path})",
+            hint="Create it, or remove the params that name it from mltrail.yaml.",
+        ) from None
+    except OSError as e:
+        raise InvalidInput(f"cannot read params file {path}: {e.strerror or e}") from e
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            doc = json.loads(text) if text.strip() else {}
+        elif suffix == ".toml":
+            import tomllib
+
+            doc = tomllib.loads(text)
+        else:
+            import yaml
+
+            doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except Exception as e:  # json, toml and yaml each raise their own error types
+        raise InvalidInput(
+            f"params file {path.name} cannot be parsed: {e}",
+            hint="Fix its syntax; params files are YAML, JSON or TOML mappings.",
+        ) from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise InvalidInput(
+            f"params file {path.name} must hold a mapping, not a {type(doc).__name__}"
+        )
+    return doc
+
+
+def get_key(doc: dict[str, Any], key: str) -> Any:
+    """Return the value at dotted ``key`` (``train.max_depth``), or raise KeyError."""
+    if key in doc:  # a top-level key that contains dots itself
+        return doc[key]
+    value: Any = doc
+    for part in key.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            raise KeyError(key)
+    return value
+
+
+def set_key(doc: dict[str, Any], key: str, value: Any) -> None:
+    """Set dotted ``key`` in ``doc``, creating mappings on the way."""
+    if key in doc:
+        doc[key] = value
+        return
+    parts = key.split(".")
+    here = doc
+    for part in parts[:-1]:
+        nxt = here.get(part)
+        if not isinstance(nxt, dict):
+            nxt = here[part] = {}
+        here = nxt
+    here[parts[-1]] = value
+
+
+def parse_value(text: str) -> Any:
+    """Return a ``-S`` value as YAML reads it: ``8`` → 8, ``0.1`` → 0.1, ``true`` → True."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return text if value is None and text.strip() not in ("null", "~") else value
+
+
+def parse_override(text: str) -> tuple[str | None, str, Any]:
+    """Split ``[file:]key=value`` into (file or None, key, parsed value)."""
+    if "=" not in text:
+        raise InvalidInput(
+            f"override {text!r} has no '='", hint="Write it as key=value, e.g. train.max_depth=8."
+        )
+    target, raw = text.split("=", 1)
+    file: str | None = None
+    if ":" in target:
+        file, target = target.split(":", 1)
+    target = target.strip()
+    if not target:
+        raise InvalidInput(f"override {text!r} names no key", hint="Write it as key=value.")
+    return file or None, target, parse_value(raw)
+
+
+def write_params_file(path: Path, doc: dict[str, Any]) -> None:
+    """Write a params mapping back in the file's format (YAML keeps key order)."""
+    from mltrail.atomic import write_text_atomic
+
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        text = json.dumps(doc, indent=2) + "\n"
+    elif suffix == ".toml":
+        raise InvalidInput(
+            f"cannot write overrides into {path.name}: TOML params files are read-only for -S",
+            hint="Use params.yaml (or a JSON file) for the params you override.",
+        )
+    else:
+        import yaml
+
+        text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+    write_text_atomic(path, text)
+
+
+__all__ = [
+    "get_key",
+    "parse_override",
+    "parse_value",
+    "read_params_file",
+    "set_key",
+    "write_params_file",
+]
