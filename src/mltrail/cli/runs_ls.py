@@ -12,6 +12,7 @@ import click
 from mltrail.cli import format as fmt
 from mltrail.cli.context import get_client
 from mltrail.cli.options import ACTIVE_ONLY, json_option, view_options
+from mltrail.tracking import table as runs_table
 
 if TYPE_CHECKING:
     from mltrail.entities import Run
@@ -30,9 +31,6 @@ MAX_AUTO_COLUMNS = 8
 #: NAME_MIN_EXPLICIT for columns asked for by name.
 NAME_MAX, NAME_MIN, NAME_MIN_EXPLICIT = 24, 16, 12
 
-_ENTITY_PREFIX = {"metric": "metrics.", "param": "params.", "tag": "tags."}
-_BASE_FIELDS = ("run_id", "experiment_id", "run_name", "status", "user_id", "start_time",
-                "end_time", "lifecycle_stage", "parent_run_id")  # fmt: skip
 _STATUS_STYLE = {"RUNNING": "cyan", "FINISHED": "green", "FAILED": "red", "KILLED": "magenta"}
 
 
@@ -166,71 +164,11 @@ class _Col:
         self.min_width = min(self.min_width or self.width, self.width)
 
 
-def _bare(key: str) -> str:
-    return key.split(".", 1)[1] if key.startswith(tuple(_ENTITY_PREFIX.values())) else key
-
-
 def _cell(run: Run, key: str) -> str:
-    entity, _, name = key.partition(".")
-    data = run.data
-    if entity == "metrics":
-        return fmt.number(data.metrics[name]) if name in data.metrics else fmt.missing()
-    source = {"params": data.params, "tags": data.tags}.get(entity)
-    if source is not None:
-        return source.get(name, fmt.missing())
-    value = run.to_row().get(key)
-    return fmt.missing() if value is None else str(value)
-
-
-def _qualify(key: str, runs: Sequence[Run]) -> str:
-    """Expand a bare column name (``acc``) to ``metrics.acc``, ``params.acc`` or ``tags.acc``."""
-    if key.startswith(tuple(_ENTITY_PREFIX.values())) or key in _BASE_FIELDS:
-        return key
-    for prefix, attr in (("metrics.", "metrics"), ("params.", "params"), ("tags.", "tags")):
-        if any(key in getattr(run.data, attr) for run in runs):
-            return prefix + key
-    from mltrail.errors import InvalidInput
-
-    raise InvalidInput(
-        f"unknown column {key!r}: no listed run has a metric, param or tag called that",
-        hint="Name columns as metrics.KEY, params.KEY or tags.KEY.",
-    )
-
-
-def _referenced(filter_string: str | None, order_by: Sequence[str]) -> list[str]:
-    """Keys the user sorted or filtered on; they are the columns they most want to see."""
-    from mltrail.search import And, Comparison, Not, Or, parse_filter, parse_order_by
-
-    keys = [
-        _ENTITY_PREFIX[k.entity] + k.key
-        for k in parse_order_by(list(order_by) or None)
-        if k.entity in _ENTITY_PREFIX
-    ]
-    stack: list[Any] = [parse_filter(filter_string)]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Comparison) and node.entity in _ENTITY_PREFIX:
-            keys.append(_ENTITY_PREFIX[node.entity] + node.key)
-        elif isinstance(node, And | Or):
-            stack.extend(reversed(node.items))
-        elif isinstance(node, Not):
-            stack.append(node.item)
-    return list(dict.fromkeys(keys))
-
-
-def _candidates(runs: Sequence[Run], referenced: list[str]) -> list[str]:
-    """Referenced keys first, then metrics and params alternately, most common first."""
-    metrics = Counter(k for run in runs for k in run.data.metrics)
-    params = Counter(k for run in runs for k in run.data.params)
-    distinct = {k: len({run.data.params.get(k) for run in runs}) for k in params}
-    by_metric = sorted(metrics, key=lambda k: (-metrics[k], k))
-    # Params that differ between the listed runs explain the metrics; constant ones do not.
-    by_param = sorted(params, key=lambda k: (distinct[k] == 1, -params[k], k))
-    order = list(referenced)
-    for i in range(max(len(by_metric), len(by_param))):
-        order += [f"metrics.{by_metric[i]}"] if i < len(by_metric) else []
-        order += [f"params.{by_param[i]}"] if i < len(by_param) else []
-    return list(dict.fromkeys(order))
+    found = runs_table.value(run, key)
+    if found is None:
+        return fmt.missing()
+    return fmt.number(found) if key.startswith("metrics.") else str(found)
 
 
 def _print(
@@ -248,9 +186,9 @@ def _print(
     now = fmt.now_ms()
     explicit = bool(requested)
     keys = (
-        [_qualify(k, runs) for k in requested]
+        [runs_table.qualify(k, runs) for k in requested]
         if explicit
-        else _candidates(runs, _referenced(filter_string, order_by))
+        else runs_table.candidates(runs, runs_table.referenced(filter_string, order_by))
     )
     width = terminal_width()
     base = _base_columns(runs, exp_names, now)
@@ -302,10 +240,10 @@ def _base_columns(runs: list[Run], exp_names: dict[str, str], now: int) -> list[
 def _extra_columns(runs: list[Run], keys: list[str], explicit: bool) -> list[_Col]:
     """A column per key; headers are bare keys unless a metric and a param (say) share one."""
     keys = list(dict.fromkeys(keys))
-    bare_counts = Counter(_bare(k) for k in keys)
+    bare_counts = Counter(runs_table.bare(k) for k in keys)
     return [
         _Col(
-            _bare(key) if bare_counts[_bare(key)] == 1 else key,
+            runs_table.bare(key) if bare_counts[runs_table.bare(key)] == 1 else key,
             [_cell(run, key) for run in runs],
             justify="right" if key.startswith("metrics.") else "left",
             cap=MAX_EXPLICIT_WIDTH if explicit else MAX_EXTRA_WIDTH,
