@@ -127,7 +127,7 @@ def _module_of(name: str) -> str:
 
 
 #: Subpackages reachable as attributes (``mt.data.open(...)``) without importing them first.
-_SUBPACKAGES = frozenset({"data", "models", "sklearn"})
+_SUBPACKAGES = frozenset({"data", "lineage", "models", "sklearn"})
 
 
 def __getattr__(name: str) -> Any:
