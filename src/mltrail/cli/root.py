@@ -16,6 +16,8 @@ COMMANDS = {
     "runs": "mltrail.cli.runs:runs_group",
     "data": "mltrail.cli.data:data_group",
     "remote": "mltrail.cli.remote:remote_group",
+    "repro": "mltrail.cli.pipeline:repro_command",
+    "dag": "mltrail.cli.pipeline:dag_command",
     "models": "mltrail.cli.models:models_group",
     "ui": "mltrail.cli.server:ui_command",
     "server": "mltrail.cli.server:server_group",

@@ -1,0 +1,160 @@
+"""``mltrail repro`` and ``mltrail dag``: run a pipeline's stale stages; draw its stage graph."""
+
+from __future__ import annotations
+
+import click
+
+_VERB = {
+    "unchanged": "Stage {name!r} is up to date",
+    "frozen": "Stage {name!r} is frozen, not run",
+    "running": "Running stage {name!r} ({detail})",
+    "ran": "Ran {name!r} in {detail}",
+    "restored": "Restored {name!r} from the run cache, without running it ({detail})",
+    "would run": "Would run {name!r} ({detail})",
+    "failed": "Stage {name!r} failed",
+    "warning": "warning: {name}: {detail}",
+    "point": "== grid point: {name}",
+}
+
+
+def _progress(event: str, name: str, detail: str) -> None:
+    template = _VERB.get(event)
+    if template is not None:
+        click.echo(template.format(name=name, detail=detail), err=event == "warning")
+
+
+@click.command("repro")
+@click.argument("stages", nargs=-1)
+@click.option("-f", "--force", is_flag=True, help="Run the selected stages even if up to date.")
+@click.option(
+    "-S",
+    "--set-param",
+    "overrides",
+    multiple=True,
+    metavar="[FILE:]KEY=VALUE",
+    help="Set a param in params.yaml (or FILE) before running, like `dvc exp run -S`. Repeatable.",
+)
+@click.option(
+    "--grid",
+    multiple=True,
+    metavar="KEY=V1,V2,...",
+    help="Run the pipeline once per value (cross product over several --grid); each stage "
+    "execution is a run. The workspace is put back as it was afterwards.",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run up to N independent stages at the same time.",
+)
+@click.option("--dry", is_flag=True, help="Only say which stages would run, and why.")
+def repro_command(
+    stages: tuple[str, ...],
+    force: bool,
+    overrides: tuple[str, ...],
+    grid: tuple[str, ...],
+    jobs: int,
+    dry: bool,
+) -> None:
+    """Run the stale stages of mltrail.yaml in order; STAGES limits it to them and their deps.
+
+    A stage runs when its command, deps, params or outs differ from mltrail.lock. When the same
+    command, deps and params ran before, its outs come back from the run cache without running.
+    Each stage execution is recorded as a run in the experiment named after the pipeline.
+    """
+    from mltrail.pipeline.runner import repro
+
+    if grid:
+        if dry:
+            raise click.UsageError("--dry cannot be combined with --grid")
+        _sweep(stages, force, overrides, grid, jobs)
+        return
+    result = repro(
+        stages or None, force=force, overrides=overrides, dry=dry, jobs=jobs, progress=_progress
+    )
+    if result.overrides:
+        shown = ", ".join(f"{k}={v}" for k, v in result.overrides.items())
+        click.echo(f"Params set: {shown} (params file updated)")
+    ran, restored = result.count("ran"), result.count("restored")
+    if dry:
+        would = result.count("would run")
+        click.echo(f"{would} of {len(result.stages)} stage(s) would run.")
+    elif ran or restored:
+        parts = [f"{ran} ran"] if ran else []
+        if restored:
+            parts.append(f"{restored} restored from the run cache")
+        click.echo(f"Done: {', '.join(parts)}; {result.count('unchanged')} up to date.")
+        click.echo("To record this version: git add mltrail.lock (and the outs' .trail files)")
+    else:
+        click.echo(f"Pipeline is up to date ({len(result.stages)} stage(s)).")
+
+
+def _sweep(
+    stages: tuple[str, ...],
+    force: bool,
+    overrides: tuple[str, ...],
+    grid: tuple[str, ...],
+    jobs: int,
+) -> None:
+    from mltrail.errors import InvalidState
+    from mltrail.pipeline.sweep import sweep
+
+    points = sweep(
+        grid, stages or None, force=force, overrides=overrides, jobs=jobs, progress=_progress
+    )
+    click.echo("")
+    keys = sorted({k for p in points for k in p.metrics})
+    header = ["point", "ran", "restored", *keys]
+    rows = []
+    for p in points:
+        r = p.result
+        rows.append(
+            [
+                " ".join(p.overrides),
+                str(r.count("ran")) if r else "-",
+                str(r.count("restored")) if r else "-",
+                *[_num(p.metrics.get(k)) for k in keys],
+            ]
+        )
+    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
+    for line in [header, *rows]:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    click.echo(f"{len(points)} point(s); params files and outs put back as they were.")
+    failed = [p for p in points if p.error]
+    if failed:
+        raise InvalidState(
+            f"{len(failed)} grid point(s) failed: "
+            + "; ".join(f"{' '.join(p.overrides)}: {p.error}" for p in failed)
+        )
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+@click.command("dag")
+@click.argument("stage", required=False)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["ascii", "mermaid", "dot"]),
+    default="ascii",
+    show_default=True,
+    help="ascii: a tree in the terminal; mermaid or dot: text for those renderers.",
+)
+def dag_command(stage: str | None, fmt: str) -> None:
+    """Show the stage graph of mltrail.yaml; STAGE limits it to that stage and its deps."""
+    from mltrail.data.project import Project
+    from mltrail.pipeline.dag import build
+    from mltrail.pipeline.spec import load
+
+    project = Project.find()
+    dag = build(load(project.root))
+    names = dag.with_upstream([stage]) if stage else None
+    if not dag.names:
+        click.echo("No stages in mltrail.yaml.")
+        return
+    text = {"ascii": dag.ascii, "mermaid": dag.mermaid, "dot": dag.dot}[fmt](names)
+    click.echo(text)
