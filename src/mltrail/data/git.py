@@ -120,6 +120,12 @@ class GitRepo:
         text = self._cat(commit, [name]).get(name)
         return None if text is None else parse_pointer(text, f"{name} at {rev}")
 
+    def file_at(self, rev: str, rel: str) -> bytes | None:
+        """Return the bytes of a file (relative to the project) at ``rev``, or None if absent."""
+        commit = self.resolve(rev)
+        name = self.prefix + rel
+        return self._cat(commit, [name]).get(name)
+
     def history(self, data_rel: str) -> list[PointerCommit]:
         """Return the commits that changed a dataset's pointer file, newest first."""
         name = self.prefix + data_rel + POINTER_SUFFIX

@@ -314,6 +314,26 @@ def fetch(
     return result
 
 
+def fetch_versions(
+    datasets: Iterable[tuple[str, Pointer]],
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    start: PathArg | None = None,
+    reporter: Reporter = QUIET,
+) -> Transfer:
+    """Download given dataset versions (``(path, pointer)`` pairs) into the local cache.
+
+    Like :func:`fetch`, for versions no pointer file in the workspace names (a run's inputs).
+    """
+    project = Project.find(start)
+    with data_lock(project.dir):
+        result = _fetch(project, list(datasets), remote, jobs, reporter)
+    if result.missing:
+        raise _fetch_error(result)
+    return result
+
+
 @dataclass
 class Pulled:
     """What :func:`pull` did: the fetch, then the checkout of every complete dataset."""
@@ -355,4 +375,4 @@ def pull(
     return result
 
 
-__all__ = ["MissingObject", "Pulled", "Transfer", "fetch", "pull", "push"]
+__all__ = ["MissingObject", "Pulled", "Transfer", "fetch", "fetch_versions", "pull", "push"]

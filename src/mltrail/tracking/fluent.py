@@ -27,6 +27,8 @@ from mltrail.tracking.client import MltrailClient
 
 ENV_EXPERIMENT_NAME = "MLTRAIL_EXPERIMENT_NAME"
 ENV_CAPTURE = "MLTRAIL_CAPTURE"
+#: A JSON object of tags every run started here gets (`mltrail reproduce` marks re-runs with it).
+ENV_RUN_TAGS = "MLTRAIL_RUN_TAGS"
 
 _lock = threading.RLock()
 _client: MltrailClient | None = None
@@ -172,7 +174,7 @@ def start_run(
         if run_id is not None:
             run = client.resume_run(run_id)
         else:
-            all_tags = dict(tags or {})
+            all_tags = {**_env_tags(), **(tags or {})}
             if description:
                 from mltrail.tracking.capture import TAG_NOTE
 
@@ -198,6 +200,25 @@ def start_run(
         active = ActiveRun(run)
         _run_stack.append(active)
         return active
+
+
+def _env_tags() -> dict[str, str]:
+    """Return the tags MLTRAIL_RUN_TAGS asks for; a malformed value is an error naming it."""
+    import json
+
+    text = os.environ.get(ENV_RUN_TAGS, "").strip()
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise InvalidInput(
+            f"{ENV_RUN_TAGS} is not a JSON object of string values: {text[:80]!r}",
+            hint=f'Set it like {ENV_RUN_TAGS}=\'{{"team": "ml"}}\', or unset it.',
+        )
+    return value
 
 
 def end_run(status: str | RunStatus = RunStatus.FINISHED) -> None:
