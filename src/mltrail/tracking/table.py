@@ -112,15 +112,11 @@ def candidates(runs: Sequence[Run], wanted: Sequence[str] = ()) -> list[str]:
 def default_columns(
     runs: Sequence[Run], wanted: Sequence[str] = (), metrics: int = 8, params: int = 8
 ) -> list[str]:
-    """``wanted`` keys, then up to ``metrics`` metric and ``params`` param columns."""
-    out = list(dict.fromkeys(wanted))
-    room = {"metrics.": metrics, "params.": params}
-    for key in candidates(runs):
-        prefix = key.split(".", 1)[0] + "."
-        if key not in out and room.get(prefix, 0) > 0:
-            out.append(key)
-            room[prefix] -= 1
-    return out
+    """``wanted`` keys, then up to ``metrics`` metric columns, then up to ``params`` params."""
+    order = candidates(runs)
+    picked = [k for k in order if k.startswith("metrics.") and k not in wanted][:metrics]
+    picked += [k for k in order if k.startswith("params.") and k not in wanted][:params]
+    return list(dict.fromkeys([*wanted, *picked]))
 
 
 @dataclass

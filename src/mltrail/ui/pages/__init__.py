@@ -10,6 +10,6 @@ if TYPE_CHECKING:
 
 def PAGES() -> list[APIRouter]:
     """Every page router of the UI."""
-    from mltrail.ui.pages import experiments
+    from mltrail.ui.pages import experiments, runs
 
-    return [experiments.router]
+    return [experiments.router, runs.router]
