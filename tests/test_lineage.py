@@ -156,6 +156,10 @@ def test_every_target_form(client, chain):
         graph = lineage(target, direction="up", client=client)
         assert f"run:{train}" in graph.nodes, target
         assert "dataset:data/raw@" + "a" * 64 in graph.nodes, target
+    # Model shorthands, when no dataset was recorded under that path.
+    assert lineage("m@production", client=client).root == "alias:m@production"
+    assert lineage("m", client=client).root == "model:m/1"
+    assert lineage("m/1", client=client).root == "model:m/1"
     client.transition_model_version_stage("m", 1, "Production")
     assert lineage("models:/m/production", client=client).root == "model:m/1"
     # A full hash, and a path with a trailing slash or ./ in front.
@@ -182,7 +186,7 @@ def test_depth_counts_runs(client, chain):
         "dataset:data/prepared.csv@" + "b" * 64,
     }
     assert one.truncated == ["dataset:data/prepared.csv@" + "b" * 64]
-    assert one.notes and "1 runs away" in one.notes[0]
+    assert one.notes and "stopped 1 run away" in one.notes[0]
     zero = lineage("models:/m/1", direction="up", depth=0, client=client)
     assert _keys(zero) == {"model:m/1"} and zero.truncated == ["model:m/1"]
     # Two runs away reaches everything, with nothing left over.
@@ -227,6 +231,8 @@ def test_a_long_pipeline_chain_is_followed_to_its_start(client):
         ("models:/missing/1", NotFound, "missing"),
         ("models:/m/7", NotFound, "7"),
         ("models:/m/Staging", NotFound, "no version in stage Staging"),
+        ("m@staging", NotFound, "staging"),
+        ("m/x/y", NotFound, "no run recorded dataset 'm/x/y'"),
         ("runs:/", InvalidInput, "names no run"),
         ("runs:/ffffffff", NotFound, "no run id starts with 'ffffffff'"),
         ("ffffffff", NotFound, "neither a run id"),

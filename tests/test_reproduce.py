@@ -228,3 +228,70 @@ def test_run_tags_from_the_environment(repo: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("MLTRAIL_RUN_TAGS", "[1]")
     with pytest.raises(InvalidInput, match="MLTRAIL_RUN_TAGS is not a JSON object"):
         mt.start_run()
+
+
+PREPARE = """\
+import json
+from pathlib import Path
+import yaml
+
+factor = yaml.safe_load(Path("params.yaml").read_text())["prep"]["factor"]
+rows = Path("data/raw.csv").read_text().splitlines()
+Path("data/prepared.txt").write_text("\\n".join(rows * factor) + "\\n")
+Path("metrics.json").write_text(json.dumps({"rows": len(rows) * factor}))
+"""
+
+
+def _pipeline(repo: Path) -> None:
+    write(repo / "prepare.py", PREPARE)
+    write(repo / "params.yaml", "prep:\n  factor: 2\n")
+    write(
+        repo / "mltrail.yaml",
+        "stages:\n  prepare:\n"
+        f"    cmd: {sys.executable} prepare.py\n"
+        "    deps: [prepare.py, data/raw.csv]\n"
+        "    params: [prep.factor]\n"
+        "    outs: [data/prepared.txt]\n"
+        "    metrics: [metrics.json]\n",
+    )
+    write(repo / "data" / ".gitignore", "/raw.csv\n/prepared.txt\n")
+    write(repo / ".gitignore", "/out\n/metrics.json\n/mltrail.lock\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "pipeline")
+
+
+def _stage_run(repo: Path) -> str:
+    client = MltrailClient(str(repo / ".mltrail"), create=False)
+    try:
+        exp = client.get_experiment_by_name(repo.name)
+        assert exp is not None
+        runs = client.search_runs([exp.experiment_id], order_by="attributes.start_time DESC")
+        assert runs[0].data.tags["mltrail.stage"] == "prepare"
+        return runs[0].info.run_id
+    finally:
+        client.close()
+
+
+def test_a_pipeline_stage_run_is_rerun_with_its_stage_command(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from mltrail.pipeline.runner import repro
+
+    monkeypatch.setenv("MLTRAIL_CAPTURE", "1")
+    _pipeline(repo)
+    repro(start=repo)
+    run_id = _stage_run(repo)
+    data = json.loads(invoke("reproduce", run_id, "--json").stdout)
+    assert data["shell"] is True and data["command"] == [f"{sys.executable} prepare.py"]
+    assert {o["path"]: o["result"] for o in data["outputs"]} == {
+        "data/prepared.txt": "same",
+        "metrics.json": "same",
+    }
+    assert data["all_match"] is True
+
+    # An experiment with -S leaves params.yaml changed: reproduced with its recorded diff.
+    repro(start=repo, overrides=["prep.factor=3"])
+    run_id = _stage_run(repo)
+    invoke("reproduce", run_id, code=1)  # refused: uncommitted changes
+    data = json.loads(invoke("reproduce", run_id, "--allow-dirty", "--json").stdout)
+    assert data["dirty_applied"] is True and data["all_match"] is True

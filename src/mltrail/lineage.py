@@ -62,6 +62,7 @@ FORMS = (
     "RUN_ID (or a unique prefix of 4+ characters)",
     "PATH (every version of a dataset runs recorded)",
     "PATH@HASH (one version; a hash prefix of 4+ characters is enough)",
+    "NAME, NAME@ALIAS, NAME/VERSION (a registered model, when no dataset has that path)",
 )
 
 #: Nodes a graph holds at most unless asked otherwise; enough for any readable picture.
@@ -549,7 +550,31 @@ def _resolve(walker: _Walker, target: object) -> list[Node]:
             raise _not_found(
                 f"{text!r} is neither a run id (prefix) nor a dataset path any run recorded"
             ) from None
+        # As `mltrail models serve` does: NAME, NAME@ALIAS, NAME/VERSION, NAME/STAGE name a
+        # registered model when no dataset was recorded under that path.
+        shorthand = _model_shorthand(text)
+        if shorthand is not None and _is_model(store, shorthand[0]):
+            return _model_roots(store, shorthand[1])
         raise
+
+
+def _model_shorthand(text: str) -> tuple[str, str] | None:
+    """The model name and models:/ URI a shorthand stands for, None if ``text`` is none."""
+    name, at, _ = text.partition("@")
+    if at:
+        return None if "/" in name else (name, f"models:/{text}")
+    name, slash, ref = text.partition("/")
+    if "/" in ref:
+        return None
+    return (name, f"models:/{text}") if slash else (name, f"models:/{text}/latest")
+
+
+def _is_model(store: TrackingStore, name: str) -> bool:
+    try:
+        store.get_registered_model(name)
+    except MltrailError:
+        return False
+    return True
 
 
 def _required_run(walker: _Walker, run_id: str) -> Node:
@@ -602,7 +627,8 @@ def graph_from_store(
             "(ask for a smaller depth, one direction, or a larger max_nodes)"
         )
     if depth is not None and walker.truncated and not walker.capped:
-        notes.append(f"stopped {depth} runs away from the target; nodes in 'truncated' lead on")
+        runs = "run" if depth == 1 else "runs"
+        notes.append(f"stopped {depth} {runs} away from the target; nodes in 'truncated' lead on")
     return LineageGraph(
         root=roots[0].key,
         nodes=walker.nodes,
@@ -628,7 +654,9 @@ def lineage(
     ``target`` is one of :data:`FORMS`: ``models:/wine-rf@production``, ``models:/wine-rf/3``,
     ``models:/wine-rf/Production``, ``runs:/<id>``, a run id or unique prefix, a dataset path
     relative to the project root (``data/raw.csv``: every version runs recorded, newest first,
-    ``root`` being the newest) or one version of it (``data/raw.csv@1a2b3c4d``).
+    ``root`` being the newest) or one version of it (``data/raw.csv@1a2b3c4d``); when no run
+    recorded a dataset at that path, ``wine-rf``, ``wine-rf@production`` and ``wine-rf/3`` name
+    a registered model, as in ``mltrail models serve``.
 
     ``direction`` is ``up`` (what it came from), ``down`` (what used it) or ``both``. ``depth``
     is how many runs away from the target to follow (None: no limit); a run in the graph always

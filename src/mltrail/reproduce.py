@@ -50,10 +50,6 @@ Verdict = Literal["same", "different", "missing"]
 
 #: Tag on every run the re-run logs: the id of the run it reproduces.
 TAG_REPRODUCES = "mltrail.reproduce.of"
-#: Tags a pipeline stage run may carry: its stage's command and the folder it ran in (relative to
-#: the project root). Read when present, so stage runs are re-run with the stage's command.
-TAG_STAGE_CMD = "mltrail.pipeline.cmd"
-TAG_STAGE_WDIR = "mltrail.pipeline.wdir"
 #: Lines of the command's output kept for the error message when it fails.
 _TAIL_LINES = 20
 _GIT_TIMEOUT = 600
@@ -97,6 +93,8 @@ class Reproduction:
     command: list[str]
     #: Where it ran, relative to the worktree's top (POSIX, "." for the top).
     cwd: str
+    #: True when ``command`` is one shell line (a pipeline stage's command).
+    shell: bool = False
     inputs: list[DatasetRef] = field(default_factory=list)
     outputs: list[OutputCheck] = field(default_factory=list)
     #: Objects fetched from the remote before the re-run.
@@ -120,6 +118,7 @@ class Reproduction:
             "run_id": self.run_id,
             "commit": self.commit,
             "command": self.command,
+            "shell": self.shell,
             "cwd": self.cwd,
             "inputs": [d.to_dict() for d in self.inputs],
             "outputs": [o.to_dict() for o in self.outputs],
@@ -138,12 +137,14 @@ class _Plan:
     run_id: str
     commit: str
     command: str
-    #: Folder to run in, relative to the project root, when a stage recorded it.
-    wdir: str | None
     entry_point: str
     dirty: bool
     inputs: list[DatasetRef]
     outputs: list[DatasetRef]
+    #: The pipeline stage whose execution the run records (``mltrail.stage``), else None.
+    stage: str | None = None
+    #: The run's params (a stage run's are the values its command read).
+    params: dict[str, str] = field(default_factory=dict)
 
 
 def reproduce(
@@ -178,7 +179,6 @@ def reproduce(
         repo = GitRepo(project.root)
         plan = _plan(client, run, repo, allow_dirty)
         result = Reproduction(plan.run_id, plan.commit, [], ".", inputs=plan.inputs)
-        result.fetched = _ensure_inputs(project, plan.inputs, remote, jobs, reporter)
         diff = _recorded_diff(client, plan) if plan.dirty else None
         with _Worktree(repo, plan.commit, keep) as wt:
             if diff is not None:
@@ -191,13 +191,25 @@ def reproduce(
                 )
             root = wt.path / repo.prefix if repo.prefix else wt.path
             _prepare_project(project, root)
-            _restore_inputs(root, plan.inputs, reporter)
-            argv, cwd, notes = _command(plan, repo.top, wt.path, root)
+            # Inputs the commit itself holds as recorded (code, committed files) are left alone.
+            needed = [ref for ref in plan.inputs if not _matches(root, ref)]
+            result.fetched = _ensure_inputs(project, needed, remote, jobs, reporter)
+            _restore_inputs(root, needed, reporter)
+            if plan.stage is not None:
+                shell, cwd, notes = _stage_command(plan, root)
+                argv = [shell]
+                result.shell = True
+            else:
+                argv, cwd, notes = _command(plan, repo.top, wt.path, root)
             result.warnings += notes
             result.command, result.cwd = argv, Path(os.path.relpath(cwd, wt.path)).as_posix()
+            # An output left from the commit must not pass for one the command wrote.
+            _clear_outputs(
+                root, [o for o in plan.outputs if o.path not in {i.path for i in plan.inputs}]
+            )
             started_ms = int(time.time() * 1000)
-            env = _environment(client, plan.run_id, record, wt.scratch)
-            _run(argv, cwd, env, output, plan.run_id, wt)
+            env = _environment(client, plan, record, wt.scratch)
+            _run(argv, cwd, env, output, plan.run_id, wt, shell=result.shell)
             result.outputs = [_check(root, ref) for ref in plan.outputs]
             if record:
                 result.recorded_runs = _logged_runs(client, plan.run_id, started_ms)
@@ -242,7 +254,9 @@ def _plan(client: MltrailClient, ref: str, repo: GitRepo, allow_dirty: bool) -> 
             hint="Pass --allow-dirty to re-run it with its recorded diff applied, or reproduce a "
             "run recorded from a clean tree.",
         )
-    command = (tags.get(TAG_STAGE_CMD) or tags.get(cap.TAG_COMMAND) or "").strip()
+    from mltrail.pipeline.runner import TAG_STAGE
+
+    command = tags.get(cap.TAG_COMMAND, "").strip()
     if not command:
         raise InvalidState(
             f"run {run_id} recorded no command (no {cap.TAG_COMMAND} tag)",
@@ -258,11 +272,12 @@ def _plan(client: MltrailClient, ref: str, repo: GitRepo, allow_dirty: bool) -> 
         run_id,
         commit,
         command,
-        tags.get(TAG_STAGE_WDIR) or None,
         tags.get(cap.TAG_ENTRY_POINT, ""),
         dirty,
         [inputs[p] for p in sorted(inputs)],
         [outputs[p] for p in sorted(outputs)],
+        stage=tags.get(TAG_STAGE) or None,
+        params=dict(run.data.params),
     )
 
 
@@ -425,6 +440,26 @@ def _restore_inputs(root: Path, inputs: list[DatasetRef], reporter: Reporter) ->
         raise type(e)(f"cannot restore the run's inputs: {e.message}", hint=e.hint) from None
 
 
+def _matches(root: Path, ref: DatasetRef) -> bool:
+    """Return True if the worktree already holds the version ``ref`` names at its path."""
+    from mltrail.objects.hashing import hash_file
+    from mltrail.objects.tree import scan_tree
+
+    path = root / ref.path
+    if ref.kind == "dir":
+        return path.is_dir() and scan_tree(path)[0].hash == ref.hash
+    return path.is_file() and hash_file(path) == ref.hash
+
+
+def _clear_outputs(root: Path, outputs: list[DatasetRef]) -> None:
+    for ref in outputs:
+        path = root / ref.path
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            path.unlink()
+
+
 # -- the command -----------------------------------------------------------------------------------
 
 
@@ -461,8 +496,6 @@ def _command(plan: _Plan, top: Path, wt: Path, root: Path) -> tuple[list[str], P
     if os.path.isabs(exe) and not os.path.exists(exe) and Path(exe).name.startswith("python"):
         notes.append(f"the recorded interpreter {exe} no longer exists; used {sys.executable}")
         argv[0] = sys.executable
-    if plan.wdir is not None:
-        return argv, root / plan.wdir, notes
     # The working folder is not recorded: run where the entry point is found, project root first.
     entry = plan.entry_point
     if entry and not os.path.isabs(entry):
@@ -476,7 +509,74 @@ def _command(plan: _Plan, top: Path, wt: Path, root: Path) -> tuple[list[str], P
     return argv, root, notes
 
 
-def _environment(client: MltrailClient, run_id: str, record: bool, scratch: Path) -> dict[str, str]:
+def _stage_command(plan: _Plan, root: Path) -> tuple[str, Path, list[str]]:
+    """Return a stage run's shell command and folder, from mltrail.yaml at the run's commit.
+
+    The params the run recorded are written into the worktree's params files first, so a run
+    made with ``repro -S`` or ``--grid`` is re-run with its own values.
+    """
+    from mltrail.pipeline.spec import load
+
+    notes: list[str] = []
+    try:
+        stage = load(root).stages.get(plan.stage or "")
+    except InvalidInput as e:
+        stage = None
+        notes.append(f"cannot read mltrail.yaml at commit {plan.commit[:12]}: {e.message}")
+    if stage is None:
+        notes.append(
+            f"stage {plan.stage!r} is not in mltrail.yaml at commit {plan.commit[:12]}; ran the "
+            "recorded command from the project root"
+        )
+        return plan.command, root, notes
+    notes += _apply_params(root, plan.params)
+    return stage.command, root / stage.wdir, notes
+
+
+def _apply_params(root: Path, params: dict[str, str]) -> list[str]:
+    """Set the worktree's params to the values the stage run recorded; return notes."""
+    from mltrail.pipeline.params import (
+        get_key,
+        parse_value,
+        read_params_file,
+        set_key,
+        write_params_file,
+    )
+    from mltrail.pipeline.spec import DEFAULT_PARAMS
+    from mltrail.pipeline.stage import flat_params
+
+    by_file: dict[str, dict[str, str]] = {}
+    for label, value in params.items():
+        file, _, key = label.rpartition(":")
+        by_file.setdefault(file or DEFAULT_PARAMS, {})[key] = value
+    notes = []
+    for file, values in by_file.items():
+        path = root / file
+        try:
+            doc = read_params_file(path)
+        except InvalidInput as e:
+            notes.append(f"cannot apply the run's params to {file}: {e.message}")
+            continue
+        changed = []
+        for key, recorded in values.items():
+            try:
+                current = flat_params({DEFAULT_PARAMS: {key: get_key(doc, key)}}).get(key)
+            except KeyError:
+                current = None
+            if current != recorded:
+                set_key(doc, key, parse_value(recorded))
+                changed.append(f"{key}={recorded}")
+        if changed:
+            try:
+                write_params_file(path, doc)
+            except InvalidInput as e:
+                notes.append(f"cannot apply the run's params to {file}: {e.message}")
+                continue
+            notes.append(f"set the run's params in {file}: {', '.join(changed)}")
+    return notes
+
+
+def _environment(client: MltrailClient, plan: _Plan, record: bool, scratch: Path) -> dict[str, str]:
     from mltrail.config import ENV_OBJECTS, ENV_TRACKING_URI
     from mltrail.tracking.fluent import ENV_RUN_TAGS
 
@@ -489,7 +589,9 @@ def _environment(client: MltrailClient, run_id: str, record: bool, scratch: Path
         scratch.mkdir(parents=True, exist_ok=True)
         env[ENV_TRACKING_URI] = f"sqlite:///{scratch / 'mltrail.db'}"
         env[ENV_OBJECTS] = str(scratch / "objects")
-    env[ENV_RUN_TAGS] = json.dumps({TAG_REPRODUCES: run_id})
+    env[ENV_RUN_TAGS] = json.dumps({TAG_REPRODUCES: plan.run_id})
+    if plan.stage is not None:
+        env["MLTRAIL_STAGE"] = plan.stage  # as `mltrail repro` runs a stage's command
     return env
 
 
@@ -500,12 +602,15 @@ def _run(
     output: Callable[[str], None] | None,
     run_id: str,
     wt: _Worktree,
+    *,
+    shell: bool = False,
 ) -> None:
     show = output or (lambda line: print(line, file=sys.stderr, flush=True))
     tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
     try:
         proc = subprocess.Popen(
-            argv,
+            argv[0] if shell else argv,
+            shell=shell,
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -538,7 +643,8 @@ def _run(
             else "rerun with --keep to inspect the worktree"
         )
         raise InvalidState(
-            f"the re-run of run {run_id} failed: {shlex.join(argv)} exited with status {code}",
+            f"the re-run of run {run_id} failed: "
+            f"{argv[0] if shell else shlex.join(argv)} exited with status {code}",
             hint=f"Its output is above; {where}.",
         )
 

@@ -109,7 +109,8 @@ def _print(r: Reproduction) -> None:
         click.echo(f"  input    {ref.path} ({ref.hash[:12]})")
     if r.fetched:
         click.echo(f"  fetched  {r.fetched} object(s) from the remote")
-    click.echo(f"  command  {' '.join(r.command)}  (in {r.cwd})")
+    command = r.command[0] if r.shell else " ".join(r.command)
+    click.echo(f"  command  {command}  (in {r.cwd})")
     if r.dirty_applied:
         click.echo("  applied  the run's recorded uncommitted changes")
     if not r.outputs:

@@ -19,6 +19,7 @@ COMMANDS = {
     "repro": "mltrail.cli.pipeline:repro_command",
     "dag": "mltrail.cli.pipeline:dag_command",
     "models": "mltrail.cli.models:models_group",
+    "lineage": "mltrail.cli.lineage:lineage_command",
     "reproduce": "mltrail.cli.reproduce:reproduce_command",
     "params": "mltrail.cli.pipeline_diff:params_group",
     "metrics": "mltrail.cli.pipeline_diff:metrics_group",
