@@ -238,6 +238,43 @@ class DatasetUse:
         return cls(**{**d, "dataset": DatasetRef.from_dict(d["dataset"])})
 
 
+@dataclass(frozen=True, slots=True)
+class DatasetSummary:
+    """One tracked dataset path across the runs that used it, for listings.
+
+    ``latest`` is the version logged most recently; ``first_seen`` and ``last_seen`` are the
+    times of its first and last use; ``readers`` and ``writers`` count the runs that read it
+    (input) and wrote it (output), so ``runs`` may be less than their sum.
+    """
+
+    path: str
+    versions: int
+    runs: int
+    readers: int
+    writers: int
+    first_seen: int
+    last_seen: int
+    latest: DatasetRef
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict with stable keys."""
+        return {
+            "path": self.path,
+            "versions": self.versions,
+            "runs": self.runs,
+            "readers": self.readers,
+            "writers": self.writers,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "latest": self.latest.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DatasetSummary:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**d, "latest": DatasetRef.from_dict(d["latest"])})
+
+
 class PagedList(list):
     """A page of results with the token for the next page (None on the last page)."""
 

@@ -154,6 +154,21 @@ class DatasetUsesOut(BaseModel):
     uses: list[DatasetUseOut]
 
 
+class DatasetSummaryOut(BaseModel):
+    path: str
+    versions: int
+    runs: int
+    readers: int
+    writers: int
+    first_seen: int
+    last_seen: int
+    latest: DatasetOut
+
+
+class DatasetsOut(BaseModel):
+    datasets: list[DatasetSummaryOut]
+
+
 class ReferencedOut(BaseModel):
     artifacts: list[str]
     files: list[str]

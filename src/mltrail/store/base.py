@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from mltrail.entities import (
     DatasetRef,
+    DatasetSummary,
     DatasetUse,
     Experiment,
     FileInfo,
@@ -181,6 +182,18 @@ class TrackingStore(AuthStore, RegistryStore):
 
         At least one of ``path`` and ``hash`` is required. Deleted runs are left out unless
         ``view`` asks for them.
+        """
+
+    @abstractmethod
+    def list_datasets(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        view: ViewType = ViewType.ACTIVE_ONLY,
+    ) -> list[DatasetSummary]:
+        """Return every dataset path runs read or wrote, summarised, ordered by path.
+
+        Only runs in ``view`` count, and only those in ``experiment_ids`` when it is given (so a
+        server can leave out experiments the caller may not see).
         """
 
     @abstractmethod

@@ -15,6 +15,7 @@ from typing import Any
 from mltrail import validation as v
 from mltrail.entities import (
     DatasetRef,
+    DatasetSummary,
     DatasetUse,
     Experiment,
     FileInfo,
@@ -263,6 +264,20 @@ class HttpStore(HttpAuthMixin, TrackingStore):
         params = {"path": path, "hash": hash, "view": ViewType(view).value}
         found = self._call("GET", "/datasets/uses", params=params)
         return [DatasetUse.from_dict(u) for u in found["uses"]]
+
+    def list_datasets(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        view: ViewType = ViewType.ACTIVE_ONLY,
+    ) -> list[DatasetSummary]:
+        """Return every dataset path runs read or wrote (in experiments the token may see)."""
+        if experiment_ids is not None and not experiment_ids:
+            return []  # no query parameter could say "none of them"
+        params: dict[str, Any] = {"view": ViewType(view).value}
+        if experiment_ids is not None:
+            params["experiment_id"] = list(experiment_ids)
+        found = self._call("GET", "/datasets", params=params)
+        return [DatasetSummary.from_dict(d) for d in found["datasets"]]
 
     def referenced_objects(self) -> tuple[set[str], set[str], set[str]]:
         """Return the object hashes runs refer to: artifact files, file datasets, folder trees."""

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from mltrail.entities import (
     DatasetRef,
+    DatasetSummary,
     DatasetUse,
     Experiment,
     FileInfo,
@@ -69,6 +70,14 @@ def _experiment_pk(experiment_id: str | int) -> int:
     if not 0 <= pk <= _MAX_EXPERIMENT_PK:
         raise NotFound(f"experiment id {experiment_id!r} does not exist")
     return pk
+
+
+def _maybe_experiment_pk(experiment_id: str | int) -> int:
+    """The primary key an experiment id names, or -1 if no experiment can have it."""
+    try:
+        return _experiment_pk(experiment_id)
+    except NotFound:
+        return -1
 
 
 _INSERT_METRICS = 'INSERT INTO metrics (run_pk, key, step, "timestamp", value)'
@@ -809,6 +818,59 @@ class SqlStore(SqlAuthMixin, SqlRegistryMixin, TrackingStore):
                 timestamp=row.timestamp,
             )
             for row in rows
+        ]
+
+    def list_datasets(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        view: ViewType = ViewType.ACTIVE_ONLY,
+    ) -> list[DatasetSummary]:
+        """Return every dataset path runs in ``view`` read or wrote, summarised, by path."""
+        d, r = t.run_datasets.c, t.runs.c
+        where = [r.lifecycle_stage.in_(ViewType(view).stages)]
+        if experiment_ids is not None:
+            # An id that cannot exist matches nothing, as in a search; it is no error here.
+            pks = sorted({pk for e in experiment_ids if (pk := _maybe_experiment_pk(e)) >= 0})
+            if not pks:
+                return []
+            where.append(r.experiment_id.in_(pks))
+        used = (
+            sa.select(d.run_pk, d.direction, d.path, d.hash, d.kind, d.size, d.nfiles, d.context)
+            .add_columns(d.timestamp)
+            .join(t.runs, r.run_pk == d.run_pk)
+            .where(*where)
+            .subquery()
+        )
+        u = used.c
+        # COUNT(DISTINCT CASE ...) counts each run once per direction (NULLs are not counted).
+        per_path = sa.select(
+            u.path,
+            sa.func.count(sa.distinct(u.hash)),
+            sa.func.count(sa.distinct(u.run_pk)),
+            sa.func.count(sa.distinct(sa.case((u.direction == "input", u.run_pk)))),
+            sa.func.count(sa.distinct(sa.case((u.direction == "output", u.run_pk)))),
+            sa.func.min(u.timestamp),
+            sa.func.max(u.timestamp),
+        ).group_by(u.path)
+        ranked = sa.select(
+            u.path,
+            u.hash,
+            u.kind,
+            u.size,
+            u.nfiles,
+            u.context,
+            sa.func.row_number()
+            .over(partition_by=u.path, order_by=(u.timestamp.desc(), u.hash.desc()))
+            .label("rank"),
+        ).subquery()
+        latest_q = sa.select(ranked).where(ranked.c.rank == 1)
+        with self._read() as conn:
+            latest = {row.path: _dataset_ref(row) for row in conn.execute(latest_q)}
+            rows = conn.execute(per_path.order_by(u.path)).all()
+        return [
+            DatasetSummary(path, versions, runs, readers, writers, first, last, latest[path])
+            for path, versions, runs, readers, writers, first, last in rows
+            if path in latest
         ]
 
 

@@ -309,6 +309,28 @@ def find_dataset_uses(
     return reply({"uses": [u.to_dict() for u in uses]})
 
 
+@router.get("/datasets", response_model=s.DatasetsOut)
+def list_datasets(
+    who: Who,
+    state: State,
+    experiment_ids: Annotated[list[str] | None, Query(alias="experiment_id")] = None,
+    view: s.View = "active_only",
+) -> Response:
+    """Every dataset path runs read or wrote (in experiments the caller may see), by path."""
+    allow(who, "read")
+    wanted = experiment_ids
+    if any(kind == "experiment" for kind, _ in who.grants):
+        # Per-experiment grants may hide experiments: count only the runs of visible ones.
+        shown = {
+            e.experiment_id
+            for e in state.store.list_experiments(ViewType.ALL)
+            if visible_experiment(who, e.experiment_id)
+        }
+        wanted = sorted(shown) if wanted is None else [e for e in wanted if e in shown]
+    found = state.store.list_datasets(wanted, ViewType(view))
+    return reply({"datasets": [d.to_dict() for d in found]})
+
+
 @router.get("/objects-referenced", response_model=s.ReferencedOut)
 def referenced_objects(who: Who, state: State) -> Response:
     """Every object hash runs refer to (so a local cache's garbage collection keeps them)."""

@@ -10,6 +10,6 @@ if TYPE_CHECKING:
 
 def PAGES() -> list[APIRouter]:
     """Every page router of the UI."""
-    from mltrail.ui.pages import experiments, runs
+    from mltrail.ui.pages import datasets, experiments, lineage, models, runs
 
-    return [experiments.router, runs.router]
+    return [experiments.router, runs.router, models.router, datasets.router, lineage.router]

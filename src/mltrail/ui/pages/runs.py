@@ -38,7 +38,7 @@ MAX_COMPARE = 100
 
 _KINDS = {"metrics.": "metric", "params.": "param", "tags.": "tag"}
 _FILTER_HINT = (
-    "Filters use the language of `mltrail runs ls --filter`, e.g. metrics.rmse < 0.5 and "
+    "Filters use the language of mltrail runs ls --filter, e.g. metrics.rmse < 0.5 and "
     "params.alpha = '0.1', tags.team LIKE 'ml%', attributes.status = 'FINISHED'."
 )
 _SORT_HINT = "Sort by a column, e.g. metrics.rmse DESC, params.alpha or attributes.start_time."
