@@ -255,7 +255,8 @@ class Runner:
                         done.add(name)
                         continue
                     key = self.run_key(st)
-                    restored = self.try_restore(st, key) if key else None
+                    # --force means "run the command": the run cache is written, not read.
+                    restored = self.try_restore(st, key) if key and not force else None
                     if restored is not None:
                         restored.seconds = time.monotonic() - started
                         results[name] = restored

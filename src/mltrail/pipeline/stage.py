@@ -281,7 +281,7 @@ def _remove(path: Path) -> None:
             os.chmod(os.path.dirname(p), 0o755)  # read-only folders cannot lose entries
             func(p)
 
-        shutil.rmtree(path, onexc=writable)
+        shutil.rmtree(path, onerror=writable)  # onexc is Python 3.12+
     elif os.path.lexists(path):
         os.unlink(path)
 

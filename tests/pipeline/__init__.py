@@ -1,0 +1,1 @@
+"""Tests of pipelines (mltrail.pipeline): spec, DAG, lock, repro, run cache, CLI."""

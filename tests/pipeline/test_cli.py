@@ -1,0 +1,83 @@
+"""mltrail repro and mltrail dag through the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from mltrail.cli import cli
+from tests.data import write
+from tests.pipeline.conftest import runs
+
+
+def _invoke(*args: str, code: int = 0):
+    result = CliRunner().invoke(cli, list(args), prog_name="mltrail")
+    assert result.exit_code == code, f"{result.exit_code}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def test_repro_then_up_to_date(pipeline: Path):
+    out = _invoke("repro").stdout
+    assert "Running stage 'prepare' (never ran)" in out
+    assert "Done: 2 ran; 0 up to date." in out
+    assert "git add mltrail.lock" in out
+    assert "Pipeline is up to date (2 stage(s))." in _invoke("repro").stdout
+
+
+def test_repro_dry_set_param_and_grid(pipeline: Path):
+    out = _invoke("repro", "--dry").stdout
+    assert "Would run 'prepare' (never ran)" in out and "2 of 2 stage(s) would run." in out
+    assert runs(pipeline) == []
+    out = _invoke("repro", "-S", "train.max_depth=3").stdout
+    assert "Params set: train.max_depth=3 (params file updated)" in out
+    out = _invoke("repro", "--grid", "train.max_depth=4,6", "-j", "2").stdout
+    assert "== grid point: train.max_depth=4" in out
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("point"))
+    assert header.split() == ["point", "ran", "restored", "acc", "nested.loss"]
+    assert any(line.split()[:4] == ["train.max_depth=6", "1", "0", "0.6"] for line in lines)
+    assert "max_depth: 3" in (pipeline / "params.yaml").read_text()
+
+
+def test_repro_failure_message(pipeline: Path):
+    result = _invoke("repro", "-S", "train.fail=1", code=1)
+    assert "error: stage 'train' failed: its command exited with code 3" in result.stderr
+    assert "boom: training diverged" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_yaml_is_an_error_with_a_line(project: Path):
+    write(project / "mltrail.yaml", "stages:\n  a:\n    cmd: x\n    outz: [y]\n")
+    result = _invoke("repro", code=1)
+    assert "error: mltrail.yaml:4: unknown key 'outz' in stage 'a'" in result.stderr
+    assert "hint: Expected one of cmd, deps" in result.stderr
+    assert "mltrail.yaml:4" in _invoke("dag", code=1).stderr
+
+
+def test_dag_formats(pipeline: Path):
+    assert _invoke("dag").stdout == "prepare\n└── train\n"
+    assert "s0 --> s1" in _invoke("dag", "--format", "mermaid").stdout
+    assert _invoke("dag", "--format", "dot", "prepare").stdout.count("->") == 0
+    assert "no stage named 'nope'" in _invoke("dag", "nope", code=1).stderr
+
+
+def test_no_pipeline_file(project: Path):
+    assert "no mltrail.yaml in" in _invoke("repro", code=1).stderr
+
+
+def test_repro_imports_little(pipeline: Path):
+    _invoke("repro")
+    code = (
+        "import sys; from mltrail.cli import cli\n"
+        "try:\n    cli(['repro'], prog_name='mltrail')\n"
+        "except SystemExit: pass\n"
+        "heavy = [m for m in ('sqlalchemy', 'rich', 'httpx', 'boto3') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=pipeline, capture_output=True, text=True, timeout=60
+    )
+    assert "HEAVY []" in done.stdout, done.stdout + done.stderr

@@ -1,0 +1,126 @@
+"""The stage graph (order, cycles, drawings) and mltrail.lock round-trips."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mltrail.errors import InvalidInput
+from mltrail.pipeline.dag import build
+from mltrail.pipeline.lock import dump_lock, read_lock, stage_entry, write_lock
+from mltrail.pipeline.spec import parse
+
+ROOT = Path("/nonexistent/proj")
+
+
+def _dag(text: str):
+    return build(parse(textwrap.dedent(text), ROOT, ROOT / "mltrail.yaml"))
+
+
+DIAMOND = """
+stages:
+  report:
+    cmd: r
+    deps: [models/a, models/b]
+  train_a:
+    cmd: a
+    deps: [data/prepared/x.csv]
+    outs: [models/a]
+  prepare:
+    cmd: p
+    deps: [raw]
+    outs: [data/prepared]
+  train_b:
+    cmd: b
+    deps: [data]
+    outs: [models/b]
+"""
+
+
+def test_order_follows_data_not_file_order():
+    dag = _dag(DIAMOND)
+    assert dag.order() == ["prepare", "train_a", "train_b", "report"]
+    assert dag.upstream["train_a"] == ["prepare"]  # a dep inside an out
+    assert dag.upstream["train_b"] == ["prepare"]  # an out inside a dep folder
+    assert sorted(dag.upstream["report"]) == ["train_a", "train_b"]
+    assert dag.order(["train_a"]) == ["prepare", "train_a"]
+    assert dag.with_downstream(["train_b"]) == {"train_b", "report"}
+
+
+def test_cycle_is_named():
+    with pytest.raises(InvalidInput) as info:
+        _dag(
+            """
+            stages:
+              a:
+                cmd: a
+                deps: [c.txt]
+                outs: [a.txt]
+              b:
+                cmd: b
+                deps: [a.txt]
+                outs: [b.txt]
+              c:
+                cmd: c
+                deps: [b.txt]
+                outs: [c.txt]
+            """
+        )
+    assert "the stages form a cycle: a -> b -> c -> a" in info.value.message
+    assert info.value.message.startswith("mltrail.yaml:3:")
+
+
+def test_unknown_target_lists_stages():
+    dag = _dag(DIAMOND)
+    with pytest.raises(InvalidInput) as info:
+        dag.order(["nope"])
+    assert "no stage named 'nope'" in info.value.message
+    assert "prepare" in (info.value.hint or "")
+
+
+def test_foreach_group_as_target():
+    dag = _dag("stages:\n  s:\n    foreach: [x, y]\n    do:\n      cmd: echo ${item}\n")
+    assert dag.order(["s"]) == ["s@x", "s@y"]
+
+
+def test_drawings():
+    dag = _dag(DIAMOND)
+    assert dag.ascii() == "\n".join(
+        ["prepare", "├── train_a", "│   └── report", "└── train_b", "    └── report  (above)"]
+    )
+    mermaid = dag.mermaid()
+    assert mermaid.startswith("flowchart TD\n") and 's2["prepare"]' in mermaid
+    assert "s2 --> s1" in mermaid
+    dot = dag.dot({"prepare", "train_a"})
+    assert '"prepare" -> "train_a";' in dot and "report" not in dot
+
+
+def test_lock_round_trip_is_deterministic(tmp_path: Path):
+    h = "ab" * 32
+    entry = stage_entry(
+        "python t.py",
+        ".",
+        [{"path": "z.py", "hash": h, "size": 1}, {"path": "a", "hash": h, "size": 2, "nfiles": 2}],
+        {"params.yaml": {"b": 2, "a": {"x": [1, 2]}}},
+        [{"path": "m", "hash": h, "size": 3}],
+        [],
+        "cd" * 32,
+    )
+    write_lock(tmp_path, {"train": entry})
+    text = (tmp_path / "mltrail.lock").read_text()
+    assert text == dump_lock(read_lock(tmp_path))
+    assert read_lock(tmp_path) == {"train": entry}
+    assert [d["path"] for d in entry["deps"]] == ["a", "z.py"]
+    assert list(entry) == ["cmd", "deps", "params", "outs", "run_key"]
+    assert text.index("cmd:") < text.index("deps:") < text.index("params:") < text.index("outs:")
+
+
+def test_bad_lock(tmp_path: Path):
+    (tmp_path / "mltrail.lock").write_text("schema: 9\nstages: {}\n")
+    with pytest.raises(InvalidInput, match="schema 9"):
+        read_lock(tmp_path)
+    (tmp_path / "mltrail.lock").write_text("stages: [\n")
+    with pytest.raises(InvalidInput, match="not valid YAML"):
+        read_lock(tmp_path)
