@@ -153,6 +153,11 @@ def test_a_missing_input_object_is_named(repo: Path):
     err = invoke("reproduce", run_id, code=1).stderr
     assert f"input data/raw.csv (object {raw[:12]}) is not in the local cache" in err
     assert "no default remote" in err and "hint: " in err
+    (repo.parent / "empty").mkdir()
+    invoke("remote", "add", "store", str(repo.parent / "empty"))
+    err = invoke("reproduce", run_id, code=1).stderr
+    assert f"1 object(s) not on the remote ({repo.parent / 'empty'}): data/raw.csv (object" in err
+    assert raw[:12] in err and "hint: Push them" in err
     assert len(_worktrees(repo)) == 1
 
 

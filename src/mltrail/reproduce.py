@@ -331,7 +331,12 @@ def _ensure_inputs(
         ) from None
     lacking = sorted({m.dataset for m in absent})
     versions = [(ref.path, _pointer(ref)) for ref in inputs if ref.path in lacking]
-    done = fetch_versions(versions, remote=remote, jobs=jobs, start=project.root, reporter=reporter)
+    try:
+        done = fetch_versions(
+            versions, remote=remote, jobs=jobs, start=project.root, reporter=reporter
+        )
+    except NotFound as e:
+        raise NotFound(f"cannot restore the run's inputs: {e.message}", hint=e.hint) from None
     return done.copied
 
 
