@@ -1,18 +1,21 @@
 """Reproduce a run: its code commit and input data in a temporary Git worktree, its command again.
 
-:func:`reproduce` checks everything it can before touching the disk (a recorded commit that this
-repository has, a clean tree or ``allow_dirty``, a command, every input object in the local cache
-or on the remote), then:
+:func:`reproduce` first refuses what cannot work (no recorded commit, a commit this repository
+lacks, uncommitted changes without ``allow_dirty``, no command), then:
 
 1. ``git worktree add --detach`` the run's commit into a temporary folder (with ``allow_dirty``,
    the run's recorded diff is applied on top);
-2. gives that worktree a ``.mltrail/`` whose ``objects`` is the project's own cache, writes the
-   pointer files of the run's input versions and checks them out;
-3. runs the recorded command there, its output streamed to the caller, with the tracking store
-   pointed at the project's store so the runs it logs are recorded like any other, tagged
-   ``mltrail.reproduce.of = <run id>`` (``record=False`` sends them to a throwaway store);
+2. gives that worktree a ``.mltrail/`` whose ``objects`` is the project's own cache, and restores
+   the run's input versions the commit does not already hold: fetched from the remote when the
+   cache lacks them (a missing object is an error naming its dataset, file and hash), their
+   pointer files written, checked out;
+3. deletes the recorded outputs and runs the command there - the recorded command line, or for
+   a pipeline stage's run the stage's ``cmd`` at that commit with the run's params - its output
+   streamed to the caller, the tracking store pointed at the project's store so the runs it logs
+   are recorded like any other, tagged ``mltrail.reproduce.of = <run id>`` (``record=False``
+   sends them to a throwaway store);
 4. hashes each output dataset the run recorded and compares it with the recorded version;
-5. removes the worktree (unless ``keep``).
+5. removes the worktree (unless ``keep``), also when anything above failed.
 """
 
 from __future__ import annotations
@@ -225,6 +228,8 @@ def reproduce(
 
 
 def _plan(client: MltrailClient, ref: str, repo: GitRepo, allow_dirty: bool) -> _Plan:
+    from mltrail.pipeline.runner import TAG_STAGE
+
     run_id = client.resolve_run_id(ref)
     run = client.get_run(run_id)
     tags = run.data.tags
@@ -242,7 +247,7 @@ def _plan(client: MltrailClient, ref: str, repo: GitRepo, allow_dirty: bool) -> 
         raise NotFound(
             f"commit {commit} of run {run_id} is not in this repository ({repo.top})",
             hint="Fetch it (git fetch --all"
-            + (f" from {origin}" if origin else "")
+            + (f", or git fetch {origin}" if origin else "")
             + "), or reproduce from the clone where it was made.",
         ) from None
     dirty = tags.get(cap.TAG_GIT_DIRTY) == "true"
@@ -254,8 +259,6 @@ def _plan(client: MltrailClient, ref: str, repo: GitRepo, allow_dirty: bool) -> 
             hint="Pass --allow-dirty to re-run it with its recorded diff applied, or reproduce a "
             "run recorded from a clean tree.",
         )
-    from mltrail.pipeline.runner import TAG_STAGE
-
     command = tags.get(cap.TAG_COMMAND, "").strip()
     if not command:
         raise InvalidState(
