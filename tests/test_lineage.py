@@ -267,3 +267,18 @@ def test_graph_from_store_and_the_lazy_attribute(client, chain):
     graph = graph_from_store(client.store, "models:/m@production", direction="up")
     assert "dataset:data/raw@" + "a" * 64 in graph.nodes
     assert mltrail.lineage.lineage is lineage
+
+
+def test_the_cap_bounds_store_calls_too(client, monkeypatch):
+    popular = DatasetRef("data/popular.csv", "f" * 64, "file", 1)
+    for i in range(12):
+        _run(client, f"reader-{i}", [popular])
+    calls = []
+    get_run = client.store.get_run
+    monkeypatch.setattr(client.store, "get_run", lambda rid: calls.append(rid) or get_run(rid))
+    graph = lineage("data/popular.csv", direction="down", max_nodes=4, client=client)
+    assert len(graph.runs()) == 3 and len(calls) == 3
+    assert graph.truncated == ["dataset:data/popular.csv@" + "f" * 64]
+    calls.clear()
+    graph = lineage("data/popular.csv", direction="down", depth=0, client=client)
+    assert list(graph.nodes) == ["dataset:data/popular.csv@" + "f" * 64] and calls == []

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -255,6 +255,9 @@ def _alias_node(name: str, alias: str, version: int) -> Node:
 # -- the walk --------------------------------------------------------------------------------
 
 
+_Load = Callable[[], "Node | None"]
+
+
 class _Walker:
     """Breadth-first over the store, caching every answer so no question is asked twice."""
 
@@ -337,46 +340,52 @@ class _Walker:
         }
         return Node(run_key(info.run_id), "run", info.run_name or info.run_id[:8], attrs)
 
-    # neighbours: (node, edge) pairs one step away in a direction
-    def neighbours(self, node: Node, up: bool) -> list[tuple[Node, Edge]]:
+    # neighbours: one step away in a direction, as (key, kind, load, edge). Loading a run costs
+    # a store call, so the walk loads a node only once it knows the node fits (depth and cap):
+    # a dataset read by 100,000 runs must not fetch them all to keep 500.
+    def neighbours(self, node: Node, up: bool) -> list[tuple[str, str, _Load, Edge]]:
         """The nodes one step from ``node``: backwards when ``up``, else forwards."""
         a, kind = node.attrs, node.kind
-        found: list[tuple[Node, Edge]] = []
+        found: list[tuple[str, str, _Load, Edge]] = []
+
+        def built(n: Node, edge: Edge) -> None:
+            found.append((n.key, n.kind, lambda: n, edge))
+
+        def run(run_id: str, edge: Edge) -> None:
+            found.append((run_key(run_id), "run", lambda: self.run_node(run_id), edge))
+
         if kind == "dataset":
             wanted = "output" if up else "input"
             for use in self.uses(a["path"], a["hash"]):
-                if use.direction != wanted:
-                    continue
-                run = self.run_node(use.run_id)
-                if run is None:
-                    continue
-                edge = Edge(run.key, node.key, "output") if up else Edge(node.key, run.key, "input")
-                found.append((run, edge))
+                if use.direction == wanted:
+                    rk = run_key(use.run_id)
+                    run(
+                        use.run_id,
+                        Edge(rk, node.key, "output") if up else Edge(node.key, rk, "input"),
+                    )
         elif kind == "run":
             wanted = "input" if up else "output"
             for rd in self.run_datasets(a["run_id"]):
-                if rd.direction != wanted:
-                    continue
-                ds = _dataset_node(rd.dataset)
-                edge = Edge(ds.key, node.key, "input") if up else Edge(node.key, ds.key, "output")
-                found.append((ds, edge))
+                if rd.direction == wanted:
+                    ds = _dataset_node(rd.dataset)
+                    built(
+                        ds,
+                        Edge(ds.key, node.key, "input") if up else Edge(node.key, ds.key, "output"),
+                    )
             if not up:
                 for mv in self.store.find_model_versions(run_id=a["run_id"]):
                     mvn = _model_node(mv)
-                    found.append((mvn, Edge(node.key, mvn.key, "registered")))
+                    built(mvn, Edge(node.key, mvn.key, "registered"))
         elif kind == "model_version":
-            if up:
-                run = self.run_node(a["run_id"]) if a["run_id"] else None
-                if run is not None:
-                    found.append((run, Edge(run.key, node.key, "registered")))
-            else:
+            if up and a["run_id"]:
+                run(a["run_id"], Edge(run_key(a["run_id"]), node.key, "registered"))
+            elif not up:
                 for alias in a["aliases"]:
                     al = _alias_node(a["name"], alias, a["version"])
-                    found.append((al, Edge(node.key, al.key, "alias")))
+                    built(al, Edge(node.key, al.key, "alias"))
         elif kind == "alias" and up:
-            mv = self.store.get_model_version(a["name"], a["version"])
-            mvn = _model_node(mv)
-            found.append((mvn, Edge(mvn.key, node.key, "alias")))
+            mvn = _model_node(self.store.get_model_version(a["name"], a["version"]))
+            built(mvn, Edge(mvn.key, node.key, "alias"))
         return found
 
     def add(self, node: Node) -> bool:
@@ -395,18 +404,24 @@ class _Walker:
         seen = {r.key for r in roots}
         while queue:
             node, dist = queue.popleft()
-            for nb, edge in self.neighbours(node, up):
+            for key, kind, load, edge in self.neighbours(node, up):
                 # Depth counts runs: a run's datasets and models belong to it.
-                nb_dist = dist + (1 if nb.kind == "run" else 0)
+                nb_dist = dist + (1 if kind == "run" else 0)
                 within = self.depth is None or nb_dist <= self.depth
-                if nb.key not in self.nodes and (not within or not self.add(nb)):
-                    self.truncated[node.key] = None
-                    continue
+                if key not in self.nodes:
+                    if not within or len(self.nodes) >= self.max_nodes:
+                        self.capped = self.capped or within
+                        self.truncated[node.key] = None
+                        continue
+                    nb = load()
+                    if nb is None:  # a run the store no longer has
+                        continue
+                    self.add(nb)
                 # A node found before (a cycle, or the other direction's walk) gets the edge too.
                 self.edges[edge] = None
-                if within and nb.key not in seen:
-                    seen.add(nb.key)
-                    queue.append((self.nodes[nb.key], nb_dist))
+                if within and key not in seen:
+                    seen.add(key)
+                    queue.append((self.nodes[key], nb_dist))
 
 
 # -- targets ---------------------------------------------------------------------------------
