@@ -255,7 +255,7 @@ def _print_tree(graph: LineageGraph, max_nodes: int) -> None:
         if not tree.children:
             where = {"up": "upstream", "down": "downstream", "both": "upstream or downstream"}
             out.print(styled(f"nothing recorded {where[graph.direction]} of it", "dim"))
-    if len(graph.nodes) >= max_nodes:
+    if any(note.startswith("stopped at") for note in graph.notes):
         out.print(
             styled(
                 f"note: stopped at {max_nodes} nodes; … marks where lineage goes on "
