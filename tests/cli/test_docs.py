@@ -55,6 +55,7 @@ def test_the_tree_is_what_we_expect():
             )
         ),
         *("mltrail models serve", "mltrail models predict"),
+        *("mltrail repro", "mltrail dag"),
         *("mltrail reproduce", "mltrail params diff", "mltrail metrics diff"),
         "mltrail server migrate",
         *(f"mltrail server tokens {c}" for c in ("create", "ls", "revoke")),

@@ -278,3 +278,29 @@ def test_no_op_hashes_nothing(pipeline: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(hashing, "hash_fd", lambda *a, **k: calls.append(a) or real(*a, **k))
     assert _actions(repro()) == {"prepare": "unchanged", "train": "unchanged"}
     assert calls == []
+
+
+def test_run_cache_found_through_the_metadata_store(pipeline: Path):
+    import shutil
+
+    repro()
+    # A fresh clone: no local run-cache entries, no lock; the store still knows the runs.
+    shutil.rmtree(pipeline / ".mltrail" / "runs")
+    (pipeline / "mltrail.lock").unlink()
+    (pipeline / "model.txt").unlink()
+    result = repro()
+    assert _actions(result) == {"prepare": "restored", "train": "restored"}
+    assert runs(pipeline) == ["prepare", "train"]
+    assert (pipeline / "model.txt").read_text() == "depth=5"
+    restored = [r for r, _ in _runs(pipeline) if r.data.tags.get(TAG_RESTORED) == "true"]
+    assert {r.data.tags.get("mltrail.stage.restored_from") for r in restored} == {
+        r.info.run_id for r, _ in _runs(pipeline) if r.data.tags.get(TAG_RESTORED) == "false"
+    }
+
+
+def test_dry_with_set_param_reads_the_new_value_without_writing_it(pipeline: Path):
+    repro()
+    params = (pipeline / "params.yaml").read_text()
+    result = repro(dry=True, overrides=["train.max_depth=2"])
+    assert _actions(result) == {"prepare": "unchanged", "train": "would run"}
+    assert (pipeline / "params.yaml").read_text() == params

@@ -76,7 +76,8 @@ def repro_command(
     )
     if result.overrides:
         shown = ", ".join(f"{k}={v}" for k, v in result.overrides.items())
-        click.echo(f"Params set: {shown} (params file updated)")
+        where = "not written: --dry" if dry else "params file updated"
+        click.echo(f"Params set: {shown} ({where})")
     ran, restored = result.count("ran"), result.count("restored")
     if dry:
         would = result.count("would run")

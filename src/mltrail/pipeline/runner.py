@@ -129,11 +129,13 @@ def repro(
     pipeline = load(project.root)
     dag = build(pipeline)
     order = dag.order(list(targets) if targets else None)
-    applied = apply_overrides(project.root, pipeline, list(overrides), dry=dry)
+    docs: dict[str, dict[str, Any]] = {}
+    applied = apply_overrides(project.root, pipeline, list(overrides), dry=dry, into=docs)
     extra = dict(tags or {})
     if applied:
         extra[TAG_OVERRIDES] = ", ".join(f"{k}={v}" for k, v in applied.items())
     runner = Runner(project, pipeline, dag, progress, client, extra)
+    runner.ws.preload_params(docs)  # --dry: the overridden values, not written to the files
     try:
         stages = runner.run(order, force=force, dry=dry, jobs=max(1, jobs))
     finally:
@@ -142,7 +144,12 @@ def repro(
 
 
 def apply_overrides(
-    root: Path, pipeline: Pipeline, overrides: list[str], *, dry: bool = False
+    root: Path,
+    pipeline: Pipeline,
+    overrides: list[str],
+    *,
+    dry: bool = False,
+    into: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Write ``[file:]key=value`` overrides into their params files; return ``{label: value}``."""
     from mltrail.pipeline.params import (
@@ -174,6 +181,8 @@ def apply_overrides(
             set_key(doc, key, value)
         if not dry:
             write_params_file(path, doc)
+        if into is not None:
+            into[file] = doc
     return applied
 
 

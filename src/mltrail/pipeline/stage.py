@@ -50,6 +50,10 @@ class Workspace:
             self._params[file] = read_params_file(self.root / file)
         return self._params[file]
 
+    def preload_params(self, docs: dict[str, dict[str, Any]]) -> None:
+        """Use these params mappings instead of reading the files (``--dry`` with ``-S``)."""
+        self._params.update(docs)
+
     def forget_params(self) -> None:
         """Read params files again next time (after ``-S`` rewrote them)."""
         self._params.clear()
