@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The one command: bash benchmarks/run.sh [--quick] [--keep]
-#                  [--only startup,logging,search,data,serving,server]
+#                  [--only startup,logging,search,data,serving,server,ui]
 #                  [--large]  (data benchmark: add the 100,000-file dataset)
 #                  (serving: serving_bench.py, needs `wrk`: sudo apt-get install -y wrk)
 #                  (server: server_bench.py, mltrail server vs mlflow server on SQLite and on a
 #                   throwaway PostgreSQL from /usr/lib/postgresql/*/bin: apt-get install postgresql)
+#                  (ui: ui_bench.py, the web UI vs `mlflow ui` in headless Chromium, driven by
+#                   Playwright: apt-get install chromium)
 # Env: BENCH_QUICK=1 (same as --quick), BENCH_ONLY=..., BENCH_LARGE=1 (same as --large),
 #      BENCH_PYTHON=python3.11 (venv interpreter).
 set -euo pipefail
@@ -28,7 +30,7 @@ fi
 STAMP="$VENV/.bench-installed"
 WANT="$(cat "$HERE/requirements.txt" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ] \
-    || ! "$VENV/bin/python" -c 'import mltrail, mlflow, dvc, fastapi, psycopg, psycopg2' 2>/dev/null; then
+    || ! "$VENV/bin/python" -c 'import mltrail, mlflow, dvc, fastapi, psycopg, psycopg2, playwright' 2>/dev/null; then
     echo "run.sh: installing mltrail (editable), $(grep -m1 '^mlflow' "$HERE/requirements.txt") and $(grep -m1 '^dvc' "$HERE/requirements.txt") into $VENV" >&2
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
         -e "$ROOT[server]" -r "$HERE/requirements.txt"
@@ -40,7 +42,7 @@ mkdir -p "$HERE/.work"
 # "serving" (model loading and serving vs `mlflow models serve`) is serving_bench.py and "server"
 # (the team server vs `mlflow server`) is server_bench.py, both run after bench.py's benchmarks:
 # take them out of --only / BENCH_ONLY and pass bench.py the rest.
-ONLY="${BENCH_ONLY:-startup,logging,search,data,serving,server}"
+ONLY="${BENCH_ONLY:-startup,logging,search,data,serving,server,ui}"
 BENCH_ARGS=()
 SERVE_ARGS=()
 while [ $# -gt 0 ]; do
@@ -54,8 +56,8 @@ done
 LIST="$(echo "$ONLY" | tr ',' '\n' | sed 's/^ *//; s/ *$//' | grep -v '^$')" || true
 LISTC=",$(echo "$LIST" | paste -sd, -),"
 has() { [[ "$LISTC" == *",$1,"* ]]; }
-REST="$(echo "$LIST" | grep -vx -e 'serving' -e 'server' | paste -sd, -)" || true
-if [ -n "$REST" ] && ! has serving && ! has server; then
+REST="$(echo "$LIST" | grep -vx -e 'serving' -e 'server' -e 'ui' | paste -sd, -)" || true
+if [ -n "$REST" ] && ! has serving && ! has server && ! has ui; then
     exec "$VENV/bin/python" "$HERE/bench.py" "${BENCH_ARGS[@]}" --only "$REST"
 fi
 if ! "$VENV/bin/python" -c 'import sklearn, psutil' 2>/dev/null; then
@@ -75,5 +77,9 @@ fi
 if has server; then
     "$VENV/bin/python" "$HERE/server_bench.py" "${SERVE_ARGS[@]}" \
         --json "$HERE/.work/server-results${QUICK:+-quick}.json" || RC=$((RC > 0 ? RC : $?))
+fi
+if has ui; then
+    "$VENV/bin/python" "$HERE/ui_bench.py" "${SERVE_ARGS[@]}" \
+        --json "$HERE/.work/ui-results${QUICK:+-quick}.json" || RC=$((RC > 0 ? RC : $?))
 fi
 exit "$RC"
