@@ -26,6 +26,17 @@
     svg.querySelectorAll(".lit").forEach((el) => el.classList.remove("lit"));
   }
 
+  // A graph a little wider than the page is shrunk to fit (a whole pipeline at a glance); a much
+  // wider one keeps its size and scrolls, since shrinking it further makes the labels unreadable.
+  function fit() {
+    const natural = Number(svg.getAttribute("width"));
+    const room = svg.parentElement.clientWidth - 2;
+    svg.style.width = natural > room && natural <= room * 1.6 ? room + "px" : "";
+    svg.style.height = "auto";
+  }
+  fit();
+  window.addEventListener("resize", fit);
+
   nodes.forEach((n) => {
     n.addEventListener("mouseenter", () => light(n.dataset.key));
     n.addEventListener("mouseleave", clear);
