@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The one command: bash benchmarks/run.sh [--quick] [--keep]
-#                  [--only startup,logging,search,data,serving,server,ui]
+#                  [--only startup,logging,search,data,serving,server,ui,pipeline]
 #                  [--large]  (data benchmark: add the 100,000-file dataset)
 #                  (serving: serving_bench.py, needs `wrk`: sudo apt-get install -y wrk)
 #                  (server: server_bench.py, mltrail server vs mlflow server on SQLite and on a
 #                   throwaway PostgreSQL from /usr/lib/postgresql/*/bin: apt-get install postgresql)
 #                  (ui: ui_bench.py, the web UI vs `mlflow ui` in headless Chromium, driven by
 #                   Playwright: apt-get install chromium)
+#                  (pipeline: pipeline_bench.py, `mltrail repro` vs `dvc repro` on the same
+#                   50-stage and 20,000-out-file pipelines)
 # Env: BENCH_QUICK=1 (same as --quick), BENCH_ONLY=..., BENCH_LARGE=1 (same as --large),
 #      BENCH_PYTHON=python3.11 (venv interpreter).
 set -euo pipefail
@@ -42,7 +44,7 @@ mkdir -p "$HERE/.work"
 # "serving" (model loading and serving vs `mlflow models serve`) is serving_bench.py and "server"
 # (the team server vs `mlflow server`) is server_bench.py, both run after bench.py's benchmarks:
 # take them out of --only / BENCH_ONLY and pass bench.py the rest.
-ONLY="${BENCH_ONLY:-startup,logging,search,data,serving,server,ui}"
+ONLY="${BENCH_ONLY:-startup,logging,search,data,serving,server,ui,pipeline}"
 BENCH_ARGS=()
 SERVE_ARGS=()
 while [ $# -gt 0 ]; do
@@ -56,8 +58,8 @@ done
 LIST="$(echo "$ONLY" | tr ',' '\n' | sed 's/^ *//; s/ *$//' | grep -v '^$')" || true
 LISTC=",$(echo "$LIST" | paste -sd, -),"
 has() { [[ "$LISTC" == *",$1,"* ]]; }
-REST="$(echo "$LIST" | grep -vx -e 'serving' -e 'server' -e 'ui' | paste -sd, -)" || true
-if [ -n "$REST" ] && ! has serving && ! has server && ! has ui; then
+REST="$(echo "$LIST" | grep -vx -e 'serving' -e 'server' -e 'ui' -e 'pipeline' | paste -sd, -)" || true
+if [ -n "$REST" ] && ! has serving && ! has server && ! has ui && ! has pipeline; then
     exec "$VENV/bin/python" "$HERE/bench.py" "${BENCH_ARGS[@]}" --only "$REST"
 fi
 if ! "$VENV/bin/python" -c 'import sklearn, psutil' 2>/dev/null; then
@@ -81,5 +83,9 @@ fi
 if has ui; then
     "$VENV/bin/python" "$HERE/ui_bench.py" "${SERVE_ARGS[@]}" \
         --json "$HERE/.work/ui-results${QUICK:+-quick}.json" || RC=$((RC > 0 ? RC : $?))
+fi
+if has pipeline; then
+    "$VENV/bin/python" "$HERE/pipeline_bench.py" "${SERVE_ARGS[@]}" \
+        --json "$HERE/.work/pipeline-results${QUICK:+-quick}.json" || RC=$((RC > 0 ? RC : $?))
 fi
 exit "$RC"
