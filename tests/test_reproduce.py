@@ -130,6 +130,7 @@ def test_keep_leaves_the_worktree(repo: Path):
     assert (wt / "train.py").exists() and (wt / "data" / "raw.csv").read_text().startswith("a,b")
     assert len(_worktrees(repo)) == 2
     git(repo, "worktree", "remove", "--force", str(wt))
+    assert not wt.exists()  # nothing else was left in the temp folder
 
 
 def test_inputs_come_from_the_remote_when_not_cached(repo: Path, tmp_path: Path):

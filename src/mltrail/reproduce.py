@@ -359,26 +359,27 @@ class _Worktree:
 
     def __init__(self, repo: GitRepo, commit: str, keep: bool) -> None:
         self.repo, self.commit, self.keep = repo, commit, keep
-        self.base = Path(tempfile.mkdtemp(prefix="mltrail-reproduce-"))
-        self.path = self.base / "worktree"
+        # git worktree add accepts an empty folder: a kept worktree is then the only thing left.
+        self.path = Path(tempfile.mkdtemp(prefix="mltrail-reproduce-"))
         #: A throwaway store for record=False, outside the worktree so Git never sees it.
-        self.scratch = self.base / "scratch"
+        self.scratch = self.path.with_name(self.path.name + "-store")
 
     def __enter__(self) -> _Worktree:
         try:
             _git(self.repo.top, "worktree", "add", "--detach", str(self.path), self.commit)
         except BaseException:
-            shutil.rmtree(self.base, ignore_errors=True)
+            shutil.rmtree(self.path, ignore_errors=True)
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
         if self.keep:
             return
         # If git cannot remove it, the folder goes anyway and prune makes Git forget it.
         with contextlib.suppress(MltrailError):
             _git(self.repo.top, "worktree", "remove", "--force", str(self.path))
-        shutil.rmtree(self.base, ignore_errors=True)
+        shutil.rmtree(self.path, ignore_errors=True)
         with contextlib.suppress(MltrailError):
             _git(self.repo.top, "worktree", "prune")
 
