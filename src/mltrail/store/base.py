@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from mltrail.entities import (
     DatasetRef,
@@ -32,6 +33,15 @@ DEFAULT_EXPERIMENT_NAME = "Default"
 
 #: Upper bound of one search page.
 MAX_RESULTS_LIMIT = 50_000
+
+
+class MetricArrays(NamedTuple):
+    """A metric series as columns (see :meth:`TrackingStore.metric_arrays`)."""
+
+    steps: list[int]
+    timestamps: list[int]
+    values: list[float]
+    total: int
 
 
 class TrackingStore(AuthStore, RegistryStore):
@@ -136,6 +146,22 @@ class TrackingStore(AuthStore, RegistryStore):
     @abstractmethod
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Return every point of one metric, ordered by step then timestamp."""
+
+    def metric_arrays(self, run_id: str, key: str, buckets: int | None = None) -> MetricArrays:
+        """Return one metric's steps, timestamps and values, ordered by step then timestamp.
+
+        With ``buckets``, a store may answer a long series with fewer points: for each of up to
+        ``buckets`` equal step ranges its lowest and highest point, plus the first and last
+        points (so extremes and shape survive; NaN points may be left out); ``total`` is then
+        the length of the whole series. Charts use this; the default returns every point.
+        """
+        points = self.get_metric_history(run_id, key)
+        return MetricArrays(
+            [p.step for p in points],
+            [p.timestamp for p in points],
+            [p.value for p in points],
+            len(points),
+        )
 
     @abstractmethod
     def search_runs(

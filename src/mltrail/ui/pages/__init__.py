@@ -10,6 +10,15 @@ if TYPE_CHECKING:
 
 def PAGES() -> list[APIRouter]:
     """Every page router of the UI."""
-    from mltrail.ui.pages import datasets, experiments, lineage, models, runs
+    from mltrail.ui.pages import compare, datasets, experiments, lineage, models, run, runs, series
 
-    return [experiments.router, runs.router, models.router, datasets.router, lineage.router]
+    return [
+        experiments.router,
+        runs.router,
+        models.router,
+        datasets.router,
+        lineage.router,
+        run.router,
+        compare.router,
+        series.router,
+    ]
