@@ -140,10 +140,13 @@ def files_pipeline(total: int, parts: int) -> dict:
 # one tool's repository
 # --------------------------------------------------------------------------------------------
 def base_env() -> dict[str, str]:
+    # PYTHONDONTWRITEBYTECODE goes too: pip byte-compiled DVC at install, while mltrail is installed
+    # editable, so without .pyc files every mltrail call would compile its sources again (~45 ms).
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("MLTRAIL_", "MLFLOW_", "DVC_", "GIT_")) and k != "PYTHONPATH"
+        if not k.startswith(("MLTRAIL_", "MLFLOW_", "DVC_", "GIT_"))
+        and k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
     }
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     return env
