@@ -74,6 +74,20 @@ def test_run_page_shows_run_params_metrics_tags_and_code(ui: UI) -> None:
     assert "Duration" in html
 
 
+def test_code_links_the_recorded_diff_and_environment_lists_packages(
+    ui: UI, tmp_path: Path
+) -> None:
+    _, run_id = _run(ui, tags={"mltrail.git.commit": "c" * 40, "mltrail.git.dirty": "true"})
+    ui.client.log_artifact(run_id, _file(tmp_path, "git.diff", "+new line\n"), "_mltrail")
+    packages = "".join(f"pkg{i}==1.{i}\n" for i in range(3))
+    ui.client.log_artifact(run_id, _file(tmp_path, "requirements.txt", packages), "_mltrail")
+    html = ui.get(f"/runs/{run_id}").text
+    assert f'href="/runs/{run_id}?file=_mltrail%2Fgit.diff#artifacts"' in html
+    assert "Packages (3)" in html and "pkg2==1.2" in html
+    diff = ui.get(f"/runs/{run_id}?file=_mltrail%2Fgit.diff").text
+    assert "+new line" in diff
+
+
 def test_run_page_empty_states_read_as_intentional(ui: UI) -> None:
     _, run_id = _run(ui)
     html = ui.get(f"/runs/{run_id}").text

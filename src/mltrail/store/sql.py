@@ -659,12 +659,14 @@ class SqlStore(SqlAuthMixin, SqlRegistryMixin, TrackingStore):
                 if gc_was_enabled:
                     gc.enable()
                 cursor.close()
-        if not rows:
-            return MetricArrays([], [], [], 0)
-        steps, stamps, values = zip(*rows, strict=True)
-        if None in values:  # NaN is stored as NULL
-            values = tuple(math.nan if v is None else v for v in values)
-        return MetricArrays(list(steps), list(stamps), list(values), len(rows))
+        # One comprehension per column: zip(*rows) over a million rows is several times slower.
+        nan = math.nan
+        return MetricArrays(
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [nan if r[2] is None else r[2] for r in rows],  # NaN is stored as NULL
+            len(rows),
+        )
 
     def search_runs(
         self,
