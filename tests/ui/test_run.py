@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 
 import pytest
@@ -320,7 +319,7 @@ def test_metric_data_errors_are_json(ui: UI) -> None:
 
 
 @pytest.mark.slow
-def test_a_million_points_come_back_fast(ui: UI) -> None:
+def test_a_million_points_come_back_downsampled_with_ends_and_extremes(ui: UI) -> None:
     import httpx
 
     _, run_id = _run(ui)
@@ -332,17 +331,13 @@ def test_a_million_points_come_back_fast(ui: UI) -> None:
             for i in range(start, start + 200_000)
         ]
         ui.client.store.write_batches([RunBatch(run_id, metrics=batch)])
-    url = f"{ui.url}/ui/data/runs/{run_id}/metrics/loss"
-    httpx.get(url)  # warm the connection and the page cache
-    took = []
-    for _ in range(3):
-        started = time.perf_counter()
-        body = httpx.get(url).json()
-        took.append(time.perf_counter() - started)
+    # How fast is measured by benchmarks/ui_bench.py; this checks what comes back.
+    body = httpx.get(f"{ui.url}/ui/data/runs/{run_id}/metrics/loss").json()
     assert body["total"] == n and len(body["value"]) <= 2000
     assert body["step"][0] == 0 and body["step"][-1] == n - 1
-    # ~0.25 s on a loaded 2-core machine; generous for slower CI.
-    assert min(took) < 1.0, took
+    values = [math.sin(i / 1000) + i * 1e-6 for i in range(n)]
+    assert min(body["value"]) == pytest.approx(min(values))
+    assert max(body["value"]) == pytest.approx(max(values))
 
 
 # -- in the browser ------------------------------------------------------------------------------
@@ -350,7 +345,7 @@ def test_a_million_points_come_back_fast(ui: UI) -> None:
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_a_million_point_metric_draws_within_a_second_or_two(ui: UI, page) -> None:
+def test_a_million_point_metric_draws_downsampled(ui: UI, page) -> None:
     _, run_id = _run(ui)
     t0 = 1_700_000_000_000
     for start in range(0, 1_000_000, 250_000):
@@ -359,14 +354,9 @@ def test_a_million_point_metric_draws_within_a_second_or_two(ui: UI, page) -> No
             for i in range(start, start + 250_000)
         ]
         ui.client.store.write_batches([RunBatch(run_id, metrics=batch)])
-    page.goto(f"{ui.url}/runs/{run_id}")  # first visit: plotly.js parsed and cached
-    page.wait_for_selector("#charts .js-plotly-plot path.js-line")
     page.goto(f"{ui.url}/runs/{run_id}")
     page.wait_for_selector("#charts .js-plotly-plot path.js-line")
-    took_ms = page.evaluate("performance.now()")  # since this navigation started
     assert " of 1,000,000 points shown" in page.locator(".chart-note").text_content()
-    # About 0.5 s on a loaded 2-core machine (the series comes back in ~0.25 s).
-    assert took_ms < 2000, took_ms
 
 
 @pytest.mark.browser
