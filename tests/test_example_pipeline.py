@@ -13,7 +13,9 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,58 +96,86 @@ def wine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield root
 
 
+@dataclass
+class Step:
+    """What one repro printed, and the store and files right after it."""
+
+    stdout: str
+    runs: list
+    production: Any
+    lock: str
+    registered: dict
+
+
 @pytest.fixture(scope="module")
-def first(wine: Path) -> str:
-    """The output of the first repro."""
-    return mltrail(wine, "repro")
+def flow(wine: Path) -> dict[str, Step]:
+    """The README's repros in order, each step snapshotted (tests only read them: xdist-safe)."""
+    steps = {}
+    for name, args in (("first", ()), ("again", ()), ("depth8", ("-S", "train.max_depth=8"))):
+        out = mltrail(wine, "repro", *args)
+        steps[name] = Step(
+            out,
+            stage_runs(wine),
+            production(wine),
+            (wine / "mltrail.lock").read_text(),
+            json.loads((wine / "models/registered.json").read_text()),
+        )
+    return steps
 
 
-def test_first_repro_runs_and_records_every_stage(wine: Path, first: str) -> None:
-    assert ran(first) == STAGES
-    assert "Done: 4 ran" in first
-    runs = stage_runs(wine)
-    assert sorted(r.data.tags["mltrail.stage"] for r in runs) == sorted(STAGES)
-    assert all(r.info.status == "FINISHED" for r in runs)
-    evaluate = next(r for r in runs if r.data.tags["mltrail.stage"] == "evaluate")
+def by_stage(runs: list, stage: str) -> list:
+    """Return the runs of one stage, newest first."""
+    return [r for r in runs if r.data.tags["mltrail.stage"] == stage]
+
+
+def test_first_repro_runs_and_records_every_stage(wine: Path, flow: dict[str, Step]) -> None:
+    first = flow["first"]
+    assert ran(first.stdout) == STAGES
+    assert "Done: 4 ran" in first.stdout
+    assert sorted(r.data.tags["mltrail.stage"] for r in first.runs) == sorted(STAGES)
+    assert all(r.info.status == "FINISHED" for r in first.runs)
+    evaluate = by_stage(first.runs, "evaluate")[0]
     assert 0.5 < evaluate.data.metrics["accuracy"] <= 1.0
     for path in ("data/prepared.trail", "models/rf.trail", "metrics.json", "mltrail.lock"):
         assert (wine / path).exists(), path
 
 
-def test_model_registered_with_the_alias(wine: Path, first: str) -> None:
-    version = production(wine)
-    train = next(r for r in stage_runs(wine) if r.data.tags["mltrail.stage"] == "train")
-    assert version.version == 1
-    assert version.run_id == train.info.run_id  # the version is the train stage's output
-    record = json.loads((wine / "models/registered.json").read_text())
+def test_model_registered_with_the_alias(flow: dict[str, Step]) -> None:
+    first = flow["first"]
+    assert first.production.version == 1
+    # The version is the train stage's output, tied to that stage's run.
+    assert first.production.run_id == by_stage(first.runs, "train")[0].info.run_id
+    record = first.registered
     assert record == {**record, "name": "wine-rf", "version": 1, "alias": "production"}
 
 
-def test_second_repro_is_a_no_op(wine: Path, first: str) -> None:
-    before = len(stage_runs(wine))
-    lock = (wine / "mltrail.lock").read_text()
-    out = mltrail(wine, "repro")
-    assert ran(out) == []
-    assert "Pipeline is up to date (4 stage(s))." in out
-    assert len(stage_runs(wine)) == before
-    assert (wine / "mltrail.lock").read_text() == lock
+def test_second_repro_is_a_no_op(flow: dict[str, Step]) -> None:
+    first, again = flow["first"], flow["again"]
+    assert ran(again.stdout) == []
+    assert "Pipeline is up to date (4 stage(s))." in again.stdout
+    assert len(again.runs) == len(first.runs)
+    assert again.lock == first.lock
+    assert again.production.version == 1
 
 
-def test_changed_param_reruns_train_evaluate_register(wine: Path, first: str) -> None:
-    before = len(stage_runs(wine))
-    out = mltrail(wine, "repro", "-S", "train.max_depth=8")
-    assert ran(out) == ["train", "evaluate", "register"]
-    assert "Stage 'prepare' is up to date" in out
-    runs = stage_runs(wine)
-    assert len(runs) == before + 3
-    newest = sorted(r.data.tags["mltrail.stage"] for r in runs[:3])
-    assert newest == ["evaluate", "register", "train"]
-    train = next(r for r in runs if r.data.tags["mltrail.stage"] == "train")
+def test_changed_param_reruns_train_evaluate_register(flow: dict[str, Step]) -> None:
+    again, depth8 = flow["again"], flow["depth8"]
+    assert ran(depth8.stdout) == ["train", "evaluate", "register"]
+    assert "Stage 'prepare' is up to date" in depth8.stdout
+    assert len(depth8.runs) == len(again.runs) + 3
+    assert sorted(r.data.tags["mltrail.stage"] for r in depth8.runs[:3]) == [
+        "evaluate",
+        "register",
+        "train",
+    ]
+    assert len(by_stage(depth8.runs, "prepare")) == 1
+    train = by_stage(depth8.runs, "train")[0]
     assert train.data.params["train.max_depth"] == "8"
-    assert production(wine).version == 2
+    assert depth8.production.version == 2
+    assert depth8.production.run_id == train.info.run_id
 
 
-def test_lineage_reaches_the_raw_data_through_prepare(wine: Path, first: str) -> None:
+def test_lineage_reaches_the_raw_data_through_prepare(wine: Path, flow: dict[str, Step]) -> None:
     raw_hash = (wine / "data/raw.csv.trail").read_text().split("hash:")[1].split()[0]
     graph = json.loads(mltrail(wine, "lineage", "models:/wine-rf@production", "--json", "--up"))
     nodes = {n["key"]: n for n in graph["nodes"]}
