@@ -12,7 +12,6 @@ import click
 from mltrail.cli import format as fmt
 from mltrail.cli.context import get_client
 from mltrail.cli.options import ACTIVE_ONLY, json_option, view_options
-from mltrail.tracking import table as runs_table
 
 if TYPE_CHECKING:
     from mltrail.entities import Run
@@ -165,6 +164,8 @@ class _Col:
 
 
 def _cell(run: Run, key: str) -> str:
+    from mltrail.tracking import table as runs_table  # here: `runs --help` stays light
+
     found = runs_table.value(run, key)
     if found is None:
         return fmt.missing()
@@ -182,6 +183,7 @@ def _print(
 ) -> None:
     from mltrail.cli.errors import print_warning
     from mltrail.cli.render import Column, console, styled, table, terminal_width
+    from mltrail.tracking import table as runs_table  # here: `runs --help` stays light
 
     now = fmt.now_ms()
     explicit = bool(requested)
@@ -239,6 +241,8 @@ def _base_columns(runs: list[Run], exp_names: dict[str, str], now: int) -> list[
 
 def _extra_columns(runs: list[Run], keys: list[str], explicit: bool) -> list[_Col]:
     """A column per key; headers are bare keys unless a metric and a param (say) share one."""
+    from mltrail.tracking import table as runs_table  # here: `runs --help` stays light
+
     keys = list(dict.fromkeys(keys))
     bare_counts = Counter(runs_table.bare(k) for k in keys)
     return [

@@ -926,9 +926,7 @@ _SQLITE_BUCKETS = (
 )
 
 
-def _sqlite_extremes(
-    cursor: Any, run_pk: int, key: str, buckets: int, total: int
-) -> MetricArrays:
+def _sqlite_extremes(cursor: Any, run_pk: int, key: str, buckets: int, total: int) -> MetricArrays:
     """A SQLite series reduced to each step bucket's lowest and highest point, plus both ends."""
     where = "FROM metrics WHERE run_pk = ? AND key = ?"
     ends = []
