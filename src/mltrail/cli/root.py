@@ -82,10 +82,11 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 )
 @click.pass_context
 def cli(ctx: click.Context, store: str | None, objects: str | None) -> None:
-    """Track experiments, runs, metrics and artifacts.
+    """Track experiments, version data, run pipelines and register models.
 
-    Run `mltrail init` in a project folder, log runs from Python with `import mltrail as mt`,
-    then explore them here: `mltrail runs ls`, `mltrail runs show RUN`.
+    Run `mltrail init` in a project folder, log runs from Python with `import mltrail as mt`
+    (or describe stages in mltrail.yaml and run `mltrail repro`), then explore them here:
+    `mltrail runs ls`, `mltrail runs show RUN`, `mltrail lineage`, or in a browser: `mltrail ui`.
     """
     from mltrail.cli.context import CliState
 
