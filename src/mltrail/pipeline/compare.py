@@ -10,7 +10,6 @@ dropped between the revisions still shows. Files are read from Git at a revision
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any, Literal
 from mltrail.data.git import GitRepo
 from mltrail.data.project import Project
 from mltrail.errors import InvalidInput
+from mltrail.pipeline.params import parse_mapping
 from mltrail.pipeline.spec import DEFAULT_PARAMS, PIPELINE_FILE, Pipeline, parse
 
 PathArg = str | os.PathLike[str]
@@ -136,28 +136,12 @@ def parse_document(data: bytes, name: str, where: str) -> dict[str, Any]:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput(f"{name} ({where}) is not UTF-8 text") from None
-    suffix = Path(name).suffix.lower()
-    try:
-        if suffix == ".toml":
-            import tomllib
-
-            doc: Any = tomllib.loads(text)
-        elif suffix == ".json":
-            doc = json.loads(text) if text.strip() else {}
-        else:
-            import yaml
-
-            doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except Exception as e:  # json, toml and yaml each raise their own error types
-        raise InvalidInput(
-            f"{name} ({where}) cannot be parsed: {e}",
-            hint="Params and metrics files are YAML, JSON or TOML mappings.",
-        ) from None
-    if doc is None:
-        return {}
-    if not isinstance(doc, dict):
-        raise InvalidInput(f"{name} ({where}) must hold a mapping, not a {type(doc).__name__}")
-    return doc
+    return parse_mapping(
+        text,
+        Path(name).suffix,
+        f"{name} ({where})",
+        "Params and metrics files are YAML, JSON or TOML mappings.",
+    )
 
 
 class _Side:

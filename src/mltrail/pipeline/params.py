@@ -24,7 +24,20 @@ def read_params_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         ) from None
     except OSError as e:
         raise InvalidInput(f"cannot read params file {path}: {e.strerror or e}") from e
-    suffix = path.suffix.lower()
+    return parse_mapping(
+        text,
+        path.suffix,
+        f"params file {path.name}",
+        "Fix its syntax; params files are YAML, JSON or TOML mappings.",
+    )
+
+
+def parse_mapping(text: str, suffix: str, what: str, hint: str) -> dict[str, Any]:
+    """Parse YAML (the default), JSON or TOML text, by file suffix, into its top-level mapping.
+
+    ``what`` names the document in errors (``params file params.yaml``); empty text is ``{}``.
+    """
+    suffix = suffix.lower()
     try:
         if suffix == ".json":
             doc = json.loads(text) if text.strip() else {}
@@ -37,16 +50,11 @@ def read_params_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
             doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except Exception as e:  # json, toml and yaml each raise their own error types
-        raise InvalidInput(
-            f"params file {path.name} cannot be parsed: {e}",
-            hint="Fix its syntax; params files are YAML, JSON or TOML mappings.",
-        ) from None
+        raise InvalidInput(f"{what} cannot be parsed: {e}", hint=hint) from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise InvalidInput(
-            f"params file {path.name} must hold a mapping, not a {type(doc).__name__}"
-        )
+        raise InvalidInput(f"{what} must hold a mapping, not a {type(doc).__name__}", hint=hint)
     return doc
 
 
