@@ -27,6 +27,11 @@ _CONFIG_TEMPLATE = """\
 schema = 1
 """
 
+# Everything in .mltrail/ but config.toml is machine-local state. The later lines are also added on
+# first use (for projects initialised before they were listed here); listing them up front keeps
+# the committed .gitignore unmodified by the first `data add` or `repro`.
+_GITIGNORE = "/mltrail.db*\n/objects/\n/tmp/\n/cache/\n/data.lock\n/runs/\n"
+
 
 @dataclass(frozen=True)
 class Location:
@@ -65,8 +70,7 @@ def init_project(root: Path | None = None) -> Path:
         config.write_text(_CONFIG_TEMPLATE)
     gitignore = project / ".gitignore"
     if not gitignore.exists():
-        # The database and objects are local state; config.toml is worth committing.
-        gitignore.write_text("/mltrail.db*\n/objects/\n/tmp/\n")
+        gitignore.write_text(_GITIGNORE)
     return project
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -56,6 +57,23 @@ def test_first_run_then_no_op(pipeline: Path):
     assert _actions(second) == {"prepare": "unchanged", "train": "unchanged"}
     assert runs(pipeline) == ["prepare", "train"]
     assert (pipeline / "mltrail.lock").read_text() == text
+
+
+def test_first_repro_leaves_the_committed_mltrail_gitignore_alone(pipeline: Path):
+    git = ["git", "-c", "user.name=ann", "-c", "user.email=ann@example.invalid"]
+    subprocess.run([*git, "add", ".mltrail"], cwd=pipeline, check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], cwd=pipeline, check=True)
+    repro()  # writes the run cache, the stat cache and the data lock under .mltrail/
+    status = ["git", "status", "--porcelain", "--untracked-files=all", ".mltrail"]
+    assert subprocess.run(status, cwd=pipeline, capture_output=True, text=True).stdout == ""
+    # A project initialised before init listed /runs/: repro adds it, once.
+    ignore = pipeline / ".mltrail" / ".gitignore"
+    ignore.write_text("/mltrail.db*\n/objects/\n/tmp/\n")
+    repro(force=True)
+    assert ignore.read_text().splitlines()[-1] == "/runs"
+    text = ignore.read_text()
+    repro(force=True)
+    assert ignore.read_text() == text
 
 
 def test_no_op_does_not_open_the_metadata_store(pipeline: Path, monkeypatch: pytest.MonkeyPatch):
