@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,47 @@ def test_repro_imports_little(pipeline: Path):
         [sys.executable, "-c", code], cwd=pipeline, capture_output=True, text=True, timeout=60
     )
     assert "HEAVY []" in done.stdout, done.stdout + done.stderr
+
+
+UNCACHED = """
+pipeline: demo
+stages:
+  s:
+    cmd: python -c "import yaml; print(yaml.safe_load(open('params.yaml'))['x'])" > out.txt
+    params: [x]
+    outs:
+      - out.txt:
+          cache: false
+"""
+
+
+def test_grid_puts_back_cache_false_outs(project: Path):
+    write(project / "params.yaml", "x: 1\n")
+    write(project / "mltrail.yaml", UNCACHED)
+    _invoke("repro")
+    result = _invoke("repro", "--grid", "x=2,3")
+    assert "warning" not in result.stderr
+    assert "params files and outs put back as they were" in result.stdout
+    assert (project / "out.txt").read_text() == "1\n"
+    assert "0 of 1 stage(s) would run." in _invoke("repro", "--dry").stdout
+
+
+def test_grid_that_cannot_put_an_out_back_exits_1_and_says_what_to_do(project: Path):
+    write(project / "params.yaml", "x: 1\n")
+    write(
+        project / "mltrail.yaml",
+        UNCACHED.replace("      - out.txt:\n          cache: false\n", "      - out.txt\n"),
+    )
+    _invoke("repro")
+    shutil.rmtree(project / ".mltrail" / "objects")  # x=1's out.txt is no longer stored
+    result = _invoke("repro", "--grid", "x=2", code=1)
+    assert "x=2" in result.stdout  # the points' table is still shown
+    assert "params files put back, but not every out" in result.stdout
+    assert "error: the grid ran, but the outs of 1 stage(s) could not be put back" in result.stderr
+    assert (
+        "hint: The params files and mltrail.lock are back as they were, so `mltrail repro s`"
+        in result.stderr
+    )
+    assert (project / "params.yaml").read_text() == "x: 1\n"
+    assert "Ran 's'" in _invoke("repro").stdout  # as the hint says: rebuilt
+    assert (project / "out.txt").read_text() == "1\n"

@@ -322,3 +322,34 @@ def test_dry_with_set_param_reads_the_new_value_without_writing_it(pipeline: Pat
     result = repro(dry=True, overrides=["train.max_depth=2"])
     assert _actions(result) == {"prepare": "unchanged", "train": "would run"}
     assert (pipeline / "params.yaml").read_text() == params
+
+
+def test_grid_puts_back_cache_false_folders_and_removes_outs_that_were_absent(project: Path):
+    script = (
+        "import os, yaml\n"
+        "x = yaml.safe_load(open('params.yaml'))['x']\n"
+        "os.makedirs('report/sub', exist_ok=True)\n"
+        "open('report/sub/x.txt', 'w').write(str(x))\n"
+        "open('extra.txt', 'w').write(str(x))\n"
+    )
+    write(project / "make.py", script)
+    write(project / "params.yaml", "x: 1\n")
+    spec = """
+        pipeline: demo
+        stages:
+          s:
+            cmd: python make.py
+            deps: [make.py]
+            params: [x]
+            outs:
+              - report: {cache: false}
+              - extra.txt: {cache: false}
+        """
+    write(project / "mltrail.yaml", textwrap.dedent(spec))
+    settle(project / "make.py", project / "params.yaml")
+    repro()
+    os.unlink(project / "extra.txt")
+    sweep(["x=2,3"])
+    assert (project / "report/sub/x.txt").read_text() == "1"
+    assert not (project / "extra.txt").exists()  # absent before the sweep: absent after it
+    assert not (project / ".mltrail" / "tmp" / "sweep" / str(os.getpid())).exists()

@@ -100,11 +100,15 @@ def _sweep(
     jobs: int,
 ) -> None:
     from mltrail.errors import InvalidState
-    from mltrail.pipeline.sweep import sweep
+    from mltrail.pipeline.sweep import OutsNotRestored, sweep
 
-    points = sweep(
-        grid, stages or None, force=force, overrides=overrides, jobs=jobs, progress=_progress
-    )
+    unrestored: OutsNotRestored | None = None
+    try:
+        points = sweep(
+            grid, stages or None, force=force, overrides=overrides, jobs=jobs, progress=_progress
+        )
+    except OutsNotRestored as e:
+        points, unrestored = e.points, e  # still show the points' results, then the error
     click.echo("")
     keys = sorted({k for p in points for k in p.metrics})
     header = ["point", "ran", "restored", *keys]
@@ -122,13 +126,18 @@ def _sweep(
     widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
     for line in [header, *rows]:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
-    click.echo(f"{len(points)} point(s); params files and outs put back as they were.")
     failed = [p for p in points if p.error]
+    summary = f"{len(failed)} grid point(s) failed: " + "; ".join(
+        f"{' '.join(p.overrides)}: {p.error}" for p in failed
+    )
+    if unrestored is not None:
+        click.echo(f"{len(points)} point(s); params files put back, but not every out.")
+        if failed:
+            click.echo(summary, err=True)
+        raise unrestored
+    click.echo(f"{len(points)} point(s); params files and outs put back as they were.")
     if failed:
-        raise InvalidState(
-            f"{len(failed)} grid point(s) failed: "
-            + "; ".join(f"{' '.join(p.overrides)}: {p.error}" for p in failed)
-        )
+        raise InvalidState(summary)
 
 
 def _num(value: float | None) -> str:

@@ -259,7 +259,7 @@ class Backup:
     def restore(self) -> None:
         """Remove what the failed command wrote at the out paths; put the previous outs back."""
         for rel in self.paths:
-            _remove(self.root / rel)
+            remove_path(self.root / rel)
         for src, dest in self.moved:
             os.replace(dest, src)
         self.moved = []
@@ -268,7 +268,7 @@ class Backup:
     def drop(self) -> None:
         """Delete the moved-aside outs (the stage succeeded)."""
         for _, dest in self.moved:
-            _remove(dest)
+            remove_path(dest)
         self.moved = []
         with contextlib.suppress(OSError):
             shutil.rmtree(self.tmp)
@@ -278,7 +278,8 @@ class Backup:
             self.restore()
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
+    """Delete a file, symlink or folder (read-only folders too); a missing path is fine."""
     if path.is_dir() and not path.is_symlink():
 
         def writable(func: Any, p: str, _exc: Any) -> None:
@@ -298,5 +299,6 @@ __all__ = [
     "entry_of",
     "flat_params",
     "param_values",
+    "remove_path",
     "state_of",
 ]
