@@ -246,3 +246,19 @@ def test_loads_a_folder_saved_by_mlflow(tmp_path, iris, fitted):
     assert model.metadata.extra["mlflow_version"] == "3.17.2"
     with pytest.raises(InvalidInput, match="missing column"):
         model.predict(X[:5].iloc[:, :2])
+
+
+def test_source_date_epoch_makes_the_same_model_save_to_the_same_bytes(
+    tmp_path, iris, fitted, monkeypatch
+):
+    X, _ = iris
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "946684800")
+    save_model(fitted, tmp_path / "a", input_example=X[:5])
+    save_model(fitted, tmp_path / "b", input_example=X[:5])
+    for name in ("MLmodel", "model.pkl", "input_example.json", "requirements.txt"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert read_meta(tmp_path / "a").utc_time_created == "2000-01-01 00:00:00.000000"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with pytest.raises(InvalidInput, match="SOURCE_DATE_EPOCH='yesterday' is not a time"):
+        save_model(fitted, tmp_path / "c")
+    assert not (tmp_path / "c").exists()

@@ -6,6 +6,7 @@ The folder is an mltrail model (MLmodel, pickle, signature, requirements), writt
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -16,7 +17,6 @@ from sklearn.ensemble import RandomForestClassifier
 import mltrail.sklearn
 
 MODEL = Path("models/rf")
-PINNED_TIME = "2000-01-01 00:00:00.000000"
 
 
 def main() -> None:
@@ -32,12 +32,11 @@ def main() -> None:
     )
     model.fit(x, y)
     shutil.rmtree(MODEL, ignore_errors=True)  # save_model wants a new folder
+    # MLmodel records when it was saved: SOURCE_DATE_EPOCH pins that, so the same data and params
+    # give the same bytes (evaluate and register see an unchanged dep, `mltrail reproduce` says
+    # "same"). setdefault: a value set outside, e.g. by CI, still wins.
+    os.environ.setdefault("SOURCE_DATE_EPOCH", "946684800")  # 2000-01-01 00:00:00 UTC
     mltrail.sklearn.save_model(model, MODEL, input_example=x[:5])
-    # MLmodel records when it was saved. Pin that, so the same data and params give the same
-    # bytes: evaluate and register then see an unchanged dep, and `mltrail reproduce` says "same".
-    meta = yaml.safe_load((MODEL / "MLmodel").read_text())
-    meta["utc_time_created"] = PINNED_TIME
-    (MODEL / "MLmodel").write_text(yaml.safe_dump(meta, sort_keys=False))
     n, depth = params["n_estimators"], params["max_depth"]
     print(f"train: n_estimators={n} max_depth={depth} -> {MODEL}/")
 

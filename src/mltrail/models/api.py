@@ -122,9 +122,11 @@ def save_model(
     """Write ``model`` as a model folder at ``path`` (which must not exist or be empty).
 
     The signature is inferred from ``input_example`` unless one is given; ``signature=False``
-    saves none.
+    saves none. ``utc_time_created`` is ``SOURCE_DATE_EPOCH`` when that is set, so the same model
+    saved twice gives the same bytes.
     """
     folder = Path(path)
+    created = utc_now()  # first: a malformed SOURCE_DATE_EPOCH must fail before anything is written
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise AlreadyExists(
             f"cannot save a model to {folder}: it already exists and is not an empty folder",
@@ -167,7 +169,7 @@ def save_model(
         signature=signature,
         run_id=run_id,
         artifact_path=artifact_path,
-        utc_time_created=utc_now(),
+        utc_time_created=created,
         mltrail_version=__version__,
         saved_input_example_info=example_info,
         metadata=metadata,

@@ -8,6 +8,7 @@ saved by MLflow's scikit-learn flavor loads in mltrail and the other way round. 
 from __future__ import annotations
 
 import datetime
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,24 @@ def read_meta(folder: str | Path) -> ModelMeta:
     return parse_meta(text, str(path))
 
 
+#: The reproducible-builds variable: when set, a build writes this time instead of the clock's.
+ENV_SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
+_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
 def utc_now() -> str:
-    """The creation time as MLflow writes it."""
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """The creation time as MLflow writes it: ``SOURCE_DATE_EPOCH`` if set, else the clock."""
+    raw = os.environ.get(ENV_SOURCE_DATE_EPOCH, "").strip()
+    if not raw:
+        return datetime.datetime.now(datetime.UTC).strftime(_TIME_FORMAT)
+    try:
+        if not (raw.isascii() and raw.isdigit()):  # the spec's format: `date +%s`, digits only
+            raise ValueError(raw)
+        when = datetime.datetime.fromtimestamp(int(raw), datetime.UTC)
+    except (ValueError, OverflowError, OSError):
+        # reproducible-builds.org: a malformed value is an error, not a silent fallback.
+        raise InvalidInput(
+            f"{ENV_SOURCE_DATE_EPOCH}={raw!r} is not a time",
+            hint="Set it to whole seconds since 1970-01-01 UTC (e.g. `date +%s`), or unset it.",
+        ) from None
+    return when.strftime(_TIME_FORMAT)
