@@ -9,6 +9,7 @@ import pytest
 
 from mltrail.entities import Metric, RunBatch
 from tests.ui.conftest import UI, shot
+from tests.ui.test_run import HeldPlotly
 
 XSS = '<script>alert(1)</script>"><img src=x onerror=alert(1)>'
 
@@ -146,6 +147,33 @@ def test_compare_page_draws_overlays_parcoords_and_scatter(ui: UI, page) -> None
 
 
 @pytest.mark.browser
+def test_compare_overlays_are_sketched_before_plotly_then_upgraded(ui: UI, page) -> None:
+    ids = _runs(ui, 3)
+    page.add_init_script("localStorage.clear()")
+    held = HeldPlotly(page)
+    page.goto(f"{ui.url}/compare?runs={','.join(ids)}")
+    sketch = page.locator(".chart-card[data-key=loss] svg.chart-sketch")
+    sketch.locator("path").nth(2).wait_for()
+    assert sketch.locator("path").count() == 3  # one line per run ...
+    colors = [sketch.locator("path").nth(i).get_attribute("stroke") for i in range(3)]
+    assert colors == page.evaluate("mt.charts.palette.slice(0, 3)")  # ... in the run's colour
+    assert all(len(sketch.locator("path").nth(i).get_attribute("d") or "") > 300 for i in range(3))
+    assert sketch.locator(".legend text").all_text_contents() == ["run-0", "run-1", "run-2"]
+    assert "3 runs" in sketch.get_attribute("aria-label")
+    # Parallel coordinates and the scatter have no sketch: they say they are coming.
+    assert page.locator("#parcoords").text_content() == "Loading chart…"
+    assert page.locator(".js-plotly-plot").count() == 0
+
+    held.release()
+    plot = page.locator(".chart-card[data-key=loss] .js-plotly-plot")
+    plot.locator(".scatterlayer .trace").nth(2).wait_for()
+    page.wait_for_function("() => !document.querySelector('svg.chart-sketch')")
+    assert plot.locator(".scatterlayer .trace").count() == 3
+    page.locator("#parcoords").scroll_into_view_if_needed()
+    page.wait_for_selector("#parcoords .parcoords")
+
+
+@pytest.mark.browser
 def test_compare_charts_escape_run_names(ui: UI, page) -> None:
     exp = ui.client.create_experiment("x")
     ids = []
@@ -159,7 +187,16 @@ def test_compare_charts_escape_run_names(ui: UI, page) -> None:
         ids.append(run_id)
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    held = HeldPlotly(page)
     page.goto(f"{ui.url}/compare?runs={','.join(ids)}")
+    # In the sketch, the name is text: the legend's label (shortened) and its tooltip (whole).
+    legend = page.locator("svg.chart-sketch .legend g").first
+    legend.wait_for()
+    assert legend.locator("title").text_content() == XSS
+    assert XSS.startswith(legend.locator("text").text_content().rstrip("…"))
+    assert page.locator("svg.chart-sketch image, svg.chart-sketch script").count() == 0
+    assert page.locator("img[src=x]").count() == 0
+    held.release()
     page.wait_for_selector("#charts .js-plotly-plot .legendtext")
     assert page.locator(".legendtext").first.text_content() == XSS
     page.locator("#scatter-chart").scroll_into_view_if_needed()

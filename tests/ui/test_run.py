@@ -343,6 +343,23 @@ def test_a_million_points_come_back_downsampled_with_ends_and_extremes(ui: UI) -
 # -- in the browser ------------------------------------------------------------------------------
 
 
+class HeldPlotly:
+    """Holds the page's request for plotly.js unanswered until :meth:`release`, so a test sees
+    what the page draws before plotly.js has loaded (its sketches)."""
+
+    PATTERN = "**/static/plotly-*.min.js"
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self.routes: list = []
+        page.route(self.PATTERN, lambda route: self.routes.append(route))
+
+    def release(self) -> None:
+        for route in self.routes:
+            route.continue_()
+        self.page.unroute(self.PATTERN)
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 def test_a_million_point_metric_draws_downsampled(ui: UI, page) -> None:
@@ -355,8 +372,14 @@ def test_a_million_point_metric_draws_downsampled(ui: UI, page) -> None:
         ]
         ui.client.store.write_batches([RunBatch(run_id, metrics=batch)])
     page.goto(f"{ui.url}/runs/{run_id}")
+    # The first paint, before plotly.js: the downsampled line as one SVG path.
+    page.wait_for_function(
+        "() => (document.querySelector('svg.chart-sketch path')?.getAttribute('d') || '')"
+        ".length > 1000"
+    )
     page.wait_for_selector("#charts .js-plotly-plot path.js-line")
     assert " of 1,000,000 points shown" in page.locator(".chart-note").text_content()
+    assert page.locator("svg.chart-sketch").count() == 0
 
 
 @pytest.mark.browser
@@ -404,6 +427,46 @@ def test_run_page_draws_charts_toggles_log_and_previews(ui: UI, page, tmp_path: 
 
 
 @pytest.mark.browser
+def test_run_page_sketches_charts_before_plotly_and_then_upgrades_them(ui: UI, page) -> None:
+    _, run_id = _run(ui, name="sketch run")
+    ui.client.log_batch(
+        run_id,
+        metrics=_points("loss", 300) + [Metric("acc", i / 300, 1 + i, i) for i in range(300)],
+    )
+    page.add_init_script("localStorage.clear()")
+    held = HeldPlotly(page)
+    page.goto(f"{ui.url}/runs/{run_id}")
+    loss = page.locator(".chart-card[data-key=loss]")
+    sketch = loss.locator("svg.chart-sketch")
+    sketch.locator("path").wait_for()
+    assert sketch.get_attribute("role") == "img"
+    label = sketch.get_attribute("aria-label") or ""
+    assert label.startswith("Chart of loss: step 0 to 299, values 0.00") and "to 1" in label
+    assert len(sketch.locator("path").get_attribute("d") or "") > 1000  # 300 points, one path
+    assert sketch.locator("text").count() >= 5  # tick labels and the axis title
+    assert "step" in sketch.locator("text.title").text_content()
+    assert "300 points" in loss.locator(".chart-note").text_content()
+    assert page.locator(".js-plotly-plot").count() == 0
+    height = loss.bounding_box()["height"]
+
+    # The controls redraw the sketch while plotly.js is on its way.
+    page.check("[data-control=log]")
+    page.wait_for_function(
+        "() => document.querySelector('[data-key=loss] svg.chart-sketch')"
+        ".getAttribute('aria-label').endsWith('(log scale)')"
+    )
+    assert len(loss.locator("svg.chart-sketch path").get_attribute("d") or "") > 1000
+
+    held.release()
+    loss.locator(".js-plotly-plot .scatterlayer .trace path.js-line").wait_for()
+    page.wait_for_function("() => !document.querySelector('svg.chart-sketch')")
+    assert page.locator("#charts .js-plotly-plot").count() == 2
+    plot = loss.locator(".js-plotly-plot")
+    assert plot.evaluate("el => el.layout.yaxis.type") == "log"  # the choice made meanwhile
+    assert loss.bounding_box()["height"] == height  # the chart took the sketch's place
+
+
+@pytest.mark.browser
 def test_run_page_charts_escape_metric_keys(ui: UI, page) -> None:
     _, run_id = _run(ui, name=XSS)
     ui.client.store.write_batches(
@@ -411,7 +474,12 @@ def test_run_page_charts_escape_metric_keys(ui: UI, page) -> None:
     )
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    held = HeldPlotly(page)
     page.goto(f"{ui.url}/runs/{run_id}")
+    page.wait_for_selector("svg.chart-sketch path")
+    label = page.locator("svg.chart-sketch").get_attribute("aria-label") or ""
+    assert label.startswith(f"Chart of {XSS}: step 0 to 9")
+    held.release()
     page.wait_for_selector("#charts .js-plotly-plot")
     assert page.locator(".chart-title").text_content() == XSS
     assert page.locator("img[src=x]").count() == 0

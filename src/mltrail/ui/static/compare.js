@@ -1,5 +1,6 @@
-// mltrail UI, compare page: metric overlays (one trace per run), "only differences",
-// parallel coordinates over chosen params and a metric, and a param/metric scatter.
+// mltrail UI, compare page: metric overlays (one line per run; sketched at once, interactive
+// when plotly.js has loaded), "only differences", parallel coordinates over chosen params and
+// a metric, and a param/metric scatter.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -41,12 +42,20 @@ document.addEventListener("DOMContentLoaded", () => {
     const series = loaded.get(card);
     const el = card.querySelector(".chart");
     if (!series.length) { mt.charts.message(el, "None of these runs has points for it."); return; }
-    mt.charts.draw(el, series, opts, runs.length <= 12);
+    mt.charts.show(el, series, opts, runs.length <= 12);
   };
+  const drawAll = () => loaded.forEach((_, card) => drawCard(card));
 
   if (box && cards.length) {
-    mt.charts.controls(box, opts, () => loaded.forEach((_, card) => drawCard(card)));
-    mt.charts.whenVisible(cards, async (card) => {
+    mt.charts.controls(box, opts, drawAll);
+    // The sketches become plotly charts when it arrives; charts fetched later draw with it.
+    const upgrade = () => mt.charts.eachInTurn(Array.from(loaded.keys()), drawCard);
+    mt.charts.plotly().then(upgrade, (err) => {
+      box.insertAdjacentElement("afterend", Object.assign(document.createElement("p"), {
+        className: "error", textContent: err.message + ": the charts stay plain drawings.",
+      }));
+    });
+    const first = mt.charts.whenVisible(cards, async (card) => {
       const el = card.querySelector(".chart");
       try {
         const reply = await mt.getJSON("/ui/data/metrics/" + mt.charts.keyPath(card.dataset.key) +
@@ -64,7 +73,12 @@ document.addEventListener("DOMContentLoaded", () => {
         mt.charts.message(el, "Could not load this chart: " + err.message, "error");
       }
     });
+    mt.charts.loadPlotlyAfter(first, 1500);
   }
+
+  // Parallel coordinates and the scatter have no sketch: they draw when plotly.js is there.
+  const withPlotly = (el, fn) => () => mt.charts.plotly().then(fn,
+    (err) => mt.charts.message(el, err.message, "error"));
 
   // -- values for the analysis charts ------------------------------------------------------
   const valueOf = (run, ref) => {
@@ -124,8 +138,8 @@ document.addEventListener("DOMContentLoaded", () => {
         tickfont: { size: 10 },
       }], { margin: { l: 60, r: 60, t: 56, b: 24 }, paper_bgcolor: "rgba(0,0,0,0)" }, CONFIG);
     };
-    pcForm.addEventListener("change", drawParcoords);
-    mt.charts.whenVisible([pcEl], drawParcoords);
+    pcForm.addEventListener("change", withPlotly(pcEl, drawParcoords));
+    mt.charts.whenVisible([pcEl], withPlotly(pcEl, drawParcoords));
   }
 
   // -- scatter -----------------------------------------------------------------------------
@@ -158,7 +172,7 @@ document.addEventListener("DOMContentLoaded", () => {
         paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
       }, CONFIG);
     };
-    scForm.addEventListener("change", drawScatter);
-    mt.charts.whenVisible([scEl], drawScatter);
+    scForm.addEventListener("change", withPlotly(scEl, drawScatter));
+    mt.charts.whenVisible([scEl], withPlotly(scEl, drawScatter));
   }
 });

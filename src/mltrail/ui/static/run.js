@@ -1,5 +1,6 @@
-// mltrail UI, run page: one chart per metric (fetched as it scrolls into view, redrawn on
-// x axis / smoothing / log changes) and artifact previews shown without leaving the page.
+// mltrail UI, run page: one chart per metric (fetched as it scrolls into view, sketched at
+// once, made interactive when plotly.js has loaded, redrawn on x axis / smoothing / log
+// changes) and artifact previews shown without leaving the page.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -19,12 +20,20 @@ document.addEventListener("DOMContentLoaded", () => {
       mt.charts.message(el, "No points in this series.");
       return;
     }
-    mt.charts.draw(el, series, opts, false);
+    mt.charts.show(el, series, opts, false);
   };
+  const drawAll = () => loaded.forEach((_, card) => drawCard(card));
 
   if (box && cards.length) {
-    mt.charts.controls(box, opts, () => loaded.forEach((_, card) => drawCard(card)));
-    mt.charts.whenVisible(cards, async (card) => {
+    mt.charts.controls(box, opts, drawAll);
+    // The sketches become plotly charts when it arrives; charts fetched later draw with it.
+    const upgrade = () => mt.charts.eachInTurn(Array.from(loaded.keys()), drawCard);
+    mt.charts.plotly().then(upgrade, (err) => {
+      box.insertAdjacentElement("afterend", Object.assign(document.createElement("p"), {
+        className: "error", textContent: err.message + ": the charts stay plain drawings.",
+      }));
+    });
+    const first = mt.charts.whenVisible(cards, async (card) => {
       const el = card.querySelector(".chart");
       const key = card.dataset.key;
       try {
@@ -38,6 +47,7 @@ document.addEventListener("DOMContentLoaded", () => {
         mt.charts.message(el, "Could not load this chart: " + err.message, "error");
       }
     });
+    mt.charts.loadPlotlyAfter(first, 1500);
   }
 
   // -- artifact previews -------------------------------------------------------------------
