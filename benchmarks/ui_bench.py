@@ -218,6 +218,9 @@ def timed(browser, reps: int, action) -> dict[str, dict[str, list[float]]]:
             page = context.new_page()
             page.set_default_timeout(120_000)
             stages = action(page)
+            # Warm means cached files, not remembered UI state: MLflow keeps the last filter
+            # in localStorage and would open the next visit already filtered.
+            page.evaluate("() => { localStorage.clear(); sessionStorage.clear(); }")
             page.close()
             for stage, took in stages.items():
                 if i:

@@ -99,3 +99,20 @@ def shot(page: Any, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+class HeldPlotly:
+    """Holds the page's request for plotly.js unanswered until :meth:`release`, so a test sees
+    what the page draws before plotly.js has loaded (its sketches)."""
+
+    PATTERN = "**/static/plotly-*.min.js"
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self.routes: list = []
+        page.route(self.PATTERN, lambda route: self.routes.append(route))
+
+    def release(self) -> None:
+        for route in self.routes:
+            route.continue_()
+        self.page.unroute(self.PATTERN)

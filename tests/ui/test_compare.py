@@ -8,8 +8,7 @@ import json
 import pytest
 
 from mltrail.entities import Metric, RunBatch
-from tests.ui.conftest import UI, shot
-from tests.ui.test_run import HeldPlotly
+from tests.ui.conftest import UI, HeldPlotly, shot
 
 XSS = '<script>alert(1)</script>"><img src=x onerror=alert(1)>'
 

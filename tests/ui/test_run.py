@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mltrail.entities import Metric, RunBatch
-from tests.ui.conftest import UI, shot
+from tests.ui.conftest import UI, HeldPlotly, shot
 
 XSS = '<script>alert(1)</script>"><img src=x onerror=alert(1)>'
 PNG = bytes.fromhex(
@@ -341,23 +341,6 @@ def test_a_million_points_come_back_downsampled_with_ends_and_extremes(ui: UI) -
 
 
 # -- in the browser ------------------------------------------------------------------------------
-
-
-class HeldPlotly:
-    """Holds the page's request for plotly.js unanswered until :meth:`release`, so a test sees
-    what the page draws before plotly.js has loaded (its sketches)."""
-
-    PATTERN = "**/static/plotly-*.min.js"
-
-    def __init__(self, page) -> None:
-        self.page = page
-        self.routes: list = []
-        page.route(self.PATTERN, lambda route: self.routes.append(route))
-
-    def release(self) -> None:
-        for route in self.routes:
-            route.continue_()
-        self.page.unroute(self.PATTERN)
 
 
 @pytest.mark.slow

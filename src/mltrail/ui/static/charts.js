@@ -421,7 +421,42 @@ mt.charts = (function () {
 
   function short(s, n) { return s.length > n ? s.slice(0, n - 1) + "…" : s; }
 
+  // The metric charts of a page: the controls in box, one .chart-card per metric. Each card's
+  // series come from load(card) -> {series, note} as it scrolls into view; they are sketched at
+  // once and drawn again with plotly when it has loaded, and on every change of the controls.
+  // empty is the message for a card with nothing to draw; legend says whether lines get names.
+  function board(box, cards, load, empty, legend) {
+    if (!box || !cards.length) return;
+    const opts = loadOptions();
+    const loaded = new Map(); // card -> [series]
+    const drawCard = (card) => {
+      const series = loaded.get(card);
+      const el = card.querySelector(".chart");
+      if (!series.length || !series[0].value.length) { message(el, empty); return; }
+      show(el, series, opts, legend);
+    };
+    controls(box, opts, () => loaded.forEach((_, card) => drawCard(card)));
+    // The sketches become plotly charts when it arrives; charts fetched later draw with it.
+    plotly().then(() => eachInTurn(Array.from(loaded.keys()), drawCard), (err) => {
+      box.insertAdjacentElement("afterend", Object.assign(document.createElement("p"), {
+        className: "error", textContent: err.message + ": the charts stay plain drawings.",
+      }));
+    });
+    const first = whenVisible(cards, async (card) => {
+      try {
+        const { series, note } = await load(card);
+        loaded.set(card, series);
+        card.querySelector(".chart-note").textContent = note;
+        drawCard(card);
+      } catch (err) {
+        message(card.querySelector(".chart"), "Could not load this chart: " + err.message, "error");
+      }
+    });
+    loadPlotlyAfter(first, 1500);
+  }
+
   return {
+    board,
     palette, plotText, ema, traces, draw, show, sketch, message, clear, pointsNote, loadOptions,
     saveOptions, controls, whenVisible, eachInTurn, keyPath, plotly, loadPlotly, loadPlotlyAfter,
   };

@@ -29,52 +29,28 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 
   // -- metric overlays ---------------------------------------------------------------------
-  const box = document.getElementById("chart-controls");
-  const cards = Array.from(document.querySelectorAll(".chart-card"));
-  const opts = mt.charts.loadOptions();
-  const loaded = new Map();
   // Fewer points per run as runs grow, so a chart stays around 20k points in all.
   const points = Math.max(200, Math.min(1000, Math.floor(20000 / runs.length)));
   const ids = runs.map((r) => encodeURIComponent(r.id)).join(",");
   const byId = new Map(runs.map((r, i) => [r.id, i]));
-
-  const drawCard = (card) => {
-    const series = loaded.get(card);
-    const el = card.querySelector(".chart");
-    if (!series.length) { mt.charts.message(el, "None of these runs has points for it."); return; }
-    mt.charts.show(el, series, opts, runs.length <= 12);
-  };
-  const drawAll = () => loaded.forEach((_, card) => drawCard(card));
-
-  if (box && cards.length) {
-    mt.charts.controls(box, opts, drawAll);
-    // The sketches become plotly charts when it arrives; charts fetched later draw with it.
-    const upgrade = () => mt.charts.eachInTurn(Array.from(loaded.keys()), drawCard);
-    mt.charts.plotly().then(upgrade, (err) => {
-      box.insertAdjacentElement("afterend", Object.assign(document.createElement("p"), {
-        className: "error", textContent: err.message + ": the charts stay plain drawings.",
-      }));
-    });
-    const first = mt.charts.whenVisible(cards, async (card) => {
-      const el = card.querySelector(".chart");
-      try {
-        const reply = await mt.getJSON("/ui/data/metrics/" + mt.charts.keyPath(card.dataset.key) +
-          "?runs=" + ids + "&points=" + points);
-        const series = reply.runs.filter((s) => s.value.length).map((s) => {
-          const i = byId.get(s.run_id);
-          return Object.assign(s, { name: runs[i].name, color: colorOf(i) });
-        });
-        loaded.set(card, series);
-        const missing = reply.runs.length - series.length;
-        card.querySelector(".chart-note").textContent = mt.charts.pointsNote(series) +
-          (missing ? " · " + missing + " run" + (missing > 1 ? "s" : "") + " without it" : "");
-        drawCard(card);
-      } catch (err) {
-        mt.charts.message(el, "Could not load this chart: " + err.message, "error");
-      }
-    });
-    mt.charts.loadPlotlyAfter(first, 1500);
-  }
+  mt.charts.board(
+    document.getElementById("chart-controls"),
+    Array.from(document.querySelectorAll(".chart-card")),
+    async (card) => {
+      const reply = await mt.getJSON("/ui/data/metrics/" + mt.charts.keyPath(card.dataset.key) +
+        "?runs=" + ids + "&points=" + points);
+      const series = reply.runs.filter((s) => s.value.length).map((s) => {
+        const i = byId.get(s.run_id);
+        return Object.assign(s, { name: runs[i].name, color: colorOf(i) });
+      });
+      const missing = reply.runs.length - series.length;
+      const note = mt.charts.pointsNote(series) +
+        (missing ? " · " + missing + " run" + (missing > 1 ? "s" : "") + " without it" : "");
+      return { series, note };
+    },
+    "None of these runs has points for it.",
+    runs.length <= 12,
+  );
 
   // Parallel coordinates and the scatter have no sketch: they draw when plotly.js is there.
   const withPlotly = (el, fn) => () => mt.charts.plotly().then(fn,

@@ -8,47 +8,19 @@ document.addEventListener("DOMContentLoaded", () => {
   const runPath = "/runs/" + encodeURIComponent(data.run_id);
 
   // -- charts ------------------------------------------------------------------------------
-  const box = document.getElementById("chart-controls");
-  const cards = Array.from(document.querySelectorAll(".chart-card"));
-  const opts = mt.charts.loadOptions();
-  const loaded = new Map(); // card -> [series]
-
-  const drawCard = (card) => {
-    const series = loaded.get(card);
-    const el = card.querySelector(".chart");
-    if (!series[0].value.length) {
-      mt.charts.message(el, "No points in this series.");
-      return;
-    }
-    mt.charts.show(el, series, opts, false);
-  };
-  const drawAll = () => loaded.forEach((_, card) => drawCard(card));
-
-  if (box && cards.length) {
-    mt.charts.controls(box, opts, drawAll);
-    // The sketches become plotly charts when it arrives; charts fetched later draw with it.
-    const upgrade = () => mt.charts.eachInTurn(Array.from(loaded.keys()), drawCard);
-    mt.charts.plotly().then(upgrade, (err) => {
-      box.insertAdjacentElement("afterend", Object.assign(document.createElement("p"), {
-        className: "error", textContent: err.message + ": the charts stay plain drawings.",
-      }));
-    });
-    const first = mt.charts.whenVisible(cards, async (card) => {
-      const el = card.querySelector(".chart");
+  mt.charts.board(
+    document.getElementById("chart-controls"),
+    Array.from(document.querySelectorAll(".chart-card")),
+    async (card) => {
       const key = card.dataset.key;
-      try {
-        const s = await mt.getJSON(
-          "/ui/data/runs/" + encodeURIComponent(data.run_id) + "/metrics/" + mt.charts.keyPath(key));
-        s.name = key;
-        loaded.set(card, [s]);
-        card.querySelector(".chart-note").textContent = mt.charts.pointsNote([s]);
-        drawCard(card);
-      } catch (err) {
-        mt.charts.message(el, "Could not load this chart: " + err.message, "error");
-      }
-    });
-    mt.charts.loadPlotlyAfter(first, 1500);
-  }
+      const s = await mt.getJSON(
+        "/ui/data/runs/" + encodeURIComponent(data.run_id) + "/metrics/" + mt.charts.keyPath(key));
+      s.name = key;
+      return { series: [s], note: mt.charts.pointsNote([s]) };
+    },
+    "No points in this series.",
+    false,
+  );
 
   // -- artifact previews -------------------------------------------------------------------
   const pane = document.getElementById("artifact-preview");
