@@ -193,7 +193,7 @@ def reproduce(
                     f"({cap.DIFF_ARTIFACT}); the code is commit {plan.commit[:12]} as committed"
                 )
             root = wt.path / repo.prefix if repo.prefix else wt.path
-            _prepare_project(project, root)
+            project.share_into(root)
             # Inputs the commit itself holds as recorded (code, committed files) are left alone.
             needed = [ref for ref in plan.inputs if not _matches(root, ref)]
             result.fetched = _ensure_inputs(project, needed, remote, jobs, reporter)
@@ -410,21 +410,6 @@ def _apply_diff(top: Path, diff: str, plan: _Plan) -> None:
             f"{plan.commit[:12]}: {e.message}",
             hint=f"Inspect them with `mltrail runs download {plan.run_id} {cap.DIFF_ARTIFACT}`.",
         ) from None
-
-
-def _prepare_project(project: Project, root: Path) -> None:
-    """Give the worktree a ``.mltrail/`` that shares the project's cache and settings."""
-    from mltrail.config import CONFIG_FILE, OBJECTS_DIR, PROJECT_DIR, init_project
-
-    folder = root / PROJECT_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    objects = folder / OBJECTS_DIR
-    if not os.path.lexists(objects):
-        # Inputs are linked from the one cache, and outputs the re-run adds land in it.
-        objects.symlink_to(project.dir / OBJECTS_DIR, target_is_directory=True)
-    if not (folder / CONFIG_FILE).exists() and (project.dir / CONFIG_FILE).exists():
-        shutil.copyfile(project.dir / CONFIG_FILE, folder / CONFIG_FILE)
-    init_project(root)
 
 
 def _restore_inputs(root: Path, inputs: list[DatasetRef], reporter: Reporter) -> None:

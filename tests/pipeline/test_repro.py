@@ -199,7 +199,7 @@ def test_grid_makes_one_run_per_point_and_puts_the_workspace_back(pipeline: Path
     repro()
     params = (pipeline / "params.yaml").read_text()
     lock = (pipeline / "mltrail.lock").read_text()
-    points = sweep(["train.max_depth=2,5,7"], jobs=2)
+    points = sweep(["train.max_depth=2,5,7"], jobs=1)  # one after another, in the workspace
     assert [p.overrides for p in points] == [
         ["train.max_depth=2"], ["train.max_depth=5"], ["train.max_depth=7"]
     ]  # fmt: skip

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import click
 
 _VERB = {
@@ -14,13 +17,19 @@ _VERB = {
     "failed": "Stage {name!r} failed",
     "warning": "warning: {name}: {detail}",
     "point": "== grid point: {name}",
+    "point done": "== grid point done: {name} ({detail})",
 }
 
 
-def _progress(event: str, name: str, detail: str) -> None:
+def _progress(event: str, name: str, detail: str, prefix: str = "") -> None:
     template = _VERB.get(event)
     if template is not None:
-        click.echo(template.format(name=name, detail=detail), err=event == "warning")
+        click.echo(prefix + template.format(name=name, detail=detail), err=event == "warning")
+
+
+def _point_progress(label: str) -> Callable[[str, str, str], None]:
+    """Return the progress callback of a grid point run alongside others: lines say the point."""
+    return functools.partial(_progress, prefix=f"[{label}] ")
 
 
 @click.command("repro")
@@ -47,7 +56,8 @@ def _progress(event: str, name: str, detail: str) -> None:
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Run up to N independent stages at the same time.",
+    help="Run up to N independent stages at the same time; with --grid, up to N points at "
+    "the same time, each in a temporary copy of the workspace.",
 )
 @click.option("--dry", is_flag=True, help="Only say which stages would run, and why.")
 def repro_command(
@@ -105,7 +115,13 @@ def _sweep(
     unrestored: OutsNotRestored | None = None
     try:
         points = sweep(
-            grid, stages or None, force=force, overrides=overrides, jobs=jobs, progress=_progress
+            grid,
+            stages or None,
+            force=force,
+            overrides=overrides,
+            jobs=jobs,
+            progress=_progress,
+            point_progress=_point_progress,
         )
     except OutsNotRestored as e:
         points, unrestored = e.points, e  # still show the points' results, then the error

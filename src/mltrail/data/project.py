@@ -62,6 +62,29 @@ class Project:
             raise InvalidInput(f"[data] in {self.dir / 'config.toml'} is not a table")
         return check_link_type(section.get("link", "auto"), str(self.dir / "config.toml"))
 
+    def share_into(self, root: Path, shared: Iterable[str] = (OBJECTS_DIR,)) -> Project:
+        """Give ``root`` a ``.mltrail/`` whose ``shared`` entries are this project's; return it.
+
+        Each shared entry is a symbolic link to this project's own (``objects``: one cache, so
+        data is linked from it and new objects land in it); ``config.toml`` is copied. Used by
+        the temporary worktree of ``mltrail reproduce`` and the workspaces of a parallel sweep.
+        """
+        import shutil
+
+        from mltrail.config import CONFIG_FILE, init_project
+
+        folder = root / PROJECT_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in shared:
+            link = folder / name
+            if not os.path.lexists(link):
+                (self.dir / name).mkdir(parents=True, exist_ok=True)
+                link.symlink_to(self.dir / name, target_is_directory=True)
+        if not (folder / CONFIG_FILE).exists() and (self.dir / CONFIG_FILE).exists():
+            shutil.copyfile(self.dir / CONFIG_FILE, folder / CONFIG_FILE)
+        init_project(root)
+        return Project(root, folder)
+
     def rel(self, path: Path) -> str:
         """Return ``path`` relative to the root, POSIX style, for messages and output."""
         return Path(os.path.relpath(path, self.root)).as_posix()

@@ -118,12 +118,15 @@ def repro(
     progress: Progress = _quiet,
     client: MltrailClient | None = None,
     tags: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+    label: str = "",
 ) -> ReproResult:
     """Bring the pipeline's outs up to date; return what was done with each stage.
 
     ``overrides`` are ``[file:]key=value`` strings written into the params file (params.yaml by
     default) before anything runs, as ``dvc exp run -S`` does. Raises :class:`StageFailed` when a
-    command fails (its previous outs stay in place), InvalidInput for a bad pipeline.
+    command fails (its previous outs stay in place), InvalidInput for a bad pipeline. ``env``
+    is added to the commands' environment; ``label`` prefixes the stderr lines they print.
     """
     project = Project.find(start)
     pipeline = load(project.root)
@@ -135,6 +138,7 @@ def repro(
     if applied:
         extra[TAG_OVERRIDES] = ", ".join(f"{k}={v}" for k, v in applied.items())
     runner = Runner(project, pipeline, dag, progress, client, extra)
+    runner.env, runner.label = dict(env or {}), label
     runner.ws.preload_params(docs)  # --dry: the overridden values, not written to the files
     try:
         stages = runner.run(order, force=force, dry=dry, jobs=max(1, jobs))
@@ -211,6 +215,9 @@ class Runner:
         self._cache = project.stat_cache()
         self.ws = Workspace(project.root, project.dir, self._cache)
         self._echo_lock = threading.Lock()
+        #: Added to the commands' environment, and the prefix of their stderr lines.
+        self.env: dict[str, str] = {}
+        self.label = ""
 
     def close(self) -> None:
         """Release the stat cache and, if this runner opened it, the client."""
@@ -279,12 +286,14 @@ class Runner:
                         [o.path for o in stage.all_outs()],
                     ).__enter__()
                     if pool is None:
-                        outcome = _execute(stage, self.project.root, self._echo, prefix="")
+                        prefix = f"[{self.label}] " if self.label else ""
+                        outcome = _execute(stage, self.project.root, self._echo, prefix, self.env)
                         failure = self.finish(st, key, run_id, backup, outcome, started, results)
                         done.add(name)
                     else:
+                        prefix = f"[{self.label}] [{name}] " if self.label else f"[{name}] "
                         fut = pool.submit(
-                            _execute, stage, self.project.root, self._echo, f"[{name}] "
+                            _execute, stage, self.project.root, self._echo, prefix, self.env
                         )
                         running[fut] = (st, key, run_id, backup, started)
                 if running:
@@ -621,11 +630,17 @@ def read_metrics(path: Path) -> dict[str, float]:
     return out
 
 
-def _execute(stage: Stage, root: Path, echo: Callable[[str], None], prefix: str) -> tuple[int, str]:
+def _execute(
+    stage: Stage,
+    root: Path,
+    echo: Callable[[str], None],
+    prefix: str,
+    extra_env: dict[str, str] | None = None,
+) -> tuple[int, str]:
     """Run the stage's command; forward its stderr; return (exit code, stderr tail)."""
     cwd = root / stage.wdir
     cwd.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "MLTRAIL_STAGE": stage.name}
+    env = {**os.environ, **(extra_env or {}), "MLTRAIL_STAGE": stage.name}
     tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
     try:
         proc = subprocess.Popen(

@@ -1,12 +1,14 @@
 """``repro --grid``: one repro per point of a params grid, each stage execution a run.
 
-Points share the workspace, so they run one after another (``jobs`` still runs independent stages
-of a point in parallel). Each point's values are written into the params file for its repro; when
-the sweep ends, the params files and ``mltrail.lock`` are put back byte for byte and the outs are
-restored from the object store to what they were before the sweep. ``cache: false`` outs are not in
-the object store: they are kept aside (hard links, or copies) before the first point and moved back
-at the end. Every point's executions are in the run cache, so ``repro -S key=value`` with a swept
-value afterwards restores it instantly.
+With ``jobs`` > 1 and several points, the points run at the same time, each in a temporary
+workspace of its own (:mod:`mltrail.pipeline.gridpool`), and the user's workspace is never
+written. Otherwise points share the workspace and run one after another: each point's values are
+written into the params file for its repro; when the sweep ends, the params files and
+``mltrail.lock`` are put back byte for byte and the outs are restored from the object store to
+what they were before the sweep. ``cache: false`` outs are not in the object store: they are kept
+aside (hard links, or copies) before the first point and moved back at the end. Every point's
+executions are in the run cache, so ``repro -S key=value`` with a swept value afterwards restores
+it instantly.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from mltrail.pipeline.spec import Pipeline, Stage, load
 from mltrail.pipeline.stage import Workspace, remove_path
 
 if TYPE_CHECKING:
+    from mltrail.pipeline.gridpool import PointProgress
     from mltrail.tracking.client import MltrailClient
 
 TAG_GRID_POINT = "mltrail.pipeline.grid_point"
@@ -121,11 +124,14 @@ def sweep(
     start: str | os.PathLike[str] | None = None,
     progress: Progress = _quiet,
     client: MltrailClient | None = None,
+    point_progress: PointProgress | None = None,
 ) -> list[PointResult]:
     """Run ``repro`` once per grid point; leave the workspace as it was before the sweep.
 
-    Raises :class:`OutsNotRestored` (carrying the points' results) when some outs could not be
-    put back.
+    With ``jobs`` > 1 and several points, up to ``jobs`` points run at once in temporary
+    workspaces; ``point_progress(label)`` then gives each point's progress callback (default:
+    ``progress``, whose calls are made one at a time). Raises :class:`OutsNotRestored`
+    (carrying the points' results) when some outs could not be put back.
     """
     points = grid_points(grid)
     if not points:
@@ -135,6 +141,21 @@ def sweep(
     pipeline = load(root)
     targets = list(targets or [])
     selected = [pipeline.stages[n] for n in build(pipeline).order(targets or None)]
+    if jobs > 1 and len(points) > 1:
+        from mltrail.pipeline.gridpool import run_points
+
+        return run_points(
+            project,
+            pipeline,
+            points,
+            targets,
+            force=force,
+            overrides=list(overrides),
+            jobs=jobs,
+            progress=progress,
+            point_progress=point_progress,
+            client=client,
+        )
     base = list(overrides)
     files = {"params.yaml"} | {
         parse_override(o)[0] or "params.yaml" for o in [*base, *(p for pt in points for p in pt)]
