@@ -156,8 +156,15 @@ def _sweep(
         raise InvalidState(summary)
 
 
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.6g}"
+def _num(value: object) -> str:
+    """A metric of a grid point as the CLI shows metrics; non-numbers as they are."""
+    from mltrail.cli import format as fmt
+
+    if value is None:
+        return "-"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return fmt.number(float(value))
+    return str(value)
 
 
 @click.command("dag")
