@@ -126,3 +126,50 @@ def test_grid_that_cannot_put_an_out_back_exits_1_and_says_what_to_do(project: P
     assert (project / "params.yaml").read_text() == "x: 1\n"
     assert "Ran 's'" in _invoke("repro").stdout  # as the hint says: rebuilt
     assert (project / "out.txt").read_text() == "1\n"
+
+
+def _assert_not_utf8(result, name: str) -> None:
+    assert f"{name} is not UTF-8 text" in result.stderr, result.stderr
+    assert "hint:" in result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_params_file_not_utf8_is_an_error_naming_it(pipeline: Path):
+    _invoke("repro")
+    (pipeline / "params.yaml").write_bytes(
+        "train:\n  max_depth: 5  # d\xe9j\xe0\n".encode("latin-1")
+    )
+    _assert_not_utf8(_invoke("repro", "--dry", code=1), "params file params.yaml")
+
+
+def test_pipeline_file_not_utf8_is_an_error_naming_it(pipeline: Path):
+    text = (pipeline / "mltrail.yaml").read_text() + "# caf\xe9\n"
+    (pipeline / "mltrail.yaml").write_bytes(text.encode("latin-1"))
+    _assert_not_utf8(_invoke("dag", code=1), "mltrail.yaml")
+    _assert_not_utf8(_invoke("repro", "--dry", code=1), "mltrail.yaml")
+
+
+def test_lock_file_not_utf8_is_an_error_naming_it(pipeline: Path):
+    _invoke("repro")
+    text = (pipeline / "mltrail.lock").read_text() + "# caf\xe9\n"
+    (pipeline / "mltrail.lock").write_bytes(text.encode("latin-1"))
+    _assert_not_utf8(_invoke("repro", "--dry", code=1), "mltrail.lock")
+
+
+def test_params_diff_not_utf8_names_the_file_and_side(pipeline: Path):
+    subprocess.run(["git", "add", "."], cwd=pipeline, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+        cwd=pipeline,
+        check=True,
+    )
+    (pipeline / "params.yaml").write_bytes(b"train:\n  max_depth: 5  # \xe9\n")
+    result = _invoke("params", "diff", code=1)
+    _assert_not_utf8(result, "params.yaml (in the working tree)")
+
+
+def test_metrics_file_not_utf8_has_no_metrics(tmp_path: Path):
+    from mltrail.pipeline.runner import read_metrics
+
+    (tmp_path / "m.yaml").write_bytes(b"acc: 0.5  # \xe9\n")
+    assert read_metrics(tmp_path / "m.yaml") == {}

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from mltrail.data.git import GitRepo
 from mltrail.data.project import Project
 from mltrail.errors import InvalidInput
-from mltrail.pipeline.params import parse_mapping
+from mltrail.pipeline.params import parse_bytes
 from mltrail.pipeline.spec import DEFAULT_PARAMS, PIPELINE_FILE, Pipeline, parse
 
 PathArg = str | os.PathLike[str]
@@ -132,12 +132,8 @@ def flatten(doc: Any, prefix: str = "") -> dict[str, Any]:
 
 def parse_document(data: bytes, name: str, where: str) -> dict[str, Any]:
     """Parse a YAML, JSON or TOML file's bytes into a mapping; errors name the file and side."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{name} ({where}) is not UTF-8 text") from None
-    return parse_mapping(
-        text,
+    return parse_bytes(
+        data,
         Path(name).suffix,
         f"{name} ({where})",
         "Params and metrics files are YAML, JSON or TOML mappings.",

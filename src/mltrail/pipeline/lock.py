@@ -88,6 +88,11 @@ def read_lock(root: Path) -> dict[str, dict[str, Any]]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            f"{LOCK_FILE} is not UTF-8 text ({path})",
+            hint=f"Restore it from Git (git checkout {LOCK_FILE}) or delete it to run every stage.",
+        ) from None
     import yaml
 
     try:
@@ -133,8 +138,8 @@ def write_lock(root: Path, stages: dict[str, dict[str, Any]]) -> None:
     try:
         if path.read_text(encoding="utf-8") == text:
             return
-    except FileNotFoundError:
-        pass
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass  # no lock yet, or one that is not UTF-8: either way it is replaced
     write_text_atomic(path, text)
 
 

@@ -10,13 +10,14 @@ from typing import Any
 from mltrail.errors import InvalidInput
 
 _MISSING = object()
+NOT_UTF8_HINT = "Save it as UTF-8 (e.g. with `iconv -f latin1 -t utf-8`)."
 
 
 def read_params_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Return the top-level mapping of a params file (``{}`` for an empty file)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise InvalidInput(
             f"params file {path.name} does not exist ({path})",
@@ -24,12 +25,21 @@ def read_params_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         ) from None
     except OSError as e:
         raise InvalidInput(f"cannot read params file {path}: {e.strerror or e}") from e
-    return parse_mapping(
-        text,
+    return parse_bytes(
+        data,
         path.suffix,
         f"params file {path.name}",
         "Fix its syntax; params files are YAML, JSON or TOML mappings.",
     )
+
+
+def parse_bytes(data: bytes, suffix: str, what: str, hint: str) -> dict[str, Any]:
+    """Decode a file's bytes as UTF-8 and parse them with :func:`parse_mapping`."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{what} is not UTF-8 text", hint=NOT_UTF8_HINT) from None
+    return parse_mapping(text, suffix, what, hint)
 
 
 def parse_mapping(text: str, suffix: str, what: str, hint: str) -> dict[str, Any]:
@@ -136,6 +146,7 @@ def write_params_file(path: Path, doc: dict[str, Any]) -> None:
 
 __all__ = [
     "get_key",
+    "parse_bytes",
     "parse_override",
     "parse_value",
     "read_params_file",

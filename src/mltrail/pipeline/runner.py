@@ -606,7 +606,7 @@ def read_metrics(path: Path) -> dict[str, float]:
 
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError:
+    except (OSError, UnicodeDecodeError):  # like a file that does not parse: no metrics to log
         return {}
     try:
         if path.suffix.lower() == ".json":

@@ -187,6 +187,11 @@ def load(root: str | os.PathLike[str], file: str | os.PathLike[str] | None = Non
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise InvalidInput(f"cannot read {path}: {e.strerror or e}") from e
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            f"{path.name} is not UTF-8 text ({path})",
+            hint="Save it as UTF-8 (e.g. with `iconv -f latin1 -t utf-8`).",
+        ) from None
     return parse(text, root, path)
 
 
