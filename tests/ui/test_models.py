@@ -221,7 +221,7 @@ def test_read_only_users_see_no_form_and_are_refused(auth_ui) -> None:
     del open_store
 
 
-def test_a_cookie_write_from_another_site_is_not_signed_in(auth_ui) -> None:
+def test_a_cookie_write_from_another_site_is_refused(auth_ui) -> None:
     url, admin, _ = auth_ui
     reply = httpx.post(
         url + "/models/wine-rf/aliases",
@@ -229,9 +229,9 @@ def test_a_cookie_write_from_another_site_is_not_signed_in(auth_ui) -> None:
         cookies={"mltrail_token": admin},
         headers={"Origin": "http://evil.example", "Accept": "text/html"},
     )
-    # Not signed in: the browser is sent to the sign-in page; nothing changed.
-    assert reply.status_code == 303
-    assert reply.headers["location"].startswith("/login")
+    # Refused before anyone is signed in; nothing changed.
+    assert reply.status_code == 403
+    assert "this form must be sent from the mltrail UI itself" in reply.text
     aliases = httpx.get(
         url + "/api/v1/models/wine-rf", headers={"Authorization": f"Bearer {admin}"}
     ).json()["aliases"]
@@ -271,3 +271,50 @@ def test_models_pages_in_chromium(ui: UI, page, tmp_path: Path) -> None:
     page.goto(ui.url + "/models/wine-rf/versions/2")
     page.get_by_role("heading", name="Model files").wait_for()
     shot(page, "model-version")
+
+
+# -- forms from other sites ----------------------------------------------------------------------
+
+
+def test_forms_from_another_site_are_refused_with_auth_off(ui: UI, tmp_path: Path) -> None:
+    seed(ui.client, tmp_path)
+    remove = {"alias": "champion", "action": "remove"}
+    for headers in (
+        {"Origin": "https://evil.example"},
+        {"Referer": "https://evil.example/page"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Origin": "https://evil.example", "X-Forwarded-Host": "other.example"},
+    ):
+        reply = httpx.post(
+            ui.url + "/models/wine-rf/aliases",
+            data=remove,
+            headers={"Accept": "text/html", **headers},
+        )
+        assert reply.status_code == 403, headers
+        assert "text/html" in reply.headers["content-type"]
+        assert "this form must be sent from the mltrail UI itself" in reply.text
+        assert ui.client.get_registered_model("wine-rf").aliases["champion"] == 2
+    for path, data in (("/login", {"token": "x"}), ("/logout", {})):
+        reply = httpx.post(ui.url + path, data=data, headers={"Origin": "https://evil.example"})
+        assert reply.status_code == 403, path
+
+
+def test_forms_from_the_ui_itself_pass(ui: UI, tmp_path: Path) -> None:
+    seed(ui.client, tmp_path)
+    host = ui.url.split("://", 1)[1]
+    for alias, headers in (
+        ("a1", {"Origin": ui.url}),
+        ("a2", {"Referer": ui.url + "/models/wine-rf"}),
+        ("a3", {"Sec-Fetch-Site": "same-origin"}),
+        # Behind a proxy that rewrites Host, the browser's host comes as X-Forwarded-Host.
+        ("a4", {"Origin": "https://mltrail.example", "X-Forwarded-Host": "mltrail.example"}),
+        ("a5", {}),  # curl: not a browser, so no one's session rides on it
+    ):
+        reply = httpx.post(
+            ui.url + "/models/wine-rf/aliases",
+            data={"alias": alias, "version": "1"},
+            headers={"Accept": "text/html", "Host": host, **headers},
+        )
+        assert reply.status_code == 303, headers
+        assert ui.client.get_registered_model("wine-rf").aliases[alias] == 1

@@ -301,8 +301,13 @@ def create_app(settings: ServerSettings, state: ServerState | None = None) -> Fa
         app.include_router(router)
     ui = _load_ui()
     if ui is not None:
+        from fastapi import Depends
+
+        from mltrail.server.auth import require_same_origin
+
+        # Every UI route, so no form can be posted from another site, whatever the auth mode.
         for router in ui.pages():
-            app.include_router(router)
+            app.include_router(router, dependencies=[Depends(require_same_origin)])
     middleware.install(app, settings)
     return app
 

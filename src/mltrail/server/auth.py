@@ -137,12 +137,53 @@ def _ui_cookie(request: Request) -> str | None:
     token = request.cookies.get(UI_COOKIE)
     if not token:
         return None
-    if request.method not in ("GET", "HEAD"):
-        origin = request.headers.get("origin") or request.headers.get("referer") or ""
-        host = request.headers.get("host", "")
-        if not host or origin.split("://", 1)[-1].split("/", 1)[0] != host:
-            return None
+    if request.method not in ("GET", "HEAD") and not same_origin(request):
+        return None
     return f"Bearer {token}"
+
+
+def same_origin(request: Request) -> bool:
+    """Whether the browser says ``request`` comes from a page of this very server.
+
+    ``Origin`` (else ``Referer``) must name the request's ``Host`` or ``X-Forwarded-Host``; a
+    browser's ``Sec-Fetch-Site: same-origin`` is enough on its own (a page cannot forge it). A
+    request with none of the three passes: browsers send ``Origin`` on every cross-site POST,
+    so it comes from curl or a script, which cannot ride on someone else's session.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site == "same-origin":
+        return True
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if not source:
+        return site is None
+    host = source.split("://", 1)[-1].split("/", 1)[0].lower()
+    return bool(host) and host in _hosts_of(request)
+
+
+def _hosts_of(request: Request) -> set[str]:
+    """The names this request reached the server by: ``Host``, and any proxy's original host."""
+    hosts = {request.headers.get("host", "").strip().lower()}
+    # A proxy that rewrites Host keeps the browser's in X-Forwarded-Host (one per proxy hop);
+    # a browser cannot set that header on a cross-site form, so trusting it opens nothing.
+    forwarded = request.headers.get("x-forwarded-host", "")
+    hosts.update(h.strip().lower() for h in forwarded.split(","))
+    hosts.discard("")
+    return hosts
+
+
+def require_same_origin(request: Request) -> None:
+    """Refuse a UI form sent from another site (a FastAPI dependency; reads always pass).
+
+    Needed in every auth mode: with auth off anyone who reaches the server is an admin, so a
+    page elsewhere could otherwise post a form to it from the user's browser.
+    """
+    if request.method in ("GET", "HEAD", "OPTIONS") or same_origin(request):
+        return
+    raise PermissionDenied(
+        "this form must be sent from the mltrail UI itself",
+        hint="Open the page on this server and send the form from there; behind a proxy that "
+        "rewrites Host, have it pass the original in X-Forwarded-Host.",
+    )
 
 
 def authenticate(state: ServerState, authorization: str | None) -> Principal:
