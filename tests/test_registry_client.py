@@ -294,3 +294,13 @@ def test_the_client_mirrors_mlflow_method_names(client):
     ]  # fmt: skip
     for name in names:
         assert (getattr(client, name).__doc__ or "").strip(), name
+
+
+@pytest.mark.parametrize("text", ["²", "٣", "1²", " ¹ "])
+def test_check_version_refuses_digits_other_than_ascii(text: str) -> None:
+    from mltrail.errors import InvalidValue
+    from mltrail.validation import check_version
+
+    with pytest.raises(InvalidValue, match="whole number"):
+        check_version(text)
+    assert check_version(" 12 ") == 12

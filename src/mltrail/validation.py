@@ -351,8 +351,11 @@ def check_stage(stage: object) -> str:
 
 def check_version(version: object) -> int:
     """Return a model version number (an int >= 1, or its decimal string) or raise."""
-    if isinstance(version, str) and version.strip().isdigit():
-        version = int(version.strip())
+    if isinstance(version, str):
+        text = version.strip()
+        # ASCII only: str.isdigit() also says yes to "²" and "٣", which int() refuses or reads.
+        if text.isascii() and text.isdigit():
+            version = int(text)
     if isinstance(version, int) and not isinstance(version, bool) and version >= 1:
         return version
     raise InvalidValue(

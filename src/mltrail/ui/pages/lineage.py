@@ -116,7 +116,7 @@ def _depth(text: str) -> int | None:
     text = text.strip()
     if not text:
         return None
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # "²" is a digit int() refuses
         raise InvalidInput(
             f"depth {text!r} is not a whole number >= 0",
             hint="Leave it empty for the whole graph, or give how many runs away to follow.",

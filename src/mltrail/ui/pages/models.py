@@ -148,7 +148,8 @@ def _back(target: str, name: str) -> str:
     if target == base:
         return target
     prefix = f"{base}/versions/"
-    if target.startswith(prefix) and target[len(prefix) :].isdigit():
+    number = target[len(prefix) :]
+    if target.startswith(prefix) and number.isascii() and number.isdigit():
         return target
     return base
 

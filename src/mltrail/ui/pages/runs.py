@@ -141,13 +141,15 @@ def view_of(experiment_id: str, request: Request) -> View:
             )
         )
     size = q.get("size", "")
+    # ASCII only: "²" passes str.isdigit() but not int().
+    page_size = int(size) if size.isascii() and size.isdigit() else 0
     return View(
         experiment_id=experiment_id,
         filter=q.get("filter", "").strip(),
         sort=q.get("sort", "").strip(),
         cols=cols,
         group=q.get("group", "").strip(),
-        size=int(size) if size.isdigit() and int(size) in PAGE_SIZES else PAGE_SIZES[0],
+        size=page_size if page_size in PAGE_SIZES else PAGE_SIZES[0],
         page_token=q.get("page_token", "").strip(),
         back=[t for t in q.get("back", "").split(",") if t],
     )
