@@ -150,3 +150,42 @@ def test_lineage_graph_in_chromium(ui: UI, page, tmp_path: Path) -> None:
     page.fill("#target", "models:/nope@x")
     page.get_by_role("button", name="Show").click()
     page.get_by_role("alert").wait_for()
+
+
+def test_what_only_a_hidden_run_leads_to_is_left_out(tmp_path: Path) -> None:
+    pytest.importorskip("jinja2")
+    import httpx
+
+    from mltrail.server.app import ServerSettings
+    from mltrail.store import open_store
+    from tests.live import serve
+
+    secret_out = DatasetRef("data/secret.csv", "5" * 64, "file", 10)
+    uri = f"sqlite:///{tmp_path / 'auth.db'}"
+    store = open_store(uri)
+    secret = store.create_experiment("secret")
+    # raw.csv → hidden run → secret.csv → later (a visible run), and raw.csv → shown.
+    hidden = store.create_run(secret, "hidden", "root", 1).info.run_id
+    store.log_run_datasets(hidden, "input", [RAW])
+    store.log_run_datasets(hidden, "output", [secret_out])
+    later = store.create_run("0", "later", "root", 2).info.run_id
+    store.log_run_datasets(later, "input", [secret_out])
+    shown = store.create_run("0", "shown", "root", 3).info.run_id
+    store.log_run_datasets(shown, "input", [RAW])
+    store.set_permission("bob", "experiment", secret, "none")
+    _, bob = store.create_token("bob", "read")
+    _, alice = store.create_token("alice", "admin")
+    store.close()
+    with serve(ServerSettings(uri, str(tmp_path / "objects"), auth=True, access_log=False)) as url:
+        target = {"target": RAW.path, "direction": "down"}
+        everything = _nodes(
+            httpx.get(url + "/lineage", params=target, cookies={"mltrail_token": alice}).text
+        )
+        assert f"dataset:{secret_out.path}@{secret_out.hash}" in everything
+        assert f"run:{later}" in everything
+        page = httpx.get(url + "/lineage", params=target, cookies={"mltrail_token": bob})
+        assert page.status_code == 200
+        nodes = _nodes(page.text)
+        assert set(nodes) == {f"dataset:{RAW.path}@{RAW.hash}", f"run:{shown}"}
+        assert "data/secret.csv" not in page.text and later not in page.text
+        assert "3 nodes you may not see are left out" in page.text

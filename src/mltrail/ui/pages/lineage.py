@@ -7,7 +7,8 @@ sweeps so edges cross less. The template draws it as SVG with a link on every no
 picture needs no JavaScript and every text in it is escaped by Jinja.
 
 Nodes the user may not see (runs in hidden experiments, hidden models and their aliases) are
-dropped with their edges, so the page never shows more than the REST API would.
+dropped with their edges, and so is whatever the walk reached only through them, so the page
+never shows more than the REST API would.
 """
 
 from __future__ import annotations
@@ -143,13 +144,28 @@ def _drop_hidden(graph: LineageGraph, who: Principal) -> int:
         else:
             allow(who, "read", model=str(root.attrs.get("name")))
         raise PermissionDenied(f"you may not see {root.label}")  # unreachable: allow() refused
-    for key in hidden:
-        del graph.nodes[key]
     gone = set(hidden)
-    graph.edges = [e for e in graph.edges if e.src not in gone and e.dst not in gone]
-    graph.roots = [r for r in graph.roots if r not in gone]
-    graph.truncated = [t for t in graph.truncated if t not in gone]
-    return len(hidden)
+    edges = [e for e in graph.edges if e.src not in gone and e.dst not in gone]
+    roots = [r for r in graph.roots if r not in gone]
+    # What the walk reached only through a hidden node (a dataset a hidden run wrote, and all
+    # beyond it) must go too: keep what still connects to the target through shown edges.
+    near: dict[str, list[str]] = {}
+    for e in edges:
+        near.setdefault(e.src, []).append(e.dst)
+        near.setdefault(e.dst, []).append(e.src)
+    kept, todo = set(roots), list(roots)
+    while todo:
+        for other in near.get(todo.pop(), []):
+            if other not in kept:
+                kept.add(other)
+                todo.append(other)
+    dropped = [k for k in graph.nodes if k not in kept]
+    for key in dropped:
+        del graph.nodes[key]
+    graph.edges = [e for e in edges if e.src in kept and e.dst in kept]
+    graph.roots = roots
+    graph.truncated = [t for t in graph.truncated if t in kept]
+    return len(dropped)
 
 
 # -- layout --------------------------------------------------------------------------------------
