@@ -217,3 +217,54 @@ def test_summaries_and_prefix(store):
     _run(store, exp, start=9)
     assert store.experiment_summaries([exp, "0"]) == {exp: (2, 9), "0": (0, 0)}
     assert store.match_run_ids(a.run_id[:6]) == [a.run_id]
+
+
+# -- metric_arrays: SQLite's reduction of a long series ------------------------------------------
+
+
+@pytest.fixture
+def sqlite_store(tmp_path):
+    s = open_store(f"sqlite:///{tmp_path / 'm.db'}")
+    yield s
+    s.close()
+
+
+def _reduced(store: SqlStore, points: list[Metric], buckets: int):
+    run_id = _run(store).info.run_id
+    store.write_batches([RunBatch(run_id, metrics=points)])
+    return store.metric_arrays(run_id, "m", buckets=buckets)
+
+
+def test_metric_arrays_buckets_by_position_when_steps_are_uneven(sqlite_store):
+    import numpy as np
+
+    from mltrail.ui.downsample import keep_indices
+
+    # 100,000 steps 0..99,999 and one at 10^12: equal step ranges would put all but one point
+    # in the first bucket and keep 3 or 4 points.
+    values = [math.cos(i / 500) for i in range(100_000)] + [3.0]
+    values[4321] = -7.0
+    steps = [*range(100_000), 10**12]
+    got = _reduced(
+        sqlite_store, [Metric("m", v, 0, s) for v, s in zip(values, steps, strict=True)], 999
+    )
+    assert got.total == 100_001
+    assert 999 <= len(got.steps) <= 2 * 999 + 2
+    assert got.steps[0] == 0 and got.steps[-1] == 10**12
+    assert min(got.values) == -7.0 and max(got.values) == 3.0
+    # The same points the numpy path keeps (equal buckets of positions, min and max of each).
+    keep = keep_indices(np.asarray(values), 2 * 999 + 2)
+    assert got.steps == [steps[i] for i in keep]
+
+
+def test_metric_arrays_split_one_step_by_timestamp(sqlite_store):
+    # Every point at step 0 (a metric logged without steps): buckets follow the timestamps.
+    n = 20_000
+    values = [math.sin(i / 100) for i in range(n)]
+    values[12_345] = 5.0
+    got = _reduced(sqlite_store, [Metric("m", v, 1000 + i, 0) for i, v in enumerate(values)], 100)
+    assert got.total == n
+    assert 100 <= len(got.steps) <= 2 * 100 + 2
+    assert got.timestamps[0] == 1000 and got.timestamps[-1] == 1000 + n - 1
+    assert got.timestamps == sorted(got.timestamps)
+    assert max(got.values) == 5.0 and got.timestamps[got.values.index(5.0)] == 1000 + 12_345
