@@ -330,6 +330,9 @@ def test_deleted_experiment_shows_its_runs_from_the_bin(ui: UI) -> None:
     html = ui.get(f"/experiments/{exp}").text
     assert "This experiment is deleted" in html
     assert names(html) == ["run-001", "run-000"]
+    # The store's count is of active runs (none here): not shown beside the runs it lists.
+    assert "0 runs" not in html
+    assert f"experiment {exp}" in html
 
 
 # -- in Chromium ---------------------------------------------------------------------------------

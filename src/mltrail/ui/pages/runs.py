@@ -165,9 +165,14 @@ def runs_page(experiment_id: str, request: Request, who: Who, state: State) -> R
     deleted = experiment.lifecycle_stage == "deleted"
     # A deleted experiment's runs went to the bin with it; show them rather than nothing.
     run_view = ViewType.ALL if deleted else ViewType.ACTIVE_ONLY
-    total = store.experiment_summaries([experiment.experiment_id]).get(
-        experiment.experiment_id, (0, 0)
-    )[0]
+    # The store counts active runs only, which a deleted experiment has none of: no total then.
+    total = (
+        None
+        if deleted
+        else store.experiment_summaries([experiment.experiment_id]).get(
+            experiment.experiment_id, (0, 0)
+        )[0]
+    )
 
     problem = _check(view)
     runs: list[Run] = []
