@@ -467,3 +467,40 @@ def test_run_page_charts_escape_metric_keys(ui: UI, page) -> None:
     assert page.locator(".chart-title").text_content() == XSS
     assert page.locator("img[src=x]").count() == 0
     assert dialogs == []
+
+
+def test_models_the_user_may_not_see_are_not_listed(tmp_path: Path) -> None:
+    pytest.importorskip("jinja2")
+    import httpx
+
+    from mltrail import MltrailClient
+    from mltrail.server.app import ServerSettings
+    from mltrail.store import open_store
+    from tests.live import serve
+    from tests.ui.seed_models import seed
+
+    uri = f"sqlite:///{tmp_path / 'auth.db'}"
+    objects = str(tmp_path / "objects")
+    client = MltrailClient(uri, objects=objects)
+    s = seed(client, tmp_path)
+    client.close()
+    store = open_store(uri)
+    store.set_permission("bob", "model", "wine-rf", "none")
+    _, bob = store.create_token("bob", "read")
+    _, alice = store.create_token("alice", "admin")
+    store.close()
+    with serve(ServerSettings(uri, objects, auth=True, access_log=False)) as url:
+        for token, shown in ((alice, True), (bob, False)):
+            page = httpx.get(f"{url}/runs/{s.train1}", cookies={"mltrail_token": token})
+            assert page.status_code == 200
+            assert ('href="/models/wine-rf/versions/1"' in page.text) is shown
+            found = httpx.get(
+                f"{url}/api/v1/model-versions",
+                params={"run_id": s.train1},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert found.status_code == 200
+            versions = found.json()["versions"]
+            assert [(v["name"], v["version"]) for v in versions] == (
+                [("wine-rf", 1)] if shown else []
+            )

@@ -18,7 +18,7 @@ import hashlib
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -27,7 +27,7 @@ from starlette.requests import Request  # FastAPI resolves dependency signatures
 from mltrail.errors import PermissionDenied, Unauthenticated
 
 if TYPE_CHECKING:
-    from mltrail.entities import TokenInfo
+    from mltrail.entities import ModelVersion, TokenInfo
     from mltrail.server.app import ServerState
 
 #: Role levels, weakest first.
@@ -276,6 +276,11 @@ def visible_experiment(who: Principal, experiment_id: str) -> bool:
 def visible_model(who: Principal, name: str) -> bool:
     """Whether listings show the registered model to ``who`` (not when their permission is none)."""
     return level_of(who, model=name) >= LEVELS["read"]
+
+
+def visible_versions(who: Principal, versions: Iterable[ModelVersion]) -> list[ModelVersion]:
+    """The model versions of ``versions`` whose model listings show to ``who``."""
+    return [mv for mv in versions if visible_model(who, mv.name)]
 
 
 def actor(who: Principal, claimed: str | None) -> str:

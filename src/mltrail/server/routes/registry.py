@@ -15,7 +15,14 @@ from starlette.responses import Response
 from mltrail import validation as v
 from mltrail.server import metrics
 from mltrail.server.app import ServerState, reply, state_of
-from mltrail.server.auth import Principal, actor, allow, principal, visible_model
+from mltrail.server.auth import (
+    Principal,
+    actor,
+    allow,
+    principal,
+    visible_model,
+    visible_versions,
+)
 from mltrail.server.routes.ops import ERROR_RESPONSES
 from mltrail.server.schemas import Body
 
@@ -434,7 +441,9 @@ def find_versions(
 ) -> Response:
     """The versions (of any model) made from a run and/or naming a tree."""
     allow(who, "read")
-    found = state.store.find_model_versions(run_id, tree_hash, include_deleted)
+    found = visible_versions(
+        who, state.store.find_model_versions(run_id, tree_hash, include_deleted)
+    )
     return reply({"versions": [x.to_dict() for x in found]})
 
 

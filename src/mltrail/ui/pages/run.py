@@ -27,7 +27,7 @@ from mltrail import validation as v
 from mltrail.entities import FileInfo
 from mltrail.errors import MltrailError, NotFound
 from mltrail.server.app import ServerState
-from mltrail.server.auth import allow_run
+from mltrail.server.auth import allow_run, visible_versions
 from mltrail.tracking import capture as c
 from mltrail.ui.app import State, Who, render
 from mltrail.ui.pages.datasets import human_size
@@ -95,7 +95,7 @@ def run_page(
         code=_code(tags, by_path),
         env=_environment(state, tags, by_path),
         datasets=state.store.get_run_datasets(run_id),
-        models=state.store.find_model_versions(run_id=run_id),
+        models=visible_versions(who, state.store.find_model_versions(run_id=run_id)),
         folder=folder,
         crumbs=_crumbs(folder),
         listing=listing(files, folder),
