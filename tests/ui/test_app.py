@@ -118,3 +118,51 @@ def test_experiments_page_in_chromium(ui: UI, page) -> None:
     page.keyboard.press("ArrowDown")
     focused = page.evaluate("document.activeElement.textContent")
     assert "wine" in focused or "churn" in focused
+
+
+_BUILD_APP = """
+import sys
+from mltrail.server.app import ServerSettings, create_app, _load_ui
+app = create_app(ServerSettings({store!r}, {objects!r}, access_log=False))
+assert _load_ui() is not None, "the UI was not loaded"
+print("NUMPY:", "numpy" in sys.modules)
+"""
+
+
+def test_building_the_app_does_not_import_numpy(tmp_path) -> None:
+    pytest.importorskip("jinja2")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    code = _BUILD_APP.format(store=f"sqlite:///{tmp_path / 'm.db'}", objects=str(tmp_path / "o"))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(src), "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    # numpy (~90 ms) is for chart data requests only, not every server and worker start.
+    assert "NUMPY: False" in out.stdout
+
+
+def test_without_numpy_the_ui_is_not_loaded_and_mltrail_ui_says_so(monkeypatch) -> None:
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    from mltrail.cli import cli
+    from mltrail.server import app as server_app
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "numpy" else real(name, *a)
+    )
+    assert server_app._load_ui.__wrapped__() is None
+    result = CliRunner().invoke(cli, ["ui", "--no-browser"], prog_name="mltrail")
+    assert result.exit_code != 0
+    assert "needs numpy" in result.output + (result.stderr or "")

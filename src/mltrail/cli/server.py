@@ -261,7 +261,8 @@ def ui_command(ctx: click.Context, port: int, browser: bool) -> None:
     beyond `pip install 'mltrail[ui]'` and no internet needed. Serves until Ctrl-C. For a team,
     `mltrail server` serves the same UI beside its API.
     """
-    _need_server_extra(("jinja2", "plotly"), "ui")
+    # Named here, not imported from mltrail.server.app, so a missing extra is still reported.
+    _need_server_extra(("jinja2", "plotly", "numpy"), "ui")
     _serve(
         ctx,
         None,

@@ -312,12 +312,16 @@ def create_app(settings: ServerSettings, state: ServerState | None = None) -> Fa
     return app
 
 
+#: What the ``ui`` extra installs beyond the server's own needs (numpy: chart downsampling).
+UI_MODULES = ("jinja2", "plotly", "numpy")
+
+
 @functools.cache
 def _load_ui() -> Any:
-    """The UI's module, or None when its extra (Jinja2, plotly) is not installed."""
+    """The UI's module, or None when its extra (Jinja2, plotly, numpy) is not installed."""
     import importlib.util
 
-    if any(importlib.util.find_spec(m) is None for m in ("jinja2", "plotly")):
+    if any(importlib.util.find_spec(m) is None for m in UI_MODULES):
         return None
     from mltrail.ui import app as ui_app
 
