@@ -197,6 +197,9 @@ def test_node_cap_stops_the_walk_with_a_note(client, chain):
     graph = lineage("models:/m@production", direction="up", max_nodes=3, client=client)
     assert len(graph.nodes) == 3
     assert graph.truncated and "stopped at 3 nodes" in graph.notes[0]
+    assert graph.capped and graph.to_dict()["capped"] is True
+    one = lineage("models:/m@production", direction="up", depth=1, client=client)
+    assert one.truncated and not one.capped and one.to_dict()["capped"] is False
 
 
 def test_a_run_that_reads_and_writes_the_same_version_terminates(client):

@@ -127,6 +127,8 @@ class LineageGraph:
     truncated: list[str] = field(default_factory=list)
     #: Why the graph is incomplete, for people (empty when it is complete).
     notes: list[str] = field(default_factory=list)
+    #: Whether the walk stopped at ``max_nodes`` (rather than, or as well as, at ``depth``).
+    capped: bool = False
 
     def __post_init__(self) -> None:
         if not self.roots:
@@ -183,6 +185,7 @@ class LineageGraph:
             "edges": [e.to_dict() for e in self.edges],
             "truncated": list(self.truncated),
             "notes": list(self.notes),
+            "capped": self.capped,
         }
 
 
@@ -653,6 +656,7 @@ def graph_from_store(
         depth=depth,
         truncated=list(walker.truncated),
         notes=notes,
+        capped=walker.capped,
     )
 
 

@@ -97,6 +97,27 @@ def test_depth_limit_is_marked(invoke: Invoke, project):
     assert "note: stopped 1 run away" in out
 
 
+def test_node_cap_is_marked_from_the_graph_not_its_note_text(
+    invoke: Invoke, project, monkeypatch: pytest.MonkeyPatch
+):
+    import mltrail.lineage
+
+    real = mltrail.lineage.lineage
+    calls = []
+
+    def spy(target: str, **kwargs):
+        calls.append(target)
+        graph = real(target, **kwargs)
+        graph.notes = [n.upper() for n in graph.notes]  # the CLI must not parse these
+        return graph
+
+    # The CLI goes through the API function (flush, then the walk), not a copy of it.
+    monkeypatch.setattr(mltrail.lineage, "lineage", spy)
+    out = invoke("lineage", "models:/wine-rf/1", "--up", "--max-nodes", "2").stdout
+    assert calls == ["models:/wine-rf/1"]
+    assert "note: stopped at 2 nodes" in out
+
+
 def test_a_subfolder_path_is_taken_relative_to_the_project(
     invoke: Invoke, project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -117,6 +138,7 @@ def test_json_shape(invoke: Invoke, project):
         "edges",
         "truncated",
         "notes",
+        "capped",
     }
     assert graph["root"] == "alias:wine-rf@production" and graph["direction"] == "up"
     kinds = sorted(n["kind"] for n in graph["nodes"])

@@ -103,18 +103,16 @@ def lineage_command(
       mltrail lineage 3f2a9c1e --format mermaid > lineage.mmd
       mltrail lineage models:/wine-rf/3 --format dot | dot -Tsvg > lineage.svg
     """
-    from mltrail.lineage import graph_from_store
+    from mltrail.lineage import lineage
 
     if as_json and output_format not in (None, "json"):
         raise click.UsageError(f"--json and --format {output_format} cannot be used together")
-    client = get_client()
-    client.flush()
-    graph = graph_from_store(
-        client.store,
+    graph = lineage(
         _project_relative(target),
         direction=direction,
         depth=depth,
         max_nodes=max_nodes,
+        client=get_client(),
     )
     if as_json:
         fmt.echo_json(graph.to_dict())
@@ -255,7 +253,7 @@ def _print_tree(graph: LineageGraph, max_nodes: int) -> None:
         if not tree.children:
             where = {"up": "upstream", "down": "downstream", "both": "upstream or downstream"}
             out.print(styled(f"nothing recorded {where[graph.direction]} of it", "dim"))
-    if any(note.startswith("stopped at") for note in graph.notes):
+    if graph.capped:
         out.print(
             styled(
                 f"note: stopped at {max_nodes} nodes; … marks where lineage goes on "
