@@ -319,3 +319,14 @@ def test_registry_events_record_the_tokens_user_not_the_claimed_one(server: Serv
     assert made.status_code == 201, made.text
     events = server.store.get_registry_events("wine")
     assert [(e.action, e.actor) for e in events] == [("create_model", "alice")]
+
+
+def test_visible_experiment_ids_lists_only_without_hidden_ones(server: Server):
+    secret = server.store.create_experiment("secret")
+    shown = server.store.create_experiment("shown")
+    reader = auth.Principal("bob", "read")
+    # No per-experiment grant hides anything: None, and the store is not asked for a listing.
+    assert auth.visible_experiment_ids(reader, server.state) is None  # type: ignore[arg-type]
+    hiding = auth.Principal("bob", "read", grants={("experiment", secret): "none"})
+    found = auth.visible_experiment_ids(hiding, server.state)  # type: ignore[arg-type]
+    assert found is not None and set(found) == {"0", shown}

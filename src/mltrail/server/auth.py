@@ -273,6 +273,20 @@ def visible_experiment(who: Principal, experiment_id: str) -> bool:
     return level_of(who, experiment_id=experiment_id) >= LEVELS["read"]
 
 
+def visible_experiment_ids(who: Principal, state: ServerState) -> list[str] | None:
+    """The experiments ``who`` may see when grants hide some, else None (every experiment)."""
+    from mltrail.entities import ViewType
+
+    # Only a per-experiment grant can hide one; without any, spare the store a listing.
+    if not any(kind == "experiment" for kind, _ in who.grants):
+        return None
+    return [
+        e.experiment_id
+        for e in state.store.list_experiments(ViewType.ALL)
+        if visible_experiment(who, e.experiment_id)
+    ]
+
+
 def visible_model(who: Principal, name: str) -> bool:
     """Whether listings show the registered model to ``who`` (not when their permission is none)."""
     return level_of(who, model=name) >= LEVELS["read"]

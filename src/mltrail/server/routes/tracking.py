@@ -25,6 +25,7 @@ from mltrail.server.auth import (
     allow_run,
     principal,
     visible_experiment,
+    visible_experiment_ids,
 )
 from mltrail.server.routes.ops import ERROR_RESPONSES
 from mltrail.store import wire
@@ -319,14 +320,10 @@ def list_datasets(
     """Every dataset path runs read or wrote (in experiments the caller may see), by path."""
     allow(who, "read")
     wanted = experiment_ids
-    if any(kind == "experiment" for kind, _ in who.grants):
-        # Per-experiment grants may hide experiments: count only the runs of visible ones.
-        shown = {
-            e.experiment_id
-            for e in state.store.list_experiments(ViewType.ALL)
-            if visible_experiment(who, e.experiment_id)
-        }
-        wanted = sorted(shown) if wanted is None else [e for e in wanted if e in shown]
+    shown = visible_experiment_ids(who, state)
+    if shown is not None:
+        # Per-experiment grants hide experiments: count only the runs of visible ones.
+        wanted = shown if wanted is None else [e for e in wanted if e in set(shown)]
     found = state.store.list_datasets(wanted, ViewType(view))
     return reply({"datasets": [d.to_dict() for d in found]})
 

@@ -11,10 +11,9 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mltrail.entities import DatasetRef, DatasetUse, ViewType
+from mltrail.entities import DatasetRef, DatasetUse
 from mltrail.errors import NotFound
-from mltrail.server.app import ServerState
-from mltrail.server.auth import Principal, allow, visible_experiment
+from mltrail.server.auth import allow, visible_experiment, visible_experiment_ids
 from mltrail.ui.app import State, Who, render
 
 router = APIRouter(include_in_schema=False)
@@ -30,17 +29,6 @@ def human_size(n: int | None) -> str:
             return f"{int(size)} {unit}" if unit == "B" else f"{size:.3g} {unit}"
         size /= 1024
     return f"{n} B"  # pragma: no cover - the loop always returns
-
-
-def visible_experiment_ids(who: Principal, state: ServerState) -> list[str] | None:
-    """The experiments ``who`` may see when grants hide some, else None (every experiment)."""
-    if not any(kind == "experiment" for kind, _ in who.grants):
-        return None
-    return [
-        e.experiment_id
-        for e in state.store.list_experiments(ViewType.ALL)
-        if visible_experiment(who, e.experiment_id)
-    ]
 
 
 @dataclass
