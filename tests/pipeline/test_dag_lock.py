@@ -124,3 +124,29 @@ def test_bad_lock(tmp_path: Path):
     (tmp_path / "mltrail.lock").write_text("stages: [\n")
     with pytest.raises(InvalidInput, match="not valid YAML"):
         read_lock(tmp_path)
+
+
+def test_params_diff_keys_are_run_param_keys():
+    from mltrail.pipeline import compare, params, stage
+
+    doc = {
+        "train": {"max_depth": 5, "opt": {"lr": 0.1, "betas": [0.9, 0.99]}, "empty": {}},
+        "seed": 1,
+        "flag": True,
+    }
+    # One walker: params diff (compare) and run params (stage) cannot drift apart.
+    assert compare.flatten is params.flatten
+    keys = list(params.flatten(doc))
+    assert keys == [
+        "train.max_depth",
+        "train.opt.lr",
+        "train.opt.betas",
+        "train.empty",
+        "seed",
+        "flag",
+    ]
+    run = stage.flat_params({"params.yaml": doc})
+    assert list(run) == keys
+    assert list(stage.flat_params({"other.yaml": doc})) == [f"other.yaml:{k}" for k in keys]
+    assert run["train.empty"] == "{}" and run["flag"] == "true" and run["train.max_depth"] == "5"
+    assert run["train.opt.betas"] == "[0.9,0.99]"

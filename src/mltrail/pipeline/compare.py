@@ -19,7 +19,7 @@ from typing import Any, Literal
 from mltrail.data.git import GitRepo
 from mltrail.data.project import Project
 from mltrail.errors import InvalidInput
-from mltrail.pipeline.params import parse_bytes
+from mltrail.pipeline.params import flatten, parse_bytes
 from mltrail.pipeline.spec import DEFAULT_PARAMS, PIPELINE_FILE, Pipeline, parse
 
 PathArg = str | os.PathLike[str]
@@ -112,22 +112,6 @@ def _same(a: Any, b: Any) -> bool:
     if _is_number(a) and _is_number(b):
         return a == b
     return type(a) is type(b) and a == b
-
-
-def flatten(doc: Any, prefix: str = "") -> dict[str, Any]:
-    """Return ``{"train.max_depth": 8, …}`` for a nested mapping; lists stay whole values."""
-    out: dict[str, Any] = {}
-    if not isinstance(doc, dict):
-        return {prefix: doc} if prefix else {}
-    if not doc and prefix:
-        out[prefix] = {}
-    for k, v in doc.items():
-        key = f"{prefix}.{k}" if prefix else str(k)
-        if isinstance(v, dict) and v:
-            out.update(flatten(v, key))
-        else:
-            out[key] = v
-    return out
 
 
 def parse_document(data: bytes, name: str, where: str) -> dict[str, Any]:

@@ -68,6 +68,25 @@ def parse_mapping(text: str, suffix: str, what: str, hint: str) -> dict[str, Any
     return doc
 
 
+def flatten(doc: Any, prefix: str = "") -> dict[str, Any]:
+    """Return ``{"train.max_depth": 8, …}`` for a nested mapping; lists stay whole values.
+
+    The one walker behind ``params diff`` keys and run param keys, so the two always match.
+    """
+    out: dict[str, Any] = {}
+    if not isinstance(doc, dict):
+        return {prefix: doc} if prefix else {}
+    if not doc and prefix:
+        out[prefix] = {}
+    for k, v in doc.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
 def get_key(doc: dict[str, Any], key: str) -> Any:
     """Return the value at dotted ``key`` (``train.max_depth``), or raise KeyError."""
     if key in doc:  # a top-level key that contains dots itself
@@ -145,6 +164,7 @@ def write_params_file(path: Path, doc: dict[str, Any]) -> None:
 
 
 __all__ = [
+    "flatten",
     "get_key",
     "parse_bytes",
     "parse_override",

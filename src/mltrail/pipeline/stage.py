@@ -17,7 +17,7 @@ from mltrail.data.statcache import StatCache
 from mltrail.data.workspace import Scan, scan
 from mltrail.errors import InvalidInput
 from mltrail.pipeline.lock import canonical, file_entry, stage_entry
-from mltrail.pipeline.params import get_key, read_params_file
+from mltrail.pipeline.params import flatten, get_key, read_params_file
 from mltrail.pipeline.spec import Pipeline, Stage, overlaps
 
 
@@ -214,22 +214,21 @@ def _changed_params(old: Any, new: dict[str, dict[str, Any]]) -> list[str]:
 def flat_params(params: dict[str, dict[str, Any]]) -> dict[str, str]:
     """Return run params: ``key`` (params.yaml) or ``file:key``, nested mappings dotted."""
     out: dict[str, str] = {}
-
-    def add(prefix: str, value: Any) -> None:
-        if isinstance(value, dict) and value:
-            for k, v in value.items():
-                add(f"{prefix}.{k}", v)
-        elif isinstance(value, (dict, list)):
-            out[prefix] = canonical(value)
-        elif isinstance(value, bool):
-            out[prefix] = "true" if value else "false"
-        else:
-            out[prefix] = str(value)
-
     for file, values in params.items():
         for key, value in values.items():
-            add(key if file == "params.yaml" else f"{file}:{key}", value)
+            label = key if file == "params.yaml" else f"{file}:{key}"
+            for flat, leaf in flatten(value, label).items():
+                out[flat] = _param_text(leaf)
     return out
+
+
+def _param_text(value: Any) -> str:
+    """Return a param value as a run records it: YAML-style booleans, containers as JSON."""
+    if isinstance(value, (dict, list)):
+        return canonical(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 # -- moving outs aside while a stage runs ---------------------------------------------------------
