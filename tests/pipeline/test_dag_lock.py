@@ -150,3 +150,31 @@ def test_params_diff_keys_are_run_param_keys():
     assert list(stage.flat_params({"other.yaml": doc})) == [f"other.yaml:{k}" for k in keys]
     assert run["train.empty"] == "{}" and run["flag"] == "true" and run["train.max_depth"] == "5"
     assert run["train.opt.betas"] == "[0.9,0.99]"
+
+
+def test_deps_find_their_producers_by_lookup_not_a_scan(monkeypatch: pytest.MonkeyPatch):
+    import mltrail.pipeline.dag as dag_module
+    from mltrail.pipeline.spec import overlaps
+
+    # Outs and deps that are equal, inside one another, or only share a name prefix
+    # ("data/a" vs "data/a-b", "data/a.csv"), in many stages.
+    outs = [f"data/s{i}" for i in range(60)] + [f"data/s{i}-x/f" for i in range(60)]
+    outs += [f"models/m{i}.pkl" for i in range(60)]
+    deps = ["data", "data/s1", "data/s1/f.csv", "data/s1-x", "data/s1-x/f", "models"]
+    deps += [f"data/s{i}/part/{i}" for i in range(60)] + ["data/s", "models/m1.pkl.bak"]
+    lines = ["stages:"]
+    for i, out in enumerate(outs):
+        lines += [f"  p{i}:", "    cmd: x", f"    outs: [{out}]"]
+    lines += ["  user:", "    cmd: x", f"    deps: [{', '.join(deps)}]"]
+    calls = []
+    # Not called any more; with a pairwise scan it would run len(deps) * len(outs) times.
+    monkeypatch.setattr(dag_module, "overlaps", lambda *a: calls.append(a), raising=False)
+    dag = _dag("\n".join(lines) + "\n")
+    # The reference: every dep against every out, outs in path order.
+    want: list[str] = []
+    for d in deps:
+        for o, name in sorted((o, f"p{i}") for i, o in enumerate(outs)):
+            if overlaps(d, o) and name not in want:
+                want.append(name)
+    assert dag.upstream["user"] == want and len(want) > 60
+    assert calls == []

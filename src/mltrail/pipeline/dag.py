@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mltrail.errors import InvalidInput
-from mltrail.pipeline.spec import Pipeline, Stage, overlaps
+from mltrail.pipeline.spec import Pipeline, Stage
 
 
 @dataclass
@@ -136,14 +136,24 @@ def build(pipeline: Pipeline) -> Dag:
     outs: list[tuple[str, Stage]] = sorted(
         ((o.path, s) for s in pipeline for o in s.all_outs()), key=lambda t: t[0]
     )
+    # Where each out is, by its path and by every folder above it, so each dep finds the outs
+    # that overlap it (the same path, a folder holding it, a path inside it) by lookups.
+    exact: dict[str, list[int]] = {}
+    within: dict[str, list[int]] = {}
+    for i, (path, _) in enumerate(outs):
+        exact.setdefault(path, []).append(i)
+        for k, ch in enumerate(path):
+            if ch == "/":
+                within.setdefault(path[:k], []).append(i)
     for stage in pipeline:
         for dep in stage.deps:
-            for path, producer in outs:
-                if (
-                    producer is not stage
-                    and overlaps(dep.path, path)
-                    and producer.name not in dag.upstream[stage.name]
-                ):
+            found = exact.get(dep.path, []) + within.get(dep.path, [])
+            for k, ch in enumerate(dep.path):
+                if ch == "/":
+                    found += exact.get(dep.path[:k], [])
+            for i in sorted(found):  # in path order, as a scan of the sorted outs finds them
+                producer = outs[i][1]
+                if producer is not stage and producer.name not in dag.upstream[stage.name]:
                     dag.upstream[stage.name].append(producer.name)
                     dag.downstream[producer.name].append(stage.name)
     cycle = find_cycle(dag)
