@@ -12,9 +12,9 @@ import pytest
 
 from mltrail.errors import InvalidInput
 from mltrail.pipeline.lock import read_lock
+from mltrail.pipeline.runcache import TAG_RUN_KEY
 from mltrail.pipeline.runner import (
     TAG_RESTORED,
-    TAG_RUN_KEY,
     TAG_STAGE,
     TAG_STDERR,
     StageFailed,
@@ -353,3 +353,19 @@ def test_grid_puts_back_cache_false_folders_and_removes_outs_that_were_absent(pr
     assert (project / "report/sub/x.txt").read_text() == "1"
     assert not (project / "extra.txt").exists()  # absent before the sweep: absent after it
     assert not (project / ".mltrail" / "tmp" / "sweep" / str(os.getpid())).exists()
+
+
+def test_runcache_does_not_import_the_runner():
+    import ast
+    import inspect
+
+    from mltrail.pipeline import runcache
+
+    # runcache sits below runner (which imports it); the run key tag lives with the cache.
+    imported = {
+        node.module
+        for node in ast.walk(ast.parse(inspect.getsource(runcache)))
+        if isinstance(node, ast.ImportFrom)
+    }
+    assert "mltrail.pipeline.runner" not in imported
+    assert runcache.TAG_RUN_KEY == "mltrail.stage.run_key"

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 RUNS_DIR = "runs"
 ENTRY_VERSION = 1
+#: The tag holding a stage run's run key: how a run cache entry is found in the store.
+TAG_RUN_KEY = "mltrail.stage.run_key"
 
 
 def run_key(
@@ -86,8 +88,6 @@ def find_in_store(
     client: MltrailClient, experiment: str, key: str, out_paths: set[str], metric_paths: set[str]
 ) -> dict[str, Any] | None:
     """Return an entry built from a finished run with tag run_key = ``key``, or None."""
-    from mltrail.pipeline.runner import TAG_RUN_KEY
-
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return None
@@ -128,4 +128,12 @@ def cache_size(project_dir: Path) -> int:
     return sum(len(files) for _, _, files in os.walk(base)) if base.is_dir() else 0
 
 
-__all__ = ["RUNS_DIR", "cache_size", "entry_path", "find_in_store", "read_entry", "run_key"]
+__all__ = [
+    "RUNS_DIR",
+    "TAG_RUN_KEY",
+    "cache_size",
+    "entry_path",
+    "find_in_store",
+    "read_entry",
+    "run_key",
+]

@@ -26,6 +26,7 @@ from mltrail.errors import InvalidInput, InvalidState, MltrailError, NotFound
 from mltrail.pipeline import runcache
 from mltrail.pipeline.dag import Dag, build
 from mltrail.pipeline.lock import read_lock, write_lock
+from mltrail.pipeline.runcache import TAG_RUN_KEY
 from mltrail.pipeline.spec import Pipeline, Stage, load
 from mltrail.pipeline.stage import Backup, StageState, Workspace, entry_of, flat_params, state_of
 
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 TAG_PIPELINE = "mltrail.pipeline"
 TAG_STAGE = "mltrail.stage"
-TAG_RUN_KEY = "mltrail.stage.run_key"
 #: "true" on a run whose outs were restored from the run cache instead of executing the command.
 TAG_RESTORED = "mltrail.stage.restored"
 TAG_RESTORED_FROM = "mltrail.stage.restored_from"
@@ -673,7 +673,6 @@ def _has_fileno(stream: Any) -> bool:
 __all__ = [
     "TAG_PIPELINE",
     "TAG_RESTORED",
-    "TAG_RUN_KEY",
     "TAG_STAGE",
     "ReproResult",
     "Runner",
