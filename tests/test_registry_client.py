@@ -304,3 +304,24 @@ def test_check_version_refuses_digits_other_than_ascii(text: str) -> None:
     with pytest.raises(InvalidValue, match="whole number"):
         check_version(text)
     assert check_version(" 12 ") == 12
+
+
+def test_comments_longer_than_the_server_takes_are_refused(client, tmp_path):
+    from mltrail.errors import InvalidValue
+    from mltrail.validation import MAX_COMMENT_LENGTH
+
+    run_id = _run_with_model(client, tmp_path)
+    client.register_model(f"runs:/{run_id}/model", "wine")
+    long = "x" * (MAX_COMMENT_LENGTH + 1)
+    for change in (
+        lambda: client.set_registered_model_alias("wine", "prod", 1, comment=long),
+        lambda: client.delete_registered_model_alias("wine", "prod", comment=long),
+        lambda: client.transition_model_version_stage("wine", 1, "Staging", comment=long),
+        lambda: client.register_model(f"runs:/{run_id}/model", "wine", comment=long),
+    ):
+        with pytest.raises(InvalidValue, match="5000"):
+            change()
+    assert client.get_registered_model("wine").aliases == {}
+    assert client.get_model_version("wine", 1).stage == "None"
+    assert len(client.list_model_versions("wine")) == 1
+    client.set_registered_model_alias("wine", "prod", 1, comment="x" * MAX_COMMENT_LENGTH)

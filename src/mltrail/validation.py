@@ -270,6 +270,8 @@ def check_dataset_ref(ref: DatasetRef) -> DatasetRef:
 MAX_MODEL_NAME_LENGTH = 255
 MAX_ALIAS_LENGTH = 255
 MAX_MODEL_SOURCE_LENGTH = 1024
+#: Longest comment a registry change may carry into the audit trail.
+MAX_COMMENT_LENGTH = 5000
 MODEL_STAGES = ("None", "Staging", "Production", "Archived")
 
 # ASCII only: names travel in models:/ URIs, file names and shell commands unquoted.
@@ -398,3 +400,20 @@ def check_description(description: object) -> str | None:
         f"description must be a string or None, got {type(description).__name__} {description!r}",
         hint="Pass text, or None for no description.",
     )
+
+
+def check_comment(comment: object) -> str | None:
+    """Return a registry change's comment (text up to 5000 characters, or None) or raise."""
+    if comment is None:
+        return None
+    if not isinstance(comment, str):
+        raise InvalidValue(
+            f"comment must be a string or None, got {type(comment).__name__}",
+            hint="Pass text, or None for no comment.",
+        )
+    if len(comment) > MAX_COMMENT_LENGTH:
+        raise InvalidValue(
+            f"the comment is {len(comment)} characters long; at most {MAX_COMMENT_LENGTH} are kept",
+            hint="Shorten it; link to a longer note instead.",
+        )
+    return comment

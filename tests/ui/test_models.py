@@ -318,3 +318,15 @@ def test_forms_from_the_ui_itself_pass(ui: UI, tmp_path: Path) -> None:
         )
         assert reply.status_code == 303, headers
         assert ui.client.get_registered_model("wine-rf").aliases[alias] == 1
+
+
+def test_a_too_long_comment_is_refused_inline(ui: UI, tmp_path: Path) -> None:
+    seed(ui.client, tmp_path)
+    reply = _post(
+        ui.url,
+        "/models/wine-rf/aliases",
+        {"alias": "production", "version": "2", "comment": "x" * 5001},
+    )
+    assert reply.status_code == 400
+    assert "at most 5000" in reply.text
+    assert ui.client.get_model_version_by_alias("wine-rf", "production").version == 1

@@ -2,7 +2,8 @@
 
 Method names follow MLflow's ``MlflowClient`` where it has them. Each method checks its input,
 fills in who is acting (the OS user) and hands over to the store, which records an audit event
-with every change. Every change also takes an optional ``comment`` for that trail.
+with every change. Every change also takes an optional ``comment`` for that trail (at most
+:data:`~mltrail.validation.MAX_COMMENT_LENGTH` characters, as the server takes).
 """
 
 from __future__ import annotations
@@ -48,7 +49,11 @@ class RegistryMixin:
     ) -> RegisteredModel:
         """Create a registered model with no versions yet; the name must be unused."""
         return self.store.create_registered_model(
-            v.check_model_name(name), v.check_description(description), tags, _actor(), comment
+            v.check_model_name(name),
+            v.check_description(description),
+            tags,
+            _actor(),
+            v.check_comment(comment),
         )
 
     def get_registered_model(self, name: str) -> RegisteredModel:
@@ -69,7 +74,7 @@ class RegistryMixin:
     ) -> RegisteredModel:
         """Replace a registered model's description (None clears it)."""
         return self.store.update_registered_model(
-            name, v.check_description(description), _actor(), comment
+            name, v.check_description(description), _actor(), v.check_comment(comment)
         )
 
     def rename_registered_model(
@@ -81,7 +86,7 @@ class RegistryMixin:
         under both names.
         """
         return self.store.rename_registered_model(
-            name, v.check_model_name(new_name), _actor(), comment
+            name, v.check_model_name(new_name), _actor(), v.check_comment(comment)
         )
 
     def delete_registered_model(
@@ -91,7 +96,7 @@ class RegistryMixin:
 
         Refused while a version holds an alias or is in Staging or Production, unless ``force``.
         """
-        self.store.delete_registered_model(name, _actor(), force, comment)
+        self.store.delete_registered_model(name, _actor(), force, v.check_comment(comment))
 
     def set_registered_model_tag(
         self, name: str, key: str, value: Any, *, comment: str | None = None
@@ -99,14 +104,14 @@ class RegistryMixin:
         """Set a tag on a registered model (the value is stored as a string)."""
         key = v.check_key(key, "tag")
         self.store.set_registered_model_tag(
-            name, key, v.check_tag_value(key, value), _actor(), comment
+            name, key, v.check_tag_value(key, value), _actor(), v.check_comment(comment)
         )
 
     def delete_registered_model_tag(
         self, name: str, key: str, *, comment: str | None = None
     ) -> None:
         """Remove a tag from a registered model."""
-        self.store.delete_registered_model_tag(name, key, _actor(), comment)
+        self.store.delete_registered_model_tag(name, key, _actor(), v.check_comment(comment))
 
     # -- versions ----------------------------------------------------------------------------
     def register_model(
@@ -125,6 +130,7 @@ class RegistryMixin:
         what the version loads. The run id may be a unique prefix.
         """
         name = v.check_model_name(name)
+        comment = v.check_comment(comment)  # before any file is stored
         parsed = parse_model_uri(model_uri)
         if parsed.kind != "runs":
             raise InvalidInput(
@@ -189,7 +195,7 @@ class RegistryMixin:
             v.check_description(description),
             tags,
             _actor(),
-            comment,
+            v.check_comment(comment),
         )
 
     def _store_model_tree(self, run_id: str, path: str) -> str:
@@ -260,7 +266,11 @@ class RegistryMixin:
     ) -> ModelVersion:
         """Replace a version's description (None clears it)."""
         return self.store.update_model_version(
-            name, v.check_version(version), v.check_description(description), _actor(), comment
+            name,
+            v.check_version(version),
+            v.check_description(description),
+            _actor(),
+            v.check_comment(comment),
         )
 
     def delete_model_version(
@@ -271,7 +281,9 @@ class RegistryMixin:
         Refused while it holds aliases or is in Staging or Production, unless ``force``, which
         first removes its aliases and archives it.
         """
-        self.store.delete_model_version(name, v.check_version(version), _actor(), force, comment)
+        self.store.delete_model_version(
+            name, v.check_version(version), _actor(), force, v.check_comment(comment)
+        )
 
     def set_model_version_tag(
         self, name: str, version: int | str, key: str, value: Any, *, comment: str | None = None
@@ -279,14 +291,21 @@ class RegistryMixin:
         """Set a tag on a version (the value is stored as a string)."""
         key = v.check_key(key, "tag")
         self.store.set_model_version_tag(
-            name, v.check_version(version), key, v.check_tag_value(key, value), _actor(), comment
+            name,
+            v.check_version(version),
+            key,
+            v.check_tag_value(key, value),
+            _actor(),
+            v.check_comment(comment),
         )
 
     def delete_model_version_tag(
         self, name: str, version: int | str, key: str, *, comment: str | None = None
     ) -> None:
         """Remove a tag from a version."""
-        self.store.delete_model_version_tag(name, v.check_version(version), key, _actor(), comment)
+        self.store.delete_model_version_tag(
+            name, v.check_version(version), key, _actor(), v.check_comment(comment)
+        )
 
     def model_tree_rows(self, version: ModelVersion | str) -> list[list]:
         """Return the files of a registered version as ``[path, hash, size, mode]`` rows.
@@ -324,14 +343,14 @@ class RegistryMixin:
     ) -> None:
         """Point ``alias`` at a version of ``name``; an alias already set elsewhere moves."""
         self.store.set_model_alias(
-            name, v.check_alias(alias), v.check_version(version), _actor(), comment
+            name, v.check_alias(alias), v.check_version(version), _actor(), v.check_comment(comment)
         )
 
     def delete_registered_model_alias(
         self, name: str, alias: str, comment: str | None = None
     ) -> None:
         """Remove an alias from a registered model."""
-        self.store.delete_model_alias(name, alias, _actor(), comment)
+        self.store.delete_model_alias(name, alias, _actor(), v.check_comment(comment))
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         """Return the version an alias points at."""
@@ -356,7 +375,7 @@ class RegistryMixin:
             v.check_stage(stage),
             bool(archive_existing_versions),
             _actor(),
-            comment,
+            v.check_comment(comment),
         )
 
     def get_latest_versions(

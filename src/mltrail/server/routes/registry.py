@@ -32,7 +32,7 @@ Who = Annotated[Principal, Depends(principal)]
 State = Annotated[ServerState, Depends(state_of)]
 Name = Annotated[str, Path(min_length=1, max_length=255)]
 Version = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Comment = Annotated[str | None, Query(max_length=5000)]
+Comment = Annotated[str | None, Query(max_length=v.MAX_COMMENT_LENGTH)]
 #: Who a DELETE says makes the change (recorded only when auth is off; see auth.actor).
 ClaimedActor = Annotated[str | None, Query(alias="actor", max_length=256)]
 
@@ -101,7 +101,7 @@ class Change(Body):
     """Fields every change may carry: who says they made it (without auth) and why."""
 
     actor: str | None = Field(default=None, max_length=256)
-    comment: str | None = Field(default=None, max_length=5000)
+    comment: str | None = Field(default=None, max_length=v.MAX_COMMENT_LENGTH)
 
 
 class CreateModel(Change):

@@ -18,7 +18,6 @@ from starlette.responses import RedirectResponse, Response
 from mltrail import validation as v
 from mltrail.entities import ModelVersion, Run
 from mltrail.errors import (
-    InvalidValue,
     MltrailError,
     NotFound,
     PermissionDenied,
@@ -103,8 +102,7 @@ def change_alias(request: Request, name: str, form: Form, who: Who, state: State
     comment = form.get("comment", "").strip() or None
     removing = form.get("action") == "remove"
     try:
-        if comment is not None and len(comment) > 5000:
-            raise InvalidValue("the comment is longer than 5000 characters")
+        v.check_comment(comment)
         if removing:
             state.store.delete_model_alias(name, alias, actor(who, None), comment)
         else:
