@@ -58,8 +58,12 @@ class ObjectStore(abc.ABC):
         """Return where the store lives (a path or URL), for messages."""
 
     @abc.abstractmethod
+    def size_or_none(self, hash: str) -> int | None:
+        """Return an object's size in bytes, or None if it is not in the store."""
+
     def exists(self, hash: str) -> bool:
         """Return True if the object is in the store."""
+        return self.size_or_none(hash) is not None
 
     def missing(self, hashes: Iterable[str]) -> set[str]:
         """Return the subset of ``hashes`` that are not in the store."""
@@ -112,9 +116,12 @@ class ObjectStore(abc.ABC):
         with self.open(hash) as src, atomic_output(dest, executable=executable) as out:
             shutil.copyfileobj(src, out, CHUNK_SIZE)
 
-    @abc.abstractmethod
     def size(self, hash: str) -> int:
-        """Return an object's size in bytes."""
+        """Return an object's size in bytes (NotFound if it is not in the store)."""
+        size = self.size_or_none(hash)
+        if size is None:
+            raise self.not_found(hash)
+        return size
 
     @abc.abstractmethod
     def delete(self, hash: str) -> None:

@@ -98,7 +98,8 @@ class HttpObjectStore(ObjectStore):
 
     # -- looking up ------------------------------------------------------------------------------
 
-    def _head_size(self, hash: str) -> int | None:
+    def size_or_none(self, hash: str) -> int | None:
+        """Return an object's size in bytes (one HEAD request), or None if it is absent."""
         response = self._http.send(
             "HEAD", self._path(hash), idempotent=True, ok=(400, 401, 403, 404)
         )
@@ -110,17 +111,6 @@ class HttpObjectStore(ObjectStore):
             self._missing_batch([hash])
             raise self._http.error_of(response)
         return int(response.headers["content-length"])
-
-    def exists(self, hash: str) -> bool:
-        """Return True if the server has the object (one HEAD request)."""
-        return self._head_size(hash) is not None
-
-    def size(self, hash: str) -> int:
-        """Return an object's size in bytes (one HEAD request)."""
-        size = self._head_size(hash)
-        if size is None:
-            raise self.not_found(hash)
-        return size
 
     def missing(self, hashes: Iterable[str]) -> set[str]:
         """Return the subset of ``hashes`` the server lacks, asking in batches of 10,000."""
@@ -172,7 +162,7 @@ class HttpObjectStore(ObjectStore):
                     return ObjectInfo(h, st.st_size)
                 url = urls[h]
         if url is None:
-            size = self._head_size(h)
+            size = self.size_or_none(h)
             if size is not None:
                 return ObjectInfo(h, size)
         return self._upload(path, st.st_size, h, url)

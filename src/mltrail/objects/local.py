@@ -105,14 +105,8 @@ class LocalObjectStore(ObjectStore):
             present.update(shard + name for name in names)
         return wanted - present
 
-    def size(self, hash: str) -> int:
-        """Return an object's size in bytes."""
-        size = self._size_or_none(hash)
-        if size is None:
-            raise self.not_found(hash)
-        return size
-
-    def _size_or_none(self, hash: str) -> int | None:
+    def size_or_none(self, hash: str) -> int | None:
+        """Return an object's size in bytes, or None if it is not in the store."""
         try:
             return os.stat(self._path(hash)).st_size
         except FileNotFoundError:
@@ -148,7 +142,7 @@ class LocalObjectStore(ObjectStore):
         path = os.fspath(path)
         check_source(path)
         h = _source_hash(path, expected_hash)
-        size = self._size_or_none(h)
+        size = self.size_or_none(h)
         if size is not None:
             return ObjectInfo(h, size)
         tmp, size = self._stage(path, h, sync=True)
@@ -175,7 +169,7 @@ class LocalObjectStore(ObjectStore):
         batch: list[tuple[int, str, str]] = []
         batch_bytes = 0
         for i, ((path, _), h, source_size) in enumerate(zip(items, hashes, sizes, strict=True)):
-            size = self._size_or_none(h)
+            size = self.size_or_none(h)
             if size is not None:
                 infos[i] = ObjectInfo(h, size)
                 if progress is not None:
@@ -303,7 +297,7 @@ class LocalObjectStore(ObjectStore):
             fd, tmp = self._new_temp()
             created.append(tmp)
             try:
-                size = source._size_or_none(h) if local_source else None  # type: ignore[attr-defined]
+                size = source.size_or_none(h) if local_source else None
                 if size is not None and size < CHUNK_SIZE:
                     # Small local objects: read and verify in one go; a streaming reader per
                     # object (1 MiB buffer each) costs more than the copy (20,000 x 4 KiB).

@@ -247,8 +247,8 @@ class S3ObjectStore(ObjectStore):
 
     # -- looking up ------------------------------------------------------------------------------
 
-    def _head_size(self, hash: str) -> int | None:
-        """Return the size of the object, or None if it is absent."""
+    def size_or_none(self, hash: str) -> int | None:
+        """Return an object's size in bytes (one HEAD request), or None if it is absent."""
         key = self.key_of(hash)
         with self._errors(key=key):
             try:
@@ -262,17 +262,6 @@ class S3ObjectStore(ObjectStore):
                 return None
         self._bucket_seen = True
         return int(response["ContentLength"])
-
-    def exists(self, hash: str) -> bool:
-        """Return True if the object is in the store (one HEAD request)."""
-        return self._head_size(hash) is not None
-
-    def size(self, hash: str) -> int:
-        """Return an object's size in bytes (one HEAD request)."""
-        size = self._head_size(hash)
-        if size is None:
-            raise self.not_found(hash)
-        return size
 
     def missing(self, hashes: Iterable[str]) -> set[str]:
         """Return the subset of ``hashes`` that are not in the store."""
@@ -296,7 +285,7 @@ class S3ObjectStore(ObjectStore):
         def run(job: tuple[str, list[str]]) -> dict[str, int | None]:
             kind, members = job
             if kind == "head":
-                return {members[0]: self._head_size(members[0])}
+                return {members[0]: self.size_or_none(members[0])}
             return self._list_shard(members)
 
         result: dict[str, int | None] = {}
@@ -340,7 +329,7 @@ class S3ObjectStore(ObjectStore):
                     # A shard this large next to the hashes still open: HEAD them instead of
                     # listing on, so a huge store costs at most about twice the HEADs.
                     for h in rest:
-                        sizes[h] = self._head_size(h)
+                        sizes[h] = self.size_or_none(h)
                     break
         return sizes
 
@@ -365,7 +354,7 @@ class S3ObjectStore(ObjectStore):
         """Store ``data`` (no upload if already present) and return its info."""
         h = hash_bytes(data)
         info = ObjectInfo(h, len(data))
-        if self._head_size(h) is None:
+        if self.size_or_none(h) is None:
             self._put_object(h, bytes(data))
         return info
 
@@ -383,7 +372,7 @@ class S3ObjectStore(ObjectStore):
         path = os.fspath(path)
         st = check_source(path)
         h = check_hash(expected_hash) if expected_hash is not None else _hash_source(path)
-        size = self._head_size(h)
+        size = self.size_or_none(h)
         if size is not None:
             return ObjectInfo(h, size)
         return self._upload(path, st, h, hashed=expected_hash is None)
@@ -536,7 +525,7 @@ class S3ObjectStore(ObjectStore):
     def delete(self, hash: str) -> None:
         """Remove an object from the store; NotFound if it is not there."""
         # S3 deletes succeed for absent keys; HEAD first to report NotFound like the local store.
-        if self._head_size(hash) is None:
+        if self.size_or_none(hash) is None:
             raise self.not_found(hash)
         key = self.key_of(hash)
         with self._errors(key=key):

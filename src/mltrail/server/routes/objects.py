@@ -202,7 +202,7 @@ def head_object(hash: str, who: Who, state: State) -> Response:
     """The object's size in Content-Length (404 when the store lacks it)."""
     allow(who, "read")
     h = _object_hash(hash)
-    size = _size_or_none(state.objects, h)
+    size = state.objects.size_or_none(h)
     if size is None:
         return Response(status_code=404)
     return Response(
@@ -319,7 +319,7 @@ async def put_object(hash: str, request: Request, who: Who, state: State) -> Res
     if declared is not None and declared > limit:
         return _too_large(h, declared, limit)
     store = state.objects
-    size = await run_in_threadpool(_size_or_none, store, h)
+    size = await run_in_threadpool(store.size_or_none, h)
     if size is not None:
         # Already stored: read the rest of the body without keeping it, so the connection stays
         # usable, and answer as if it had been stored now.
@@ -554,13 +554,6 @@ def _content_length(request: Request) -> int | None:
     if value < 0:
         raise InvalidInput(f"Content-Length {value} is negative")
     return value
-
-
-def _size_or_none(store: ObjectStore, h: str) -> int | None:
-    try:
-        return store.size(h)
-    except NotFound:
-        return None
 
 
 def _is_s3(store: ObjectStore) -> bool:
