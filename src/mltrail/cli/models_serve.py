@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from mltrail.cli.context import get_client
+from mltrail.cli.options import listen_options
 
 #: Below this size an input file gets no progress bar.
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024
@@ -29,26 +30,7 @@ def _need_serve_extra() -> None:
 
 @click.command("serve")
 @click.argument("model")
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address to listen on; 0.0.0.0 for every interface (put a proxy with TLS in front).",
-)
-@click.option(
-    "--port",
-    default=8080,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="Port to listen on (0: any free port).",
-)
-@click.option(
-    "--workers",
-    default=1,
-    show_default=True,
-    type=click.IntRange(1, 256),
-    help="Server processes; each loads the model from a local copy.",
-)
+@listen_options(8080, "Server processes; each loads the model from a local copy.")
 @click.option(
     "--max-body-mb",
     default=50,

@@ -41,3 +41,35 @@ def view_options(noun: str) -> Callable[[F], F]:
         )(f)
 
     return decorate
+
+
+def listen_options(port: int, workers_help: str) -> Callable[[F], F]:
+    """``--host``, ``--port`` and ``--workers`` of a command that serves HTTP."""
+
+    def decorate(f: F) -> F:
+        f = workers_option(workers_help)(f)
+        f = port_option(port)(f)
+        return click.option(
+            "--host",
+            default="127.0.0.1",
+            show_default=True,
+            help="Address to listen on; 0.0.0.0 for every interface (put a TLS proxy in front).",
+        )(f)
+
+    return decorate
+
+
+def port_option(
+    default: int, help: str = "Port to listen on (0: any free port)."
+) -> Callable[[F], F]:
+    """``--port``: a TCP port, 0 for any free one."""
+    return click.option(
+        "--port", default=default, show_default=True, type=click.IntRange(0, 65535), help=help
+    )
+
+
+def workers_option(help: str) -> Callable[[F], F]:
+    """``--workers``: server processes sharing the port."""
+    return click.option(
+        "--workers", default=1, show_default=True, type=click.IntRange(1, 256), help=help
+    )

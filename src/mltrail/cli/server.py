@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from mltrail.cli import format as fmt
-from mltrail.cli.options import json_option
+from mltrail.cli.options import json_option, listen_options, port_option
 
 if TYPE_CHECKING:
     from mltrail.entities import Permission, TokenInfo
@@ -57,25 +57,8 @@ _STORE_HELP = (
     help="Object store for artifacts, datasets and models: s3://bucket/prefix or a folder. "
     "Default: the project's (or the one beside a SQLite file).",
 )
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address to listen on; 0.0.0.0 for every interface (put a TLS proxy in front).",
-)
-@click.option(
-    "--port",
-    default=5000,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="Port to listen on (0: any free port).",
-)
-@click.option(
-    "--workers",
-    default=1,
-    show_default=True,
-    type=click.IntRange(1, 256),
-    help="Server processes sharing the port; they keep no state, so any number may run.",
+@listen_options(
+    5000, "Server processes sharing the port; they keep no state, so any number may run."
 )
 @click.option(
     "--auth/--no-auth",
@@ -240,13 +223,7 @@ def _serve(
 
 
 @click.command("ui")
-@click.option(
-    "--port",
-    default=5000,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="Port to listen on, on 127.0.0.1 (0: any free port).",
-)
+@port_option(5000, "Port to listen on, on 127.0.0.1 (0: any free port).")
 @click.option(
     "--browser/--no-browser",
     default=True,
