@@ -29,6 +29,7 @@ from mltrail.objects.hashing import (
     check_hash,
     default_workers,
     hash_bytes,
+    hash_file,
     map_parallel,
 )
 
@@ -265,3 +266,11 @@ def check_source(path: str) -> os.stat_result:
     if not stat.S_ISREG(st.st_mode):
         raise InvalidInput(f"{path} is not a regular file and cannot be stored")
     return st
+
+
+def source_hash(path: str, expected: str | None = None) -> str:
+    """The hash a file is stored under: ``expected`` (checked) if given, else its content's."""
+    if expected is not None:
+        return check_hash(expected)
+    with reading_source(path):
+        return hash_file(path)

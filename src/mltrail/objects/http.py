@@ -30,6 +30,7 @@ from mltrail.objects.base import (
     atomic_output,
     check_source,
     reading_source,
+    source_hash,
     verifying_reader,
 )
 from mltrail.objects.hashing import (
@@ -37,7 +38,6 @@ from mltrail.objects.hashing import (
     check_hash,
     default_workers,
     hash_bytes,
-    hash_file,
     map_parallel,
 )
 from mltrail.transport import API_PREFIX, HttpTransport, transport_for
@@ -153,7 +153,7 @@ class HttpObjectStore(ObjectStore):
         """Store a file's content (not sent if present); ``expected_hash`` skips hashing it."""
         path = os.fspath(path)
         st = check_source(path)
-        h = check_hash(expected_hash) if expected_hash is not None else _hash_source(path)
+        h = source_hash(path, expected_hash)
         url = None
         if self._presign_available():
             urls = self._presign([h], "PUT")
@@ -175,11 +175,7 @@ class HttpObjectStore(ObjectStore):
         """Store many ``(path, expected hash or None)`` files, sending the missing in parallel."""
         items = [(os.fspath(p), h) for p, h in files]
         stats = [check_source(p) for p, _ in items]
-        hashes = map_parallel(
-            lambda item: check_hash(item[1]) if item[1] is not None else _hash_source(item[0]),
-            items,
-            default_workers(),
-        )
+        hashes = map_parallel(lambda item: source_hash(*item), items, default_workers())
         # One batched question: presigned URLs come only for what the store lacks, so they
         # answer it too; without them, ask the server which objects it lacks.
         urls = self._presign(hashes, "PUT") if self._presign_available() else None
@@ -482,11 +478,6 @@ class _Body:
         response, self._response = self._response, None
         if response is not None:
             response.close()
-
-
-def _hash_source(path: str) -> str:
-    with reading_source(path):
-        return hash_file(path)
 
 
 def _changed(path: str, expected: str, actual: str) -> InvalidState:

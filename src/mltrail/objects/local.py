@@ -24,6 +24,7 @@ from mltrail.objects.base import (
     atomic_output,
     check_source,
     reading_source,
+    source_hash,
     verifying_reader,
 )
 from mltrail.objects.hashing import (
@@ -141,7 +142,7 @@ class LocalObjectStore(ObjectStore):
         """Store a file's content (a no-op if present); ``expected_hash`` skips hashing it first."""
         path = os.fspath(path)
         check_source(path)
-        h = _source_hash(path, expected_hash)
+        h = source_hash(path, expected_hash)
         size = self.size_or_none(h)
         if size is not None:
             return ObjectInfo(h, size)
@@ -162,7 +163,7 @@ class LocalObjectStore(ObjectStore):
         items = [(os.fspath(p), h) for p, h in files]
         sizes = [check_source(p).st_size for p, _ in items]
         if any(h is None for _, h in items):
-            hashes = map_parallel(lambda item: _source_hash(*item), items, default_workers())
+            hashes = map_parallel(lambda item: source_hash(*item), items, default_workers())
         else:
             hashes = [check_hash(h) for _, h in items]
         infos: list[ObjectInfo | None] = [None] * len(items)
@@ -489,13 +490,6 @@ class LocalObjectStore(ObjectStore):
             _discard(path, missing_ok=False)
         except FileNotFoundError:
             raise self.not_found(hash) from None
-
-
-def _source_hash(path: str, expected: str | None) -> str:
-    if expected is not None:
-        return check_hash(expected)
-    with reading_source(path):
-        return hash_file(path)
 
 
 def _read_source(source: ObjectStore, hash: str, stream: BinaryIO) -> bytes:

@@ -39,6 +39,7 @@ from mltrail.objects.base import (
     atomic_output,
     check_source,
     reading_source,
+    source_hash,
     verifying_reader,
 )
 from mltrail.objects.hashing import (
@@ -371,7 +372,7 @@ class S3ObjectStore(ObjectStore):
         """Store a file's content (no upload if present); ``expected_hash`` skips hashing it."""
         path = os.fspath(path)
         st = check_source(path)
-        h = check_hash(expected_hash) if expected_hash is not None else _hash_source(path)
+        h = source_hash(path, expected_hash)
         size = self.size_or_none(h)
         if size is not None:
             return ObjectInfo(h, size)
@@ -385,11 +386,7 @@ class S3ObjectStore(ObjectStore):
         """Store many ``(path, expected hash or None)`` files, uploading in parallel."""
         items = [(os.fspath(p), h) for p, h in files]
         stats = [check_source(p) for p, _ in items]
-        hashes = map_parallel(
-            lambda item: check_hash(item[1]) if item[1] is not None else _hash_source(item[0]),
-            items,
-            default_workers(),
-        )
+        hashes = map_parallel(lambda item: source_hash(*item), items, default_workers())
         # One batched existence check (listing dense shards) instead of a HEAD per file.
         present = self._present_sizes(set(hashes))
         infos: list[ObjectInfo | None] = [None] * len(items)
@@ -430,7 +427,7 @@ class S3ObjectStore(ObjectStore):
             self._put_object(h, data)
             return ObjectInfo(h, len(data))
         if not hashed:
-            actual = _hash_source(path)
+            actual = source_hash(path)
             if actual != h:
                 raise _changed(path, h, actual)
         key = self.key_of(h)
@@ -562,11 +559,6 @@ def _client_error_in(e: BaseException) -> botocore.exceptions.ClientError | None
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
-
-
-def _hash_source(path: str) -> str:
-    with reading_source(path):
-        return hash_file(path)
 
 
 def _changed(path: str, expected: str, actual: str) -> InvalidState:
