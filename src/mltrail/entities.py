@@ -100,6 +100,8 @@ class RunData:
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    #: Metric key → (step, timestamp) of its latest value, where the store reports them (SQL).
+    metric_steps: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,3 +486,58 @@ class Permission:
     def from_dict(cls, d: dict[str, Any]) -> Permission:
         """Inverse of :meth:`to_dict`."""
         return cls(**d)
+
+
+# -- MLflow's own objects ------------------------------------------------------------------------
+
+
+class LoggedModelStatus(enum.StrEnum):
+    """Where a logged model's upload is: files still coming, complete, or abandoned."""
+
+    PENDING = "PENDING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedModel:
+    """A model folder with an id of its own, as MLflow 3's ``log_model`` creates it.
+
+    ``run_id`` is the run that produced it, if any; its files are then that run's artifacts under
+    ``artifact_path``. A model without a run holds its files itself.
+    """
+
+    model_id: str
+    experiment_id: str
+    name: str
+    run_id: str | None
+    artifact_path: str | None
+    model_type: str | None
+    status: str
+    lifecycle_stage: str
+    creation_time: int
+    last_update_time: int
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunModel:
+    """A logged model a run used (``input``) or produced (``output``) at a step."""
+
+    direction: str
+    model_id: str
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
+class NamedDataset:
+    """A dataset a run names by name and digest (MLflow's ``log_input``); mltrail holds no bytes."""
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None = None
+    profile: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)

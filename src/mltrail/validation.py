@@ -197,14 +197,19 @@ def _artifact_path_problem(norm: str) -> str | None:
     return None
 
 
-def check_run_writable(run_id: str, lifecycle_stage: str, status: str) -> None:
-    """Raise :class:`InvalidState` unless a run is active and RUNNING, so it can take data."""
+def check_run_writable(
+    run_id: str, lifecycle_stage: str, status: str, *, finished_ok: bool = False
+) -> None:
+    """Raise :class:`InvalidState` unless a run is active and RUNNING, so it can take data.
+
+    With ``finished_ok`` (MLflow's rule, for its clients) an active run takes data in any status.
+    """
     if lifecycle_stage != "active":
         raise InvalidState(
             f"run {run_id!r} is deleted; nothing can be logged to it",
             hint=f"Restore it first: mltrail runs restore {run_id}",
         )
-    if status != "RUNNING":
+    if status != "RUNNING" and not finished_ok:
         raise InvalidState(
             f"run {run_id!r} is {status}; only RUNNING runs take new data",
             hint="Start a new run, or resume this one with mt.start_run(run_id=...).",

@@ -77,8 +77,10 @@ def test_a_wrong_token_is_401(server: Server):
             server.http.get("/api/v1/experiments", headers={"Authorization": header}), 401
         )
         assert "not valid" in body["message"] or "not an mltrail token" in body["message"]
-    body = _error(server.http.get("/api/v1/experiments", headers={"Authorization": "Basic x"}), 401)
+    body = _error(server.http.get("/api/v1/experiments", headers={"Authorization": "Token x"}), 401)
     assert "Bearer <token>" in body["message"]
+    body = _error(server.http.get("/api/v1/experiments", headers={"Authorization": "Basic x"}), 401)
+    assert "not base64 of 'user:password'" in body["message"]
 
 
 def test_an_expired_token_is_401_naming_its_expiry_even_when_cached(server: Server):

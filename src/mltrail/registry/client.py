@@ -12,14 +12,58 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mltrail import validation as v
-from mltrail.entities import ModelVersion, PagedList, RegisteredModel, RegistryEvent
+from mltrail.entities import FileInfo, ModelVersion, PagedList, RegisteredModel, RegistryEvent
 from mltrail.errors import IntegrityError, InvalidInput, InvalidState, NotFound
 from mltrail.registry.uri import FORMS, ResolvedModel, parse_model_uri
 
 if TYPE_CHECKING:
-    from mltrail.entities import FileInfo
     from mltrail.objects import ObjectStore
     from mltrail.store import TrackingStore
+
+
+def store_model_tree(objects: ObjectStore, files: Sequence[FileInfo], what: str) -> str:
+    """Store the tree of a model folder's files (paths relative to it); return its hash.
+
+    ``what`` names the folder in errors, as in "run 3f2a… has a model at 'model'".
+    """
+    from mltrail.objects.tree import Tree, TreeEntry, tree_bytes
+
+    rows = sorted([f.path, f.hash, f.size, 0o755 if f.mode & 0o111 else 0o644] for f in files)
+    Tree(tuple(TreeEntry(*row) for row in rows))  # refuses unsafe paths before storing
+    # A tree in the store promises that its files are there too (see store_tree).
+    missing = objects.missing(f.hash for f in files)
+    if missing:
+        raise NotFound(
+            f"{what}, but {len(missing)} of its {len(files)} files are not in the object store "
+            f"at {objects.location}",
+            hint="Pull them from the remote that has them, or log the model again.",
+        )
+    return objects.put_bytes(tree_bytes(rows)).hash
+
+
+def read_model_tree(objects: ObjectStore, tree_hash: str, what: str) -> list[list]:
+    """The ``[path, hash, size, mode]`` rows of a model tree, verified; ``what`` names it."""
+    from mltrail.objects.tree import read_tree
+
+    try:
+        tree = read_tree(objects, tree_hash)
+    except NotFound:
+        raise NotFound(
+            f"the file list of {what} (tree {tree_hash}) is not in the object store at "
+            f"{objects.location}",
+            hint="Pull it from the remote that has it, or register the model again.",
+        ) from None
+    except IntegrityError as e:
+        err = IntegrityError(f"the file list of {what} is damaged: {e.message}", hint=e.hint)
+        err.object_hash = e.object_hash
+        raise err from None
+    return [[e.path, e.hash, e.size, e.mode] for e in tree]
+
+
+def tree_files(objects: ObjectStore, version: ModelVersion) -> list[FileInfo]:
+    """The files of a registered version (paths relative to the model folder), verified."""
+    what = f"version {version.version} of {version.name}"
+    return [FileInfo(*row) for row in read_model_tree(objects, version.tree_hash, what)]
 
 
 def _actor() -> str:
@@ -200,29 +244,21 @@ class RegistryMixin:
 
     def _store_model_tree(self, run_id: str, path: str) -> str:
         """Put the tree of a run's model folder in the object store; return its hash."""
-        from mltrail.objects.tree import Tree, TreeEntry, tree_bytes
-
         files = self.list_artifacts(run_id, path)
         prefix = path + "/"
-        inside = sorted((f.path[len(prefix) :], f) for f in files if f.path.startswith(prefix))
-        if not any(rel == "MLmodel" for rel, _ in inside):
+        inside = [
+            FileInfo(f.path[len(prefix) :], f.hash, f.size, f.mode)
+            for f in files
+            if f.path.startswith(prefix)
+        ]
+        if not any(f.path == "MLmodel" for f in inside):
             top = sorted({f.path.split("/")[0] for f in self.list_artifacts(run_id)})
             raise InvalidInput(
                 f"run {run_id} has no model at {path!r}: no MLmodel file",
                 hint="Log one with mt.log_model, or pass the path it was logged under"
                 + (f" (the run's artifacts: {', '.join(top[:10])})." if top else "."),
             )
-        rows = [[rel, f.hash, f.size, 0o755 if f.mode & 0o111 else 0o644] for rel, f in inside]
-        Tree(tuple(TreeEntry(*row) for row in rows))  # refuses unsafe paths before storing
-        # A tree in the store promises that its files are there too (see store_tree).
-        missing = self.objects.missing(f.hash for _, f in inside)
-        if missing:
-            raise NotFound(
-                f"run {run_id} has a model at {path!r}, but {len(missing)} of its "
-                f"{len(inside)} files are not in the object store at {self.objects.location}",
-                hint="Pull them from the remote that has them, or log the model again.",
-            )
-        return self.objects.put_bytes(tree_bytes(rows)).hash
+        return store_model_tree(self.objects, inside, f"run {run_id} has a model at {path!r}")
 
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
         """Return one version; a deleted one too (its ``lifecycle_stage`` is ``deleted``)."""
@@ -314,8 +350,6 @@ class RegistryMixin:
         read from the object store and verified against its hash; paths are relative to the
         model folder.
         """
-        from mltrail.objects.tree import read_tree
-
         if isinstance(version, ModelVersion):
             tree_hash, what = version.tree_hash, f"version {version.version} of {version.name}"
         elif isinstance(version, str) and version.startswith("models:/"):
@@ -323,19 +357,7 @@ class RegistryMixin:
             tree_hash, what = resolved.tree_hash or "", version
         else:
             tree_hash, what = v.check_tree_hash(version), f"model tree {version[:12]}"
-        try:
-            tree = read_tree(self.objects, tree_hash)
-        except NotFound:
-            raise NotFound(
-                f"the file list of {what} (tree {tree_hash}) is not in the object store at "
-                f"{self.objects.location}",
-                hint="Pull it from the remote that has it, or register the model again.",
-            ) from None
-        except IntegrityError as e:
-            err = IntegrityError(f"the file list of {what} is damaged: {e.message}", hint=e.hint)
-            err.object_hash = e.object_hash
-            raise err from None
-        return [[e.path, e.hash, e.size, e.mode] for e in tree]
+        return read_model_tree(self.objects, tree_hash, what)
 
     # -- aliases and stages ------------------------------------------------------------------
     def set_registered_model_alias(

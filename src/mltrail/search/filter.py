@@ -23,7 +23,7 @@ Every mistake raises ``FilterSyntaxError`` with the position of the offending to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn, TypeAlias
 
@@ -39,6 +39,10 @@ __all__ = [
     "Not",
     "Or",
     "OrderKey",
+    "format_filter",
+    "format_order_key",
+    "holds",
+    "parse_conjunction",
     "parse_filter",
     "parse_order_by",
 ]
@@ -698,3 +702,180 @@ def parse_order_by(items: Sequence[str] | str | None) -> list[OrderKey]:
             raise FilterSyntaxError("empty order-by item", item, 0)
         keys.extend(_Parser(item).parse_order_items())
     return keys
+
+
+# --------------------------------------------------------------------------------------------
+# Back to text: a tree (perhaps rewritten) as a filter string that parses to the same tree
+
+
+def _quote_key(key: str) -> str:
+    return "`" + key.replace("`", "``") + "`"
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "1e999" if value > 0 else "-1e999"  # the lexer reads these as infinities
+    return repr(value)
+
+
+def format_filter(expr: Expr) -> str:
+    """The filter text of ``expr``: ``parse_filter(format_filter(e)) == e``."""
+    if isinstance(expr, Comparison):
+        ident = f"{_display_entity(expr.entity)}.{_quote_key(expr.key)}"
+        if expr.value is None:
+            return f"{ident} {expr.op}"
+        if isinstance(expr.value, tuple):
+            return f"{ident} {expr.op} ({', '.join(_literal(x) for x in expr.value)})"
+        return f"{ident} {expr.op} {_literal(expr.value)}"
+    if isinstance(expr, Not):
+        return f"NOT ({format_filter(expr.item)})"
+    joiner = " AND " if isinstance(expr, And) else " OR "
+    return joiner.join(f"({format_filter(item)})" for item in expr.items)
+
+
+def format_order_key(key: OrderKey) -> str:
+    """The order-by item of ``key``: ``parse_order_by([format_order_key(k)]) == [k]``."""
+    direction = "ASC" if key.ascending else "DESC"
+    return f"{_display_entity(key.entity)}.{_quote_key(key.key)} {direction}"
+
+
+# --------------------------------------------------------------------------------------------
+# Conjunctions: the smaller language MLflow searches experiments, registered models, model
+# versions and logged models with: comparisons joined by AND, on attributes or prefixed keys.
+
+#: What a term may name: (entity, key) → (canonical entity, canonical key, numeric?). The
+#: entity is None for a bare attribute name; raise ValueError with a message to refuse it.
+Resolver: TypeAlias = Callable[[str | None, str], tuple[str, str, bool]]
+
+
+def parse_conjunction(text: str | None, resolve: Resolver) -> list[Comparison]:
+    """Parse ``name LIKE 'wine%' AND tags.team = 'risk'`` into its comparisons."""
+    if text is None or not text.strip():
+        return []
+    parser = _Parser(text)
+    found: list[Comparison] = []
+    while True:
+        found.append(_conjunction_term(parser, resolve))
+        if parser.tok.kind == _EOF:
+            return found
+        if not parser.at_keyword("AND"):
+            parser.error(
+                f"unexpected {parser.tok.describe()}; join conditions with AND "
+                "(OR and parentheses are not supported here)",
+                parser.tok,
+            )
+        parser.advance()
+
+
+def _conjunction_term(p: _Parser, resolve: Resolver) -> Comparison:
+    tok = p.tok
+    if tok.kind == _IDENT:
+        entity: str | None = tok.text[: tok.key_pos - tok.pos - 1].lower()
+        key = str(tok.value)
+    elif tok.kind == _WORD and tok.upper() not in _KEYWORDS:
+        entity, key = None, tok.text
+    elif tok.kind == _BACKTICK:
+        entity, key = None, str(tok.value)
+    else:
+        p.error(f"expected a condition such as name = 'x', found {tok.describe()}", tok)
+    try:
+        entity, key, numeric = resolve(entity, key)
+    except ValueError as e:
+        p.error(str(e), tok)
+    p.advance()
+    op_tok = p.tok
+    values: list[_Token] = []
+    if op_tok.kind == _OP:
+        p.advance()
+        op = str(op_tok.value)
+        values = [p.literal(f"after '{op_tok.text}'")]
+    elif p.at_keyword("IS"):
+        p.advance()
+        negated = p.at_keyword("NOT")
+        if negated:
+            p.advance()
+        if not p.at_keyword("NULL"):
+            p.error(f"expected NULL after IS, found {p.tok.describe()}", p.tok)
+        p.advance()
+        op = "IS NOT NULL" if negated else "IS NULL"
+    else:
+        negated = p.at_keyword("NOT")
+        if negated:
+            p.advance()
+        if p.at_keyword("IN"):
+            p.advance()
+            values = p.literal_list()
+            op = "NOT IN" if negated else "IN"
+        elif p.at_keyword("LIKE", "ILIKE"):
+            op = ("NOT " if negated else "") + p.advance().upper()
+            values = [p.literal(f"after {op}")]
+        else:
+            p.error(
+                f"expected an operator after {tok.text} (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, "
+                f"IS), found {p.tok.describe()}",
+                p.tok,
+            )
+    allowed = (*_COMPARE_OPS, "IN", "NOT IN", *_NULL_OPS) if numeric else _STRING_OPS
+    if op not in allowed:
+        p.error(f"{op} does not apply to {tok.text}; use {', '.join(allowed)}", op_tok)
+    converted: list[object] = []
+    for value in values:
+        if numeric and value.kind != _NUMBER:
+            p.error(f"{tok.text} is a number; write {value.text} unquoted", value)
+        if numeric:
+            converted.append(value.value)
+        else:
+            converted.append(str(value.value) if value.kind == _STRING else value.text)
+    if op in _NULL_OPS:
+        return Comparison(entity, key, op, None)
+    if op in ("IN", "NOT IN"):
+        return Comparison(entity, key, op, tuple(converted))
+    return Comparison(entity, key, op, converted[0])
+
+
+def _like(pattern: str, text: str, ignore_case: bool) -> bool:
+    import re
+
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+        i += 1
+    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
+    return re.fullmatch("".join(out), text, flags) is not None
+
+
+def holds(c: Comparison, value: object) -> bool:
+    """Whether ``value`` (None: absent) satisfies ``c``, with the runs search's semantics."""
+    if c.op == "IS NULL":
+        return value is None
+    if c.op == "IS NOT NULL":
+        return value is not None
+    if value is None:
+        return False
+    if c.op in ("IN", "NOT IN"):
+        inside = value in (c.value or ())
+        return inside if c.op == "IN" else not inside
+    if c.op.endswith("LIKE"):
+        matched = _like(str(c.value), str(value), c.op.endswith("ILIKE"))
+        return not matched if c.op.startswith("NOT") else matched
+    if isinstance(c.value, int | float) and not isinstance(value, int | float):
+        return False
+    ops = {
+        "=": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+        "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b,
+        ">": lambda a, b: a > b,
+        ">=": lambda a, b: a >= b,
+    }
+    try:
+        return bool(ops[c.op](value, c.value))
+    except TypeError:
+        return False

@@ -192,9 +192,13 @@ def authenticate(state: ServerState, authorization: str | None) -> Principal:
         raise Unauthenticated("this server needs a token", hint=_NEED_TOKEN_HINT)
     scheme, _, token = authorization.strip().partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() == "basic" and token:
+        token = _basic_password(token)
+    elif scheme.lower() != "bearer" or not token:
         raise Unauthenticated(
-            "the Authorization header must be 'Bearer <token>'", hint=_NEED_TOKEN_HINT
+            "the Authorization header must be 'Bearer <token>' (or Basic with the token as "
+            "the password)",
+            hint=_NEED_TOKEN_HINT,
         )
     # A hash as the key, so the cache holds no usable secret.
     key = hashlib.sha256(token.encode()).hexdigest()
@@ -216,6 +220,26 @@ def authenticate(state: ServerState, authorization: str | None) -> Principal:
         seconds = min(seconds, max(0.0, info.expires_at / 1000 - time.time()))
     cache.put(key, who, seconds)
     return who
+
+
+def _basic_password(credentials: str) -> str:
+    """The password of HTTP Basic credentials: the token (the mlflow client's
+    MLFLOW_TRACKING_USERNAME/PASSWORD); the user name is the token's, whatever was sent."""
+    import base64
+    import binascii
+
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthenticated(
+            "the Basic credentials are not base64 of 'user:password'", hint=_NEED_TOKEN_HINT
+        ) from None
+    _, colon, password = decoded.partition(":")
+    if not colon or not password.strip():
+        raise Unauthenticated(
+            "Basic credentials need an mltrail token as the password", hint=_NEED_TOKEN_HINT
+        )
+    return password.strip()
 
 
 def level_of(who: Principal, *, experiment_id: str | None = None, model: str | None = None) -> int:
@@ -309,3 +333,33 @@ _VERB = {
     "write": "write",
     "admin": "administer the server (tokens, permissions, garbage collection)",
 }
+
+
+class ServerAccess:
+    """The caller's access as the MLflow API handlers ask for it (see mltrail.mlflow_api)."""
+
+    def __init__(self, who: Principal, state: ServerState) -> None:
+        self.who = who
+        self.state = state
+
+    def allow(
+        self, level: str, *, experiment_id: str | None = None, model: str | None = None
+    ) -> None:
+        """:func:`allow` for this caller."""
+        allow(self.who, level, experiment_id=experiment_id, model=model)
+
+    def allow_run(self, run_id: str, level: str) -> None:
+        """:func:`allow_run` for this caller."""
+        allow_run(self.who, self.state, run_id, level)
+
+    def visible_experiment(self, experiment_id: str) -> bool:
+        """:func:`visible_experiment` for this caller."""
+        return visible_experiment(self.who, experiment_id)
+
+    def visible_model(self, name: str) -> bool:
+        """:func:`visible_model` for this caller."""
+        return visible_model(self.who, name)
+
+    def actor(self, claimed: str | None) -> str:
+        """:func:`actor` for this caller."""
+        return actor(self.who, claimed)

@@ -29,6 +29,7 @@ COUNTERS: dict[str, str] = {
     "objects_uploaded": "Objects uploaded through the server.",
     "object_bytes_uploaded": "Bytes of objects uploaded through the server.",
     "object_bytes_downloaded": "Bytes of objects sent from a local object store (whole files).",
+    "mlflow_calls": "Calls of MLflow's REST API (/api/2.0/mlflow/...).",
 }
 
 #: Method labels; anything else a client sends is counted as "other" to keep series bounded.

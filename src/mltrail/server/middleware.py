@@ -8,8 +8,9 @@ also sees, logs and counts the 500 replies that middleware makes for unexpected 
   otherwise made up; returned as ``X-Request-Id`` and put on ``request.state.request_id``.
 - **Body size limit**: a JSON API body above ``max_body_bytes`` is answered with 413
   ``REQUEST_TOO_LARGE``, before reading when ``Content-Length`` says so, otherwise at the first
-  chunk past the limit. Object uploads (``PUT /api/v1/objects/…``) are exempt: their route
-  applies ``max_upload_bytes`` while it streams.
+  chunk past the limit. Uploads (``PUT /api/v1/objects/…`` and MLflow's artifact and part
+  uploads under ``/api/2.0/mlflow-artifacts/``) are exempt: their routes apply
+  ``max_upload_bytes`` while they stream.
 - **Access log**: one JSON line per request on the ``mltrail.server.access`` logger (stderr
   unless the logger is configured otherwise): time, method, path, status, duration_ms,
   bytes_in, bytes_out, client, user (``request.state.user``, set by the auth dependency) and
@@ -39,8 +40,9 @@ if TYPE_CHECKING:
 
 access_log = logging.getLogger("mltrail.server.access")
 
-#: Object uploads stream bodies far larger than the JSON limit and check their own.
-UPLOAD_PREFIX = "/api/v1/objects/"
+#: Object and MLflow artifact uploads stream bodies far larger than the JSON limit and check
+#: their own.
+UPLOAD_PREFIX = ("/api/v1/objects/", "/api/2.0/mlflow-artifacts/")
 
 #: The route label of requests no route matched (404s, bodies refused before routing).
 NO_ROUTE = "none"

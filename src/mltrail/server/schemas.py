@@ -120,6 +120,10 @@ class FilesOut(BaseModel):
     files: list[FileOut]
 
 
+class DeletedOut(BaseModel):
+    deleted: int
+
+
 class DatasetOut(BaseModel):
     path: str
     hash: str

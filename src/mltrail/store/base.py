@@ -82,6 +82,10 @@ class TrackingStore(AuthStore, RegistryStore):
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         """Set one experiment tag."""
 
+    @abstractmethod
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove one experiment tag (NotFound if the experiment has no such tag)."""
+
     # -- runs --------------------------------------------------------------------------------
     @abstractmethod
     def create_run(
@@ -183,6 +187,14 @@ class TrackingStore(AuthStore, RegistryStore):
     @abstractmethod
     def list_artifacts(self, run_id: str, prefix: str | None = None) -> list[FileInfo]:
         """Return a run's artifact files, optionally those under a path prefix."""
+
+    @abstractmethod
+    def delete_artifacts(self, run_id: str, path: str) -> int:
+        """Forget a run's artifact file, or every file under a folder; return how many.
+
+        The objects stay in the object store (another run, model or dataset may hold the same
+        bytes) until garbage collection finds nothing referring to them.
+        """
 
     # -- datasets ----------------------------------------------------------------------------
     @abstractmethod

@@ -112,6 +112,10 @@ class HttpStore(HttpAuthMixin, TrackingStore):
             idempotent=True,
         )
 
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove one experiment tag."""
+        self._call("DELETE", f"/experiments/{_seg(experiment_id)}/tags", params={"key": key})
+
     # -- runs --------------------------------------------------------------------------------
     def create_run(
         self,
@@ -236,6 +240,11 @@ class HttpStore(HttpAuthMixin, TrackingStore):
         """Return a run's artifact files, optionally under a path prefix."""
         found = self._call("GET", f"/runs/{_seg(run_id)}/artifacts", params={"prefix": prefix})
         return [wire.file_from_json(f) for f in found["files"]]
+
+    def delete_artifacts(self, run_id: str, path: str) -> int:
+        """Forget a run's artifact file or folder."""
+        found = self._call("DELETE", f"/runs/{_seg(run_id)}/artifacts", params={"path": path})
+        return found["deleted"]
 
     def log_run_datasets(self, run_id: str, direction: str, refs: Sequence[DatasetRef]) -> None:
         """Record dataset versions a run read or wrote."""

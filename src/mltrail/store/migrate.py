@@ -14,7 +14,7 @@ from mltrail.errors import CorruptStore, SchemaTooNew, StoreError
 from mltrail.store.engine import WRITE, is_sqlite
 
 #: Every revision this version of mltrail knows, oldest first. Add new ones at the end.
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005")
 HEAD = REVISIONS[-1]
 
 _MIGRATIONS_DIR = Path(__file__).parent / "migrations"

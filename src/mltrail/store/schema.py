@@ -294,3 +294,113 @@ permissions = sa.Table(
     sa.Column("target", sa.String(500), primary_key=True),
     sa.Column("level", sa.String(16), nullable=False),
 )
+
+# -- MLflow's own objects (migration 0005) ---------------------------------------------------------
+# What the real `mlflow` client logs that mltrail's own API has no word for. A logged model (MLflow
+# 3) is a model folder with an id; when it has a source run its files are that run's artifacts
+# under ``artifact_path`` (so `runs show`, the UI and `runs:/` URIs see them), otherwise they are
+# listed in logged_model_files.
+
+logged_models = sa.Table(
+    "logged_models",
+    metadata,
+    sa.Column("model_pk", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_id", sa.String(64), nullable=False, unique=True),
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "run_pk", sa.Integer, sa.ForeignKey("runs.run_pk", ondelete="CASCADE"), nullable=True
+    ),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("artifact_path", sa.String(1024), nullable=True),
+    sa.Column("model_type", sa.String(500), nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("lifecycle_stage", sa.String(20), nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time", sa.BigInteger, nullable=False),
+    sa.Index(None, "experiment_id", "creation_time"),
+    sa.Index(None, "run_pk"),
+)
+
+logged_model_params = sa.Table(
+    "logged_model_params",
+    metadata,
+    sa.Column(
+        "model_pk",
+        sa.Integer,
+        sa.ForeignKey("logged_models.model_pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.String(6000), nullable=False),
+)
+
+logged_model_tags = sa.Table(
+    "logged_model_tags",
+    metadata,
+    sa.Column(
+        "model_pk",
+        sa.Integer,
+        sa.ForeignKey("logged_models.model_pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.String(8000), nullable=False),
+)
+
+# The files of a logged model that has no source run (paths relative to the model folder).
+logged_model_files = sa.Table(
+    "logged_model_files",
+    metadata,
+    sa.Column(
+        "model_pk",
+        sa.Integer,
+        sa.ForeignKey("logged_models.model_pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("path", sa.String(1024), primary_key=True),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("mode", sa.Integer, nullable=False),
+    sa.Index(None, "hash"),
+)
+
+# Logged models a run used (``input``) or produced (``output``, with the step it was logged at).
+run_models = sa.Table(
+    "run_models",
+    metadata,
+    sa.Column(
+        "run_pk", sa.Integer, sa.ForeignKey("runs.run_pk", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("direction", sa.String(6), primary_key=True),
+    sa.Column(
+        "model_pk",
+        sa.Integer,
+        sa.ForeignKey("logged_models.model_pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("step", sa.BigInteger, nullable=False),
+)
+
+# Datasets a run names by name and digest (MLflow's log_inputs): their bytes live elsewhere,
+# unlike run_datasets, whose versions are objects in the store.
+named_datasets = sa.Table(
+    "named_datasets",
+    metadata,
+    sa.Column(
+        "run_pk", sa.Integer, sa.ForeignKey("runs.run_pk", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("name", sa.String(500), primary_key=True),
+    sa.Column("digest", sa.String(36), primary_key=True),
+    sa.Column("source_type", sa.String(36), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("schema", sa.Text, nullable=True),
+    sa.Column("profile", sa.Text, nullable=True),
+    # The input's tags (mlflow.data.context and any others) as a JSON object.
+    sa.Column("tags", sa.Text, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import gc
 import json
 import math
@@ -46,6 +47,7 @@ from mltrail.store.base import MAX_RESULTS_LIMIT, MetricArrays, TrackingStore
 from mltrail.store.engine import WRITE, chunks, is_sqlite, make_engine
 from mltrail.store.migrate import ensure_schema
 from mltrail.store.sql_auth import SqlAuthMixin
+from mltrail.store.sql_logged_models import SqlLoggedModels
 from mltrail.store.sql_registry import SqlRegistryMixin
 from mltrail.validation import (
     check_dataset_direction,
@@ -86,7 +88,7 @@ _INSERT_METRICS = 'INSERT INTO metrics (run_pk, key, step, "timestamp", value)'
 _MAX_EXPERIMENT_PK = 2**31 - 1
 
 
-class SqlStore(SqlAuthMixin, SqlRegistryMixin, TrackingStore):
+class SqlStore(SqlAuthMixin, SqlRegistryMixin, SqlLoggedModels, TrackingStore):
     """Metadata in a SQL database through SQLAlchemy Core."""
 
     def __init__(self, uri: str, where: str | None = None, *, migrate: bool = True) -> None:
@@ -101,9 +103,23 @@ class SqlStore(SqlAuthMixin, SqlRegistryMixin, TrackingStore):
             from sqlalchemy.dialects import postgresql as insert_mod
         self._upsert = insert_mod.insert
 
+    #: Whether runs that ended still take data (see :meth:`finished_runs_writable`).
+    _finished_runs_writable = False
+
     def close(self) -> None:
         """Dispose of the connection pool."""
         self.engine.dispose()
+
+    def finished_runs_writable(self) -> SqlStore:
+        """This store (sharing its connections) with MLflow's rule: an ended run takes data.
+
+        mltrail's own API logs to RUNNING runs only; the mlflow client also writes to runs that
+        ended (its autologging logs evaluation datasets after ``fit`` closed the run), so the
+        MLflow API serves it through this view.
+        """
+        view = copy.copy(self)
+        view._finished_runs_writable = True
+        return view
 
     def _read(self) -> sa.Connection:
         return self.engine.connect()
@@ -274,6 +290,18 @@ class SqlStore(SqlAuthMixin, SqlRegistryMixin, TrackingStore):
         with self._write() as conn, conn.begin():
             conn.execute(stmt)
 
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove one experiment tag."""
+        pk = _experiment_pk(experiment_id)
+        self.get_experiment(experiment_id)
+        c = t.experiment_tags.c
+        with self._write() as conn, conn.begin():
+            gone = conn.execute(
+                t.experiment_tags.delete().where(c.experiment_id == pk, c.key == key)
+            )
+        if gone.rowcount == 0:
+            raise NotFound(f"experiment id {experiment_id!r} has no tag {key!r}")
+
     # -- runs --------------------------------------------------------------------------------
     def create_run(
         self,
@@ -393,10 +421,13 @@ class SqlStore(SqlAuthMixin, SqlRegistryMixin, TrackingStore):
             ):
                 data[pk].tags[key] = value
             lm = t.latest_metrics.c
-            for pk, key, value in conn.execute(
-                sa.select(lm.run_pk, lm.key, lm.value).where(lm.run_pk.in_(chunk))
+            for pk, key, value, step, timestamp in conn.execute(
+                sa.select(lm.run_pk, lm.key, lm.value, lm.step, lm.timestamp).where(
+                    lm.run_pk.in_(chunk)
+                )
             ):
                 data[pk].metrics[key] = metric_value_from_db(value)
+                data[pk].metric_steps[key] = (step, timestamp)
         return [Run(self._info(r), data[r.run_pk]) for r in rows]
 
     def get_run(self, run_id: str) -> Run:
@@ -509,7 +540,9 @@ class SqlStore(SqlAuthMixin, SqlRegistryMixin, TrackingStore):
         ).first()
         if row is None:
             raise NotFound(f"run {run_id!r} does not exist")
-        check_run_writable(run_id, row.lifecycle_stage, row.status)
+        check_run_writable(
+            run_id, row.lifecycle_stage, row.status, finished_ok=self._finished_runs_writable
+        )
         return row.run_pk
 
     def _write_batch(self, conn: sa.Connection, batch: RunBatch) -> None:
@@ -745,11 +778,27 @@ class SqlStore(SqlAuthMixin, SqlRegistryMixin, TrackingStore):
             rows = conn.execute(query.order_by(a.path)).all()
         return [FileInfo(path, h, size, mode) for path, h, size, mode in rows]
 
+    def delete_artifacts(self, run_id: str, path: str) -> int:
+        """Forget a run's artifact file or folder."""
+        a = t.artifacts.c
+        clean = path.strip("/")
+        with self._write() as conn, conn.begin():
+            run_pk = self._run_row(conn, run_id).run_pk
+            gone = conn.execute(
+                t.artifacts.delete().where(
+                    a.run_pk == run_pk,
+                    sa.or_(a.path == clean, a.path.startswith(clean + "/", autoescape=True)),
+                )
+            )
+        return gone.rowcount
+
     def referenced_objects(self) -> tuple[set[str], set[str], set[str]]:
         """Return the hashes of every run's artifact files, file datasets and folder trees."""
         d = t.run_datasets.c
         with self._read() as conn:
             files = set(conn.execute(sa.select(t.artifacts.c.hash).distinct()).scalars())
+            # A logged model without a run holds its files itself.
+            files.update(conn.execute(sa.select(t.logged_model_files.c.hash).distinct()).scalars())
             rows = conn.execute(sa.select(d.hash, d.kind).distinct()).all()
         return (
             files,

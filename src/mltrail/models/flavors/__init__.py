@@ -18,6 +18,7 @@ from mltrail.errors import InvalidInput
 FLAVOR_MODULES: dict[str, str] = {
     "sklearn": "mltrail.models.flavors.sklearn",
     "python_function": "mltrail.models.flavors.pyfunc",
+    "mlflow": "mltrail.models.flavors.mlflow_pyfunc",
 }
 
 #: ``python_function.loader_module`` values mltrail can load, and the flavor that loads them.
@@ -61,11 +62,14 @@ def loader_for(pyfunc_conf: dict[str, Any], flavors: dict[str, Any]) -> ModuleTy
             hint=f"Flavors in the model: {', '.join(flavors)}.",
         )
     name = LOADERS.get(str(loader))
+    if name is None and str(loader).startswith("mlflow."):
+        # Another of MLflow's flavors: mlflow itself loads it.
+        return flavor("mlflow")
     if name is None:
         raise InvalidInput(
             f"the model is loaded by {loader!r}, which mltrail does not support",
             hint=f"mltrail loads: {', '.join(sorted(set(LOADERS.values())))} models.",
         )
-    if name != "python_function" and name not in flavors:
+    if name not in ("python_function", "mlflow") and name not in flavors:
         raise InvalidInput(f"the model names loader {loader!r} but has no {name!r} flavor")
     return flavor(name)

@@ -72,9 +72,34 @@ def load(folder: Path, conf: dict[str, Any]) -> Any:
             UserWarning,
             stacklevel=3,
         )
-    return _pickle.load(
-        folder / conf.get("pickled_model", MODEL_FILE), conf.get("serialization_format")
-    )
+    path = folder / conf.get("pickled_model", MODEL_FILE)
+    if conf.get("serialization_format") == "skops":
+        return _load_skops(path, conf.get("skops_trusted_types"))
+    return _pickle.load(path, conf.get("serialization_format"))
+
+
+def _load_skops(path: Path, trusted: list[str] | None) -> Any:
+    """A model MLflow saved with skops (its default): only the types trusted when it was saved."""
+    try:
+        import skops.io
+        from skops.io.exceptions import UntrustedTypesFoundException
+    except ImportError:
+        raise InvalidInput(
+            f"{path.name} is saved in the skops format, which needs the skops package",
+            hint="pip install skops",
+        ) from None
+    try:
+        return skops.io.load(path, trusted=list(trusted or []))
+    except UntrustedTypesFoundException as e:
+        raise InvalidInput(
+            f"refusing to load {path}: it holds types its MLmodel does not trust ({e})",
+            hint="Log the model again with skops_trusted_types listing them, or with "
+            "serialization_format='cloudpickle'.",
+        ) from None
+    except FileNotFoundError:
+        raise InvalidInput(f"the model file {path.name} is missing from {path.parent}") from None
+    except Exception as e:
+        raise InvalidInput(f"cannot load {path}: {type(e).__name__}: {e}") from None
 
 
 def predictor(native: Any, pyfunc_conf: dict[str, Any]) -> Any:

@@ -20,15 +20,12 @@ each allows one operation on one key.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from blake3 import blake3
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -43,6 +40,7 @@ from mltrail.server.app import ServerState, error_response, reply, state_of
 from mltrail.server.auth import Principal, allow, principal
 from mltrail.server.routes.ops import ERROR_RESPONSES
 from mltrail.server.schemas import Body, ErrorOut
+from mltrail.server.uploads import Upload
 
 if TYPE_CHECKING:
     from mltrail.objects.base import ObjectStore
@@ -60,14 +58,7 @@ MAX_PAGE = 10_000
 PRESIGN_EXPIRES = 3600
 # S3 takes at most 5 GiB in one PUT; larger objects need multipart, so they go through the server.
 PRESIGN_MAX_PUT_BYTES = 5 * 1024**3
-# Uploads are written and hashed in blocks this large on a worker thread, while the event loop
-# receives the next block: the per-block thread hop then costs nothing measurable.
-_BLOCK = 4 * CHUNK_SIZE
 _HEX = frozenset("0123456789abcdef")
-_WRITEV = hasattr(os, "writev")
-# writev takes at most IOV_MAX (1024 on Linux) buffers; a client trickling tiny pieces must not
-# make a block of more.
-_MAX_CHUNKS = 512
 _OBJECT_HEADERS = {
     "Cache-Control": "private, max-age=31536000, immutable",
     "Content-Type": "application/octet-stream",
@@ -224,7 +215,13 @@ def get_object(hash: str, request: Request, who: Who, state: State) -> Response:
     """Stream an object's bytes (single byte ranges are supported)."""
     allow(who, "read")
     h = _object_hash(hash)
-    store = state.objects
+    return object_response(state.objects, h, request.headers.get("range"), _OBJECT_HEADERS)
+
+
+def object_response(
+    store: ObjectStore, h: str, range_header: str | None, headers: dict[str, str]
+) -> Response:
+    """A response streaming object ``h`` from ``store`` with ``headers`` (a range if asked)."""
     if isinstance(store, LocalObjectStore):
         path = store.path_of(h)
         try:
@@ -232,19 +229,19 @@ def get_object(hash: str, request: Request, who: Who, state: State) -> Response:
         except FileNotFoundError:
             raise _not_found(h) from None
         metrics.count("object_bytes_downloaded", st.st_size)
-        response = FileResponse(path, headers={**_OBJECT_HEADERS, "ETag": f'"{h}"'}, stat_result=st)
+        response = FileResponse(path, headers={**headers, "ETag": f'"{h}"'}, stat_result=st)
         response.chunk_size = CHUNK_SIZE  # the default 64 KiB costs a thread hop per chunk
         return response
     if _is_s3(store):
-        return _get_s3(store, h, request.headers.get("range"))
+        return _get_s3(store, h, range_header, headers)
     try:
         reader = store.open(h)
     except NotFound:
         raise _not_found(h) from None
-    return StreamingResponse(_chunks(reader), headers=_OBJECT_HEADERS)
+    return StreamingResponse(_chunks(reader), headers=headers)
 
 
-def _get_s3(store: Any, h: str, range_header: str | None) -> Response:
+def _get_s3(store: Any, h: str, range_header: str | None, base: dict[str, str]) -> Response:
     params: dict[str, Any] = {"Bucket": store.bucket, "Key": store.key_of(h)}
     if range_header:
         params["Range"] = range_header
@@ -257,7 +254,7 @@ def _get_s3(store: Any, h: str, range_header: str | None) -> Response:
         return error_response(
             416, "RANGE_NOT_SATISFIABLE", f"range {range_header!r} lies outside object {h}"
         )
-    headers = {**_OBJECT_HEADERS, "ETag": f'"{h}"', "Accept-Ranges": "bytes"}
+    headers = {**base, "ETag": f'"{h}"', "Accept-Ranges": "bytes"}
     headers["Content-Length"] = str(got["ContentLength"])
     status = 200
     if got.get("ContentRange"):
@@ -332,7 +329,7 @@ async def put_object(hash: str, request: Request, who: Who, state: State) -> Res
         except ClientDisconnect:
             return Response(status_code=400)
         return reply({"hash": h, "size": size, "created": False}, 200)
-    upload = _Upload(store, limit)
+    upload = Upload(store, limit)
     try:
         try:
             received = await upload.receive(request)
@@ -357,110 +354,6 @@ async def put_object(hash: str, request: Request, who: Who, state: State) -> Res
     metrics.count("objects_uploaded")
     metrics.count("object_bytes_uploaded", upload.size)
     return reply({"hash": h, "size": upload.size, "created": True}, 201)
-
-
-class _Upload:
-    """One upload's temp file: written and hashed block by block, then published or discarded."""
-
-    def __init__(self, store: ObjectStore, limit: int) -> None:
-        self.store = store
-        self.limit = limit
-        self.hasher = blake3()
-        self.size = 0
-        self.fd: int | None = None
-        self.tmp: str | None = None
-        self._pending: asyncio.Future[None] | None = None
-
-    def _open(self) -> None:
-        if isinstance(self.store, LocalObjectStore):
-            # Straight into the store's own temp folder: publishing is then a rename, not a copy.
-            self.fd, self.tmp = self.store._new_temp()
-        else:
-            self.fd, self.tmp = tempfile.mkstemp(prefix="mltrail-upload-", suffix=".tmp")
-
-    def _write(self, chunks: list[bytes]) -> None:
-        assert self.fd is not None
-        try:
-            written = os.writev(self.fd, chunks) if _WRITEV else 0
-            if written < sum(map(len, chunks)):  # a short write (or no writev): the rest, slowly
-                rest = memoryview(b"".join(chunks))[written:]
-                while rest:
-                    rest = rest[os.write(self.fd, rest) :]
-        except OSError as e:
-            raise StoreError(
-                f"the server cannot store the upload: {e.strerror or e}",
-                hint="The server's admin should check the free space of its temp folder.",
-            ) from e
-        for chunk in chunks:
-            self.hasher.update(chunk)
-
-    async def _flush(self, chunks: list[bytes]) -> None:
-        if self._pending is not None:
-            await self._pending
-            self._pending = None
-        if chunks:
-            # Not awaited here: the next block is received while this one is written. The
-            # caller starts a new list, so this one is never touched again.
-            self._pending = asyncio.get_running_loop().run_in_executor(None, self._write, chunks)
-
-    async def receive(self, request: Request) -> int | None:
-        """Read the whole body into the temp file; return its size, or None past the limit."""
-        await run_in_threadpool(self._open)
-        # Chunks are kept as they arrive and written together (writev): no copy into a buffer.
-        chunks: list[bytes] = []
-        pending = 0
-        async for chunk in request.stream():
-            self.size += len(chunk)
-            if self.size > self.limit:
-                return None
-            chunks.append(chunk)
-            pending += len(chunk)
-            if pending >= _BLOCK or len(chunks) >= _MAX_CHUNKS:
-                await self._flush(chunks)
-                chunks, pending = [], 0
-        await self._flush(chunks)
-        await self._flush([])
-        return self.size
-
-    def publish(self, h: str) -> None:
-        """Make the complete, verified temp file object ``h`` in the store."""
-        assert self.fd is not None and self.tmp is not None
-        store = self.store
-        if isinstance(store, LocalObjectStore):
-            os.fsync(self.fd)
-            os.close(self.fd)
-            self.fd = None
-            store._publish([(self.tmp, h)])
-            self.tmp = None  # renamed into place (or dropped as a duplicate) by the store
-        else:
-            os.close(self.fd)
-            self.fd = None
-            store.put_file(self.tmp, expected_hash=h)
-
-    def discard(self) -> None:
-        """Remove the temp file unless it was published; safe to call more than once."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            if not pending.done():
-                # A write still running on its thread must finish before its file goes away;
-                # no await here, so a cancelled request cannot skip the cleanup.
-                pending.add_done_callback(lambda _: self.discard())
-                self._pending = pending
-                return
-            if not pending.cancelled():
-                pending.exception()  # retrieved: the upload is abandoned, its error is moot
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-        if self.tmp is not None:
-            tmp, self.tmp = self.tmp, None
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            except PermissionError:  # Windows: the store's temp files are read-only
-                os.chmod(tmp, 0o644)
-                os.unlink(tmp)
 
 
 @router.delete(

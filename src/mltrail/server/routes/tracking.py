@@ -108,6 +108,14 @@ def set_experiment_tag(experiment_id: str, body: s.SetTag, who: Who, state: Stat
     return Response(status_code=204)
 
 
+@router.delete("/experiments/{experiment_id}/tags", status_code=204)
+def delete_experiment_tag(experiment_id: str, key: str, who: Who, state: State) -> Response:
+    """Remove one experiment tag."""
+    allow(who, "write", experiment_id=experiment_id)
+    state.store.delete_experiment_tag(experiment_id, key)
+    return Response(status_code=204)
+
+
 # -- runs ----------------------------------------------------------------------------------------
 
 
@@ -278,6 +286,13 @@ def list_artifacts(run_id: str, who: Who, state: State, prefix: str | None = Non
     clean = v.check_artifact_path(prefix) if prefix else None
     files = state.store.list_artifacts(run_id, clean)
     return reply({"files": [wire.file_to_json(f) for f in files]})
+
+
+@router.delete("/runs/{run_id}/artifacts", response_model=s.DeletedOut)
+def delete_artifacts(run_id: str, path: str, who: Who, state: State) -> Response:
+    """Forget a run's artifact file or folder (its objects stay until garbage collection)."""
+    allow_run(who, state, run_id, "write")
+    return reply({"deleted": state.store.delete_artifacts(run_id, v.check_artifact_path(path))})
 
 
 @router.post("/runs/{run_id}/datasets", status_code=204)

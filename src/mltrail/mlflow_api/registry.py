@@ -1,0 +1,354 @@
+"""MLflow's model registry calls on mltrail's registry: models, versions, stages, aliases, tags.
+
+Every change goes through the store's registry methods, so each one is an audit event in
+``mltrail models history`` under the caller's user. A new version freezes the model's files as a
+tree, as ``mltrail``'s own ``register_model`` does; MLflow's client then downloads exactly those
+files from the version's download URI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mltrail import validation as v
+from mltrail.entities import ModelVersion, RegisteredModel
+from mltrail.errors import InvalidInput, NotFound
+from mltrail.mlflow_api import codec, search
+from mltrail.mlflow_api.context import Context
+from mltrail.mlflow_api.fields import Fields
+from mltrail.mlflow_api.uris import (
+    LOGGED_MODEL,
+    MODEL_VERSION,
+    RUN,
+    logged_model_id,
+)
+from mltrail.search.filter import parse_conjunction
+
+Body = dict[str, Any]
+
+_SOURCE_HINT = (
+    "Register a model mltrail holds: a run's artifact folder (runs:/<run_id>/<path> or the "
+    "run's artifact URI) or a logged model (models:/m-<id>)."
+)
+
+
+def _tags(found: dict[str, str]) -> dict[str, str]:
+    return {v.check_key(k, "tag"): v.check_tag_value(k, x) for k, x in found.items()}
+
+
+def _name(f: Fields, field: str = "name") -> str:
+    return v.check_model_name(f.str(field, required=True))
+
+
+def _version(f: Fields) -> int:
+    return v.check_version(f.str("version", required=True))
+
+
+def _model_body(ctx: Context, model: RegisteredModel) -> dict[str, Any]:
+    return codec.registered_model(model, ctx.store.get_latest_versions(model.name))
+
+
+def _changed(ctx: Context, f: Fields, level: str = "write") -> tuple[str, str]:
+    """The model a change is about, checked for ``level``, and who makes the change."""
+    name = _name(f)
+    ctx.access.allow(level, model=name)
+    return name, ctx.access.actor(None)
+
+
+# -- registered models ---------------------------------------------------------------------------
+
+
+def create_model(ctx: Context, f: Fields) -> Body:
+    """registered-models/create → ``{registered_model}``."""
+    name, actor = _changed(ctx, f)
+    model = ctx.store.create_registered_model(
+        name, v.check_description(f.str("description")), _tags(f.key_values("tags")), actor
+    )
+    return {"registered_model": _model_body(ctx, model)}
+
+
+def get_model(ctx: Context, f: Fields) -> Body:
+    """registered-models/get → ``{registered_model}``."""
+    name, _ = _changed(ctx, f, "read")
+    return {"registered_model": _model_body(ctx, ctx.store.get_registered_model(name))}
+
+
+def rename_model(ctx: Context, f: Fields) -> Body:
+    """registered-models/rename → ``{registered_model}``."""
+    name, actor = _changed(ctx, f)
+    new_name = _name(f, "new_name")
+    ctx.access.allow("write", model=new_name)
+    model = ctx.store.rename_registered_model(name, new_name, actor)
+    return {"registered_model": _model_body(ctx, model)}
+
+
+def update_model(ctx: Context, f: Fields) -> Body:
+    """registered-models/update (PATCH) → ``{registered_model}``: the description."""
+    name, actor = _changed(ctx, f)
+    model = ctx.store.update_registered_model(
+        name, v.check_description(f.str("description", default="")), actor
+    )
+    return {"registered_model": _model_body(ctx, model)}
+
+
+def delete_model(ctx: Context, f: Fields) -> Body:
+    """registered-models/delete: the model and its versions, as MLflow deletes them.
+
+    mltrail's own CLI refuses while aliases or stages hold a version unless forced; an MLflow
+    client asks for the deletion outright, so it is forced (and recorded in the history).
+    """
+    name, actor = _changed(ctx, f)
+    ctx.store.delete_registered_model(name, actor, force=True)
+    return {}
+
+
+def _all_models(ctx: Context) -> list[RegisteredModel]:
+    found: list[RegisteredModel] = []
+    token = None
+    while True:
+        page = ctx.store.list_registered_models(None, 50_000, token)
+        found.extend(m for m in page if ctx.access.visible_model(m.name))
+        token = page.next_page_token
+        if not token:
+            return found
+
+
+def search_models(ctx: Context, f: Fields) -> Body:
+    """registered-models/search → ``{registered_models, next_page_token}``."""
+    ctx.access.allow("read")
+    page, token = search.registered_models(
+        _all_models(ctx),
+        f.str("filter"),
+        f.strings("order_by"),
+        f.int("max_results", default=100, low=1, high=50_000),
+        f.str("page_token"),
+    )
+    body: Body = {"registered_models": [_model_body(ctx, m) for m in page]}
+    if token:
+        body["next_page_token"] = token
+    return body
+
+
+def set_model_tag(ctx: Context, f: Fields) -> Body:
+    """registered-models/set-tag."""
+    name, actor = _changed(ctx, f)
+    key = v.check_key(f.str("key", required=True), "tag")
+    value = v.check_tag_value(key, f.raw("value") or "")
+    ctx.store.set_registered_model_tag(name, key, value, actor)
+    return {}
+
+
+def delete_model_tag(ctx: Context, f: Fields) -> Body:
+    """registered-models/delete-tag."""
+    name, actor = _changed(ctx, f)
+    ctx.store.delete_registered_model_tag(name, f.str("key", required=True), actor)
+    return {}
+
+
+def get_latest_versions(ctx: Context, f: Fields) -> Body:
+    """registered-models/get-latest-versions → ``{model_versions}``."""
+    name, _ = _changed(ctx, f, "read")
+    stages = [v.check_stage(s) for s in f.strings("stages")] or None
+    found = ctx.store.get_latest_versions(name, stages)
+    return {"model_versions": [codec.model_version(mv) for mv in found]}
+
+
+# -- versions ------------------------------------------------------------------------------------
+
+
+def _source(
+    ctx: Context, source: str, model_id: str | None
+) -> tuple[str, str | None, str | None, str]:
+    """(source to record, run id, artifact path, tree hash) of the files a version names."""
+    from mltrail.entities import FileInfo
+    from mltrail.registry.client import store_model_tree
+
+    model_id = model_id or logged_model_id(source)
+    where = None if model_id else ctx.uris.parse(source)
+    if where is not None and where.kind == LOGGED_MODEL:
+        model_id = where.model_id
+    if model_id:
+        model = ctx.store.get_logged_model(model_id)
+        ctx.access.allow("read", experiment_id=model.experiment_id)
+        files = ctx.store.list_logged_model_files(model_id)
+        what = f"logged model {model_id} has {len(files)} files"
+        run_id, path, recorded = model.run_id, model.artifact_path, f"models:/{model_id}"
+    elif where is not None and where.kind == MODEL_VERSION:
+        assert where.name is not None and where.version is not None
+        ctx.access.allow("read", model=where.name)
+        mv = ctx.store.get_model_version(where.name, where.version)
+        return mv.source, mv.run_id, mv.artifact_path, mv.tree_hash
+    elif where is not None and where.kind == RUN:
+        assert where.run_id is not None
+        info = ctx.store.get_run_info(where.run_id)
+        ctx.access.allow("read", experiment_id=info.experiment_id)
+        path = where.path
+        if not path:
+            raise InvalidInput(
+                f"model source {source!r} is a run's whole artifact root", hint=_SOURCE_HINT
+            )
+        prefix = path + "/"
+        files = [
+            FileInfo(x.path[len(prefix) :], x.hash, x.size, x.mode)
+            for x in ctx.store.list_artifacts(where.run_id, path)
+            if x.path.startswith(prefix)
+        ]
+        what = f"run {where.run_id} has a model at {path!r}"
+        run_id, recorded = where.run_id, f"runs:/{where.run_id}/{path}"
+    else:
+        raise InvalidInput(f"mltrail cannot register model source {source!r}", hint=_SOURCE_HINT)
+    if not any(x.path == "MLmodel" for x in files):
+        raise InvalidInput(
+            f"{source} holds no model: it has no MLmodel file",
+            hint="Log the model with mlflow.<flavor>.log_model (or mt.log_model) first.",
+        )
+    return recorded, run_id, path, store_model_tree(ctx.objects, files, what)
+
+
+def create_version(ctx: Context, f: Fields) -> Body:
+    """model-versions/create → ``{model_version}`` (READY at once: the files are frozen now)."""
+    name, actor = _changed(ctx, f)
+    source = v.check_model_source(f.str("source", required=True))
+    recorded, run_id, path, tree_hash = _source(ctx, source, f.str("model_id"))
+    given_run = f.str("run_id")
+    if given_run and run_id and given_run != run_id:
+        raise InvalidInput(f"run_id {given_run} is not the run of model source {source}")
+    version = ctx.store.create_model_version(
+        name,
+        recorded,
+        run_id or given_run or None,
+        path,
+        tree_hash,
+        v.check_description(f.str("description")),
+        _tags(f.key_values("tags")),
+        actor,
+    )
+    return {"model_version": codec.model_version(version)}
+
+
+def get_version(ctx: Context, f: Fields) -> Body:
+    """model-versions/get → ``{model_version}``."""
+    name, _ = _changed(ctx, f, "read")
+    version = ctx.store.get_model_version(name, _version(f))
+    if version.lifecycle_stage != "active":
+        raise NotFound(f"Model Version (name={name}, version={version.version}) not found")
+    return {"model_version": codec.model_version(version)}
+
+
+def update_version(ctx: Context, f: Fields) -> Body:
+    """model-versions/update (PATCH) → ``{model_version}``: the description."""
+    name, actor = _changed(ctx, f)
+    found = ctx.store.update_model_version(
+        name, _version(f), v.check_description(f.str("description", default="")), actor
+    )
+    return {"model_version": codec.model_version(found)}
+
+
+def delete_version(ctx: Context, f: Fields) -> Body:
+    """model-versions/delete (forced, as for registered-models/delete)."""
+    name, actor = _changed(ctx, f)
+    ctx.store.delete_model_version(name, _version(f), actor, force=True)
+    return {}
+
+
+def transition_stage(ctx: Context, f: Fields) -> Body:
+    """model-versions/transition-stage → ``{model_version}``."""
+    name, actor = _changed(ctx, f)
+    found = ctx.store.transition_model_version_stage(
+        name,
+        _version(f),
+        v.check_stage(f.str("stage", required=True)),
+        f.bool("archive_existing_versions"),
+        actor,
+    )
+    return {"model_version": codec.model_version(found)}
+
+
+def _candidates(ctx: Context, filter_string: str | None) -> list[ModelVersion]:
+    """The versions a filter can match: by name or run when it pins one, else all of them."""
+
+    def resolve(entity: str | None, key: str) -> tuple[str, str, bool]:
+        return entity or "attribute", key.lower(), False
+
+    pinned = {
+        c.key: c.value
+        for c in parse_conjunction(filter_string, resolve)
+        if c.entity == "attribute" and c.op == "=" and isinstance(c.value, str)
+    }
+    if "name" in pinned:
+        name = str(pinned["name"])
+        if not ctx.access.visible_model(name):
+            return []
+        try:
+            return ctx.store.list_model_versions(name)
+        except NotFound:
+            return []
+    if "run_id" in pinned:
+        found = ctx.store.find_model_versions(run_id=str(pinned["run_id"]))
+        return [mv for mv in found if ctx.access.visible_model(mv.name)]
+    return [mv for m in _all_models(ctx) for mv in ctx.store.list_model_versions(m.name)]
+
+
+def search_versions(ctx: Context, f: Fields) -> Body:
+    """model-versions/search → ``{model_versions, next_page_token}``."""
+    ctx.access.allow("read")
+    filter_string = f.str("filter")
+    page, token = search.model_versions(
+        _candidates(ctx, filter_string),
+        filter_string,
+        f.strings("order_by"),
+        f.int("max_results", default=200_000, low=1, high=200_000),
+        f.str("page_token"),
+    )
+    body: Body = {"model_versions": [codec.model_version(mv) for mv in page]}
+    if token:
+        body["next_page_token"] = token
+    return body
+
+
+def get_download_uri(ctx: Context, f: Fields) -> Body:
+    """model-versions/get-download-uri → ``{artifact_uri}``: the version's frozen files."""
+    name, _ = _changed(ctx, f, "read")
+    version = ctx.store.get_model_version(name, _version(f))
+    return {"artifact_uri": ctx.uris.model_version(version.name, version.version)}
+
+
+def set_version_tag(ctx: Context, f: Fields) -> Body:
+    """model-versions/set-tag."""
+    name, actor = _changed(ctx, f)
+    key = v.check_key(f.str("key", required=True), "tag")
+    value = v.check_tag_value(key, f.raw("value") or "")
+    ctx.store.set_model_version_tag(name, _version(f), key, value, actor)
+    return {}
+
+
+def delete_version_tag(ctx: Context, f: Fields) -> Body:
+    """model-versions/delete-tag."""
+    name, actor = _changed(ctx, f)
+    ctx.store.delete_model_version_tag(name, _version(f), f.str("key", required=True), actor)
+    return {}
+
+
+# -- aliases -------------------------------------------------------------------------------------
+
+
+def set_alias(ctx: Context, f: Fields) -> Body:
+    """registered-models/alias (POST)."""
+    name, actor = _changed(ctx, f)
+    alias = v.check_alias(f.str("alias", required=True))
+    ctx.store.set_model_alias(name, alias, _version(f), actor)
+    return {}
+
+
+def delete_alias(ctx: Context, f: Fields) -> Body:
+    """registered-models/alias (DELETE)."""
+    name, actor = _changed(ctx, f)
+    ctx.store.delete_model_alias(name, f.str("alias", required=True), actor)
+    return {}
+
+
+def get_by_alias(ctx: Context, f: Fields) -> Body:
+    """registered-models/alias (GET) → ``{model_version}``."""
+    name, _ = _changed(ctx, f, "read")
+    found = ctx.store.get_model_version_by_alias(name, f.str("alias", required=True))
+    return {"model_version": codec.model_version(found)}

@@ -1,0 +1,298 @@
+"""MLflow's REST API on ``mltrail server``: the real ``mlflow`` client works unchanged.
+
+``/api/2.0/mlflow/...`` (and ``/ajax-api/2.0/mlflow/...``) are served by the handlers of
+:mod:`mltrail.mlflow_api`, with the same tokens, roles and per-experiment and per-model
+permissions as ``/api/v1``; ``/api/2.0/mlflow-artifacts/...`` moves artifact bytes in and out of
+the content-addressed object store. Errors come in MLflow's shape and with its status codes
+(``{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": ...}``), so the client raises what it
+raises against MLflow. The client authenticates with ``MLFLOW_TRACKING_TOKEN`` (Bearer) or with
+``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` (Basic, the token as the password).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from mltrail.errors import InvalidInput, MltrailError
+from mltrail.mlflow_api import artifacts, routes
+from mltrail.mlflow_api.context import Context, mlflow_store
+from mltrail.mlflow_api.errors import NoEndpoint, NotServed, describe
+from mltrail.mlflow_api.fields import Fields
+from mltrail.mlflow_api.uris import ArtifactUris
+from mltrail.objects.hashing import check_hash
+from mltrail.server import metrics
+from mltrail.server.app import state_of
+from mltrail.server.auth import ServerAccess, principal
+from mltrail.server.routes.objects import object_response
+from mltrail.server.uploads import Upload
+
+log = logging.getLogger("mltrail.server")
+
+router = APIRouter(include_in_schema=False)
+
+SCHEME = "mlflow-artifacts:"
+API_ROOTS = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+ARTIFACT_ROOTS = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
+#: Most parts one multipart upload may have (S3's limit too).
+MAX_PARTS = 10_000
+
+def mlflow_error(exc: Exception) -> Response:
+    """An error as MLflow's server answers it: ``{error_code, message}`` and its status."""
+    status, code, message = describe(exc)
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return JSONResponse({"error_code": code, "message": message}, status, headers=headers)
+
+
+def _context(request: Request) -> Context:
+    """The request's caller (authenticated here, so errors keep MLflow's shape) and stores."""
+    state = state_of(request)
+    who = principal(request)
+    return Context(
+        mlflow_store(state.store),
+        ServerAccess(who, state),
+        ArtifactUris(SCHEME),
+        lambda: state.objects,
+    )
+
+
+async def _fields(request: Request) -> Fields:
+    if request.method == "GET":
+        return Fields.of_query(request.query_params.multi_items())
+    raw = await request.body()
+    if not raw.strip():
+        return Fields.of_query(request.query_params.multi_items())
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    return Fields(body)
+
+
+def _json(body: dict[str, Any]) -> Response:
+    return Response(json.dumps(body, allow_nan=False), media_type="application/json")
+
+
+async def _served(request: Request, work: Callable[[Context], Any]) -> Response:
+    """Run ``work`` on a worker thread with the request's context; errors as MLflow's."""
+    try:
+        found = await run_in_threadpool(lambda: work(_context(request)))
+    except Exception as exc:
+        return mlflow_error(exc)
+    return found if isinstance(found, Response) else _json(found)
+
+
+# -- the tracking, logged-model and registry services ---------------------------------------------
+
+
+async def _api(request: Request, path: str) -> Response:
+    try:
+        fields = await _fields(request)
+    except MltrailError as exc:
+        return mlflow_error(exc)
+    metrics.count("mlflow_calls")
+    return await _served(request, lambda ctx: routes.call(ctx, request.method, path, fields))
+
+
+for _root in API_ROOTS:
+    router.add_api_route(_root + "/{path:path}", _api, methods=["GET", "POST", "PATCH", "DELETE"])
+
+
+@router.get("/api/3.0/mlflow/server-info")
+@router.get("/ajax-api/3.0/mlflow/server-info")
+def server_info() -> Response:
+    """What this server offers the mlflow client: proxied multipart uploads, no workspaces."""
+    return _json(
+        {
+            "store_type": "SqlStore",
+            "workspaces_enabled": False,
+            "multipart_uploads_enabled": True,
+            "multipart_downloads_enabled": False,
+        }
+    )
+
+
+async def _v3(request: Request, path: str) -> Response:
+    try:
+        routes.find(request.method, path)
+        raise NoEndpoint(f"no MLflow endpoint {request.method} /api/3.0/mlflow/{path}")
+    except MltrailError as exc:
+        return mlflow_error(exc)
+
+
+for _root in ("/api/3.0/mlflow", "/ajax-api/3.0/mlflow"):
+    router.add_api_route(_root + "/{path:path}", _v3, methods=["GET", "POST", "PATCH", "DELETE"])
+
+
+# -- artifacts -----------------------------------------------------------------------------------
+
+
+def _content_type(path: str) -> str:
+    guessed, _ = mimetypes.guess_type(path)
+    return guessed or "application/octet-stream"
+
+
+async def list_artifacts(request: Request) -> Response:
+    """GET …/artifacts?path=<exp>/<run>/artifacts/<dir> → ``{files}`` (names inside the folder)."""
+    path = request.query_params.get("path", "")
+    return await _served(request, lambda ctx: {"files": artifacts.list_dir(ctx, path)})
+
+
+async def download_artifact(request: Request, path: str) -> Response:
+    """GET …/artifacts/<path>: the file's bytes, streamed from the object store."""
+
+    def work(ctx: Context) -> Response:
+        found = artifacts.find_file(ctx, path)
+        headers = {"Content-Type": _content_type(path), "X-Content-Type-Options": "nosniff"}
+        return object_response(ctx.objects, found.hash, request.headers.get("range"), headers)
+
+    return await _served(request, work)
+
+
+async def _receive(request: Request, ctx: Context) -> Upload | Response:
+    """Stream the body into the object store; the Upload (published), or an error reply."""
+    state = state_of(request)
+    upload = Upload(ctx.objects, state.settings.max_upload_bytes)
+    try:
+        received = await upload.receive(request)
+        if received is None:
+            raise InvalidInput(
+                f"the upload is over this server's limit of {upload.limit} bytes",
+                hint="Ask the server's admin to raise it (max_upload_bytes).",
+            )
+        await run_in_threadpool(upload.publish, upload.hasher.hexdigest())
+    except ClientDisconnect:
+        return Response(status_code=400)
+    finally:
+        upload.discard()
+    metrics.count("object_bytes_uploaded", upload.size)
+    return upload
+
+
+async def upload_artifact(request: Request, path: str) -> Response:
+    """PUT …/artifacts/<path>: store the body once by its hash, record it as the file."""
+    try:
+        ctx = await run_in_threadpool(_context, request)
+        where = await run_in_threadpool(artifacts.resolve, ctx, path, "write")
+        got = await _receive(request, ctx)
+        if isinstance(got, Response):
+            return got
+        digest = got.hasher.hexdigest()
+        await run_in_threadpool(artifacts.record_file, ctx, where, digest, got.size)
+    except Exception as exc:
+        return mlflow_error(exc)
+    return _json({})
+
+
+async def delete_artifact(request: Request, path: str) -> Response:
+    """DELETE …/artifacts/<path>: forget a file or folder (its bytes stay until gc)."""
+
+    def work(ctx: Context) -> dict[str, Any]:
+        artifacts.delete(ctx, path)
+        return {}
+
+    return await _served(request, work)
+
+
+async def create_multipart(request: Request, path: str) -> Response:
+    """POST …/mpu/create/<path> ``{num_parts}`` → an upload id and one URL per part."""
+    try:
+        fields = await _fields(request)
+        parts = fields.int("num_parts", default=1, low=1, high=MAX_PARTS)
+    except MltrailError as exc:
+        return mlflow_error(exc)
+
+    def work(ctx: Context) -> dict[str, Any]:
+        artifacts.resolve(ctx, path, "write")
+        upload_id = secrets.token_hex(16)
+        base = str(request.base_url).rstrip("/") + ARTIFACT_ROOTS[0]
+        # The client sends parts with these headers only: the caller's own credentials.
+        headers = {}
+        if request.headers.get("authorization"):
+            headers["Authorization"] = request.headers["authorization"]
+        return {
+            "upload_id": upload_id,
+            "credentials": [
+                {"url": f"{base}/mpu/part/{upload_id}/{n}", "part_number": n, "headers": headers}
+                for n in range(1, parts + 1)
+            ],
+        }
+
+    return await _served(request, work)
+
+
+async def upload_part(request: Request, upload_id: str, part_number: int) -> Response:
+    """PUT …/mpu/part/<upload id>/<n>: one part, stored as an object; its hash is the ETag."""
+    try:
+        ctx = await run_in_threadpool(_context, request)
+        ctx.access.allow("write")
+        got = await _receive(request, ctx)
+    except Exception as exc:
+        return mlflow_error(exc)
+    if isinstance(got, Response):
+        return got
+    return Response(status_code=200, headers={"ETag": f'"{got.hasher.hexdigest()}"'})
+
+
+async def complete_multipart(request: Request, path: str) -> Response:
+    """POST …/mpu/complete/<path> ``{upload_id, parts}``: join the parts into the file."""
+    try:
+        fields = await _fields(request)
+        parts = sorted(
+            (p.int("part_number", required=True), p.str("etag", required=True).strip('"'))
+            for p in fields.objects("parts")
+        )
+    except MltrailError as exc:
+        return mlflow_error(exc)
+
+    def work(ctx: Context) -> dict[str, Any]:
+        where = artifacts.resolve(ctx, path, "write")
+        if not parts or [n for n, _ in parts] != list(range(1, len(parts) + 1)):
+            raise InvalidInput("the parts must be numbered 1, 2, 3, ... with none missing")
+        artifacts.join_parts(ctx, where, [check_hash(etag) for _, etag in parts])
+        return {}
+
+    return await _served(request, work)
+
+
+async def abort_multipart(request: Request, path: str) -> Response:
+    """POST …/mpu/abort/<path>: nothing to undo (unused parts go with garbage collection)."""
+    return await _served(request, lambda ctx: (artifacts.resolve(ctx, path, "write"), {})[1])
+
+
+async def presigned_download(request: Request, path: str) -> Response:
+    """GET …/presigned/<path>: not offered (server-info says so); downloads go through here."""
+    return mlflow_error(
+        NotServed(
+            "mltrail serves artifact downloads itself, not through presigned URLs",
+            hint="Leave MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD unset.",
+        )
+    )
+
+
+for _root in ARTIFACT_ROOTS:
+    router.add_api_route(_root + "/artifacts", list_artifacts, methods=["GET"])
+    router.add_api_route(_root + "/artifacts/{path:path}", download_artifact, methods=["GET"])
+    router.add_api_route(_root + "/artifacts/{path:path}", upload_artifact, methods=["PUT"])
+    router.add_api_route(_root + "/artifacts/{path:path}", delete_artifact, methods=["DELETE"])
+    router.add_api_route(_root + "/mpu/create/{path:path}", create_multipart, methods=["POST"])
+    router.add_api_route(_root + "/mpu/complete/{path:path}", complete_multipart, methods=["POST"])
+    router.add_api_route(_root + "/mpu/abort/{path:path}", abort_multipart, methods=["POST"])
+    router.add_api_route(
+        _root + "/mpu/part/{upload_id}/{part_number}", upload_part, methods=["PUT"]
+    )
+    router.add_api_route(_root + "/presigned/{path:path}", presigned_download, methods=["GET"])
+
+
+__all__ = ["mlflow_error", "router"]
