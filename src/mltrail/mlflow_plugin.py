@@ -27,7 +27,7 @@ from mlflow.utils.proto_json_utils import parse_dict
 from mlflow.utils.rest_utils import MlflowHostCreds
 
 from mltrail.config import PROJECT_DIR
-from mltrail.errors import InvalidInput, StoreError
+from mltrail.errors import InvalidInput, MltrailError, StoreError
 from mltrail.mlflow_api import artifacts, routes
 from mltrail.mlflow_api.context import Context, OpenAccess, mlflow_store
 from mltrail.mlflow_api.errors import describe
@@ -43,6 +43,13 @@ _opened: dict[Path, tuple[Any, str | None]] = {}
 
 def _project_of(uri: str | None) -> Path:
     """The ``.mltrail`` folder a ``mltrail:`` URI names (created on first use, as mt does)."""
+    try:
+        return _find_project(uri)
+    except MltrailError as exc:
+        raise _as_mlflow(exc) from None
+
+
+def _find_project(uri: str | None) -> Path:
     from mltrail.config import resolve
 
     spec = (uri or SCHEME)[len(SCHEME) :] if (uri or SCHEME).startswith(SCHEME) else uri
@@ -56,6 +63,12 @@ def _project_of(uri: str | None) -> Path:
             "for a team store run `mltrail server` and set MLFLOW_TRACKING_URI=http://host:5000.",
         )
     return location.project_dir
+
+
+def _as_mlflow(exc: Exception) -> RestException:
+    """An error as the mlflow client raises it against a server: a RestException with a code."""
+    _, code, message = describe(exc)
+    return RestException({"error_code": code, "message": message})
 
 
 def _context(project: Path) -> Context:
@@ -90,8 +103,7 @@ def _call(project: Path, endpoint: str, method: str, json_body: Any, response_pr
     try:
         found = routes.call(_context(project), method, path, Fields(body))
     except Exception as exc:
-        _, code, message = describe(exc)
-        raise RestException({"error_code": code, "message": message}) from None
+        raise _as_mlflow(exc) from None
     parse_dict(js_dict=json.loads(json.dumps(found)), message=response_proto)
     return response_proto
 
@@ -163,8 +175,7 @@ class ArtifactRepository(_ArtifactRepository):
         try:
             return work(_context(self._project))
         except Exception as exc:
-            _, code, message = describe(exc)
-            raise RestException({"error_code": code, "message": message}) from None
+            raise _as_mlflow(exc) from None
 
     def log_artifact(self, local_file: str, artifact_path: str | None = None) -> None:
         """Store one file under ``artifact_path``."""

@@ -22,6 +22,10 @@ else:
     pytest.importorskip("mlflow")
 pytest.importorskip("uvicorn")
 
+# The moto fixtures, for servers whose objects live in S3 (see tests/server/conftest.py).
+pytest.register_assert_rewrite("tests.s3server")
+from tests.s3server import aws_env, bucket, s3_client, s3_endpoint  # noqa: E402, F401
+
 #: The client's settings for tests: no telemetry (no network), no slow retries of our errors.
 MLFLOW_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -70,7 +74,15 @@ def _mlflow_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     while mlflow.active_run() is not None:
         mlflow.end_run()
-    mlflow.autolog(disable=True)
+    import mlflow.sklearn
+
+    mlflow.sklearn.autolog(disable=True)  # mlflow.autolog(disable=True) leaves it on
+    # mlflow keeps one store per URI for the process; `mltrail:` means another project per test.
+    from mlflow.tracking._model_registry.registry import ModelRegistryStoreRegistry
+    from mlflow.tracking._tracking_service.registry import TrackingStoreRegistry
+
+    TrackingStoreRegistry._get_store_with_resolved_uri.cache_clear()
+    ModelRegistryStoreRegistry._get_store_with_resolved_uri.cache_clear()
 
 
 StartServer = Callable[..., Served]

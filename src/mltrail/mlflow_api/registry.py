@@ -8,11 +8,13 @@ files from the version's download URI.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from mltrail import validation as v
 from mltrail.entities import ModelVersion, RegisteredModel
-from mltrail.errors import InvalidInput, NotFound
+from mltrail.errors import FilterSyntaxError, InvalidInput, NotFound
 from mltrail.mlflow_api import codec, search
 from mltrail.mlflow_api.context import Context
 from mltrail.mlflow_api.fields import Fields
@@ -22,9 +24,14 @@ from mltrail.mlflow_api.uris import (
     RUN,
     logged_model_id,
 )
-from mltrail.search.filter import parse_conjunction
+from mltrail.search.filter import Comparison, parse_conjunction
 
 Body = dict[str, Any]
+
+#: The logged-model tag in which MLflow lists the registered versions made from the model.
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"
+#: The tag MLflow marks its prompts with: to its registry a prompt is a registered model.
+PROMPT_TAG = "mlflow.prompt.is_prompt"
 
 _SOURCE_HINT = (
     "Register a model mltrail holds: a run's artifact folder (runs:/<run_id>/<path> or the "
@@ -113,12 +120,77 @@ def _all_models(ctx: Context) -> list[RegisteredModel]:
             return found
 
 
+# A quoted string, name or key (a doubled quote stands for one), the keyword AND, any other char.
+_TERM_PARTS = re.compile(
+    r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`(?:[^`]|``)*`|(?<![\w.])AND(?![\w.])|.",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _terms(text: str) -> list[str]:
+    """The conditions of an MLflow conjunction: ``text`` split at each AND outside quotes."""
+    terms, current = [], []
+    for part in _TERM_PARTS.findall(text):
+        if part.upper() == "AND":
+            terms.append("".join(current))
+            current = []
+        else:
+            current.append(part)
+    terms.append("".join(current))
+    return terms
+
+
+def _prompt_condition(term: str) -> Comparison | None:
+    """The condition ``term`` states on MLflow's prompt tag, None if it is about anything else."""
+
+    def resolve(entity: str | None, key: str) -> tuple[str, str, bool]:
+        return entity or "attribute", key, False
+
+    try:
+        found = parse_conjunction(term, resolve)
+    except FilterSyntaxError:
+        return None  # not about the prompt tag; the search itself reports what is wrong
+    if len(found) == 1 and found[0].entity in ("tag", "tags") and found[0].key == PROMPT_TAG:
+        return found[0]
+    return None
+
+
+def _apart_from_prompts(filter_string: str | None) -> tuple[str | None, bool]:
+    """(the filter to search with, whether prompts are asked for), as MLflow's server reads it.
+
+    The mlflow client adds ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every search for
+    registered models. MLflow's store takes conditions on that tag as a switch, not as a tag
+    filter (``_is_querying_prompt`` in mlflow/store/model_registry/sqlalchemy_store.py): the
+    first one asks for prompts if it is ``= 'true'`` or ``!= 'false'``, and then the filter
+    stays as it is; otherwise they all go, and prompts are left out. Models that lack the tag
+    must match, where an ordinary ``!=`` on a missing tag would drop them all.
+    """
+    if not filter_string or PROMPT_TAG not in filter_string:
+        return filter_string, False
+    terms = _terms(filter_string)
+    conditions = [_prompt_condition(t) for t in terms]
+    first = next((c for c in conditions if c is not None), None)
+    if first is None:
+        return filter_string, False
+    value = str(first.value).lower()
+    if (first.op == "=" and value == "true") or (first.op == "!=" and value == "false"):
+        return filter_string, True
+    kept = [t.strip() for t, c in zip(terms, conditions, strict=True) if c is None]
+    return " AND ".join(kept) or None, False
+
+
+def _is_prompt(tags: dict[str, str]) -> bool:
+    return tags.get(PROMPT_TAG) == "true"
+
+
 def search_models(ctx: Context, f: Fields) -> Body:
-    """registered-models/search → ``{registered_models, next_page_token}``."""
+    """registered-models/search → ``{registered_models, next_page_token}``; prompts only when
+    the filter asks for them, as in MLflow."""
     ctx.access.allow("read")
+    filter_string, prompts = _apart_from_prompts(f.str("filter"))
     page, token = search.registered_models(
-        _all_models(ctx),
-        f.str("filter"),
+        [m for m in _all_models(ctx) if prompts or not _is_prompt(m.tags)],
+        filter_string,
         f.strings("order_by"),
         f.int("max_results", default=100, low=1, high=50_000),
         f.str("page_token"),
@@ -206,8 +278,12 @@ def _source(
 
 
 def create_version(ctx: Context, f: Fields) -> Body:
-    """model-versions/create → ``{model_version}`` (READY at once: the files are frozen now)."""
+    """model-versions/create → ``{model_version}`` (READY at once: the files are frozen now).
+
+    The model must exist, as in MLflow (mltrail's own register_model creates a missing one).
+    """
     name, actor = _changed(ctx, f)
+    ctx.store.get_registered_model(name)
     source = v.check_model_source(f.str("source", required=True))
     recorded, run_id, path, tree_hash = _source(ctx, source, f.str("model_id"))
     given_run = f.str("run_id")
@@ -223,7 +299,26 @@ def create_version(ctx: Context, f: Fields) -> Body:
         _tags(f.key_values("tags")),
         actor,
     )
+    model_id = logged_model_id(recorded)
+    if model_id:
+        _link_logged_model(ctx, model_id, version)
     return {"model_version": codec.model_version(version)}
+
+
+def _link_logged_model(ctx: Context, model_id: str, version: ModelVersion) -> None:
+    """List ``version`` in its logged model's ``mlflow.modelVersions`` tag, as MLflow's server
+    does (``set_model_versions_tags`` in mlflow/store/tracking/abstract_store.py)."""
+    entry = {"name": version.name, "version": str(version.version)}
+    found = ctx.store.get_logged_model(model_id).tags.get(MODEL_VERSIONS_TAG)
+    try:
+        listed = json.loads(found) if found else []
+    except ValueError:
+        listed = []
+    if not isinstance(listed, list):
+        listed = []
+    if entry not in listed:
+        value = json.dumps([*listed, entry])
+        ctx.store.set_logged_model_tags(model_id, {MODEL_VERSIONS_TAG: value})
 
 
 def get_version(ctx: Context, f: Fields) -> Body:
@@ -290,11 +385,12 @@ def _candidates(ctx: Context, filter_string: str | None) -> list[ModelVersion]:
 
 
 def search_versions(ctx: Context, f: Fields) -> Body:
-    """model-versions/search → ``{model_versions, next_page_token}``."""
+    """model-versions/search → ``{model_versions, next_page_token}``; versions of prompts only
+    when the filter asks for them, as in MLflow."""
     ctx.access.allow("read")
-    filter_string = f.str("filter")
+    filter_string, prompts = _apart_from_prompts(f.str("filter"))
     page, token = search.model_versions(
-        _candidates(ctx, filter_string),
+        [mv for mv in _candidates(ctx, filter_string) if prompts or not _is_prompt(mv.tags)],
         filter_string,
         f.strings("order_by"),
         f.int("max_results", default=200_000, low=1, high=200_000),

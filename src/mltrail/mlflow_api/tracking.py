@@ -270,6 +270,29 @@ def _metric(f: Fields, run_id: str) -> Metric:
     )
 
 
+def _new_points(ctx: Context, run_id: str, metrics: list[Fields]) -> list[Metric]:
+    """The points to store: all, except repeats of stored points that only add a model id.
+
+    MLflow 3's ``log_model`` logs the run's metrics at the model's step again, each with the
+    new model's id, to link them to the model; mltrail keeps metrics on the run, so those
+    repeats would only double the points.
+    """
+    points = [_metric(m, run_id) for m in metrics]
+    linked = {p.key for p, m in zip(points, metrics, strict=True) if m.has("model_id")}
+    if not linked:
+        return points
+    stored = {
+        (p.key, p.step, p.timestamp, p.value)
+        for key in linked
+        for p in ctx.store.get_metric_history(run_id, key)
+    }
+    return [
+        p
+        for p, m in zip(points, metrics, strict=True)
+        if not (m.has("model_id") and (p.key, p.step, p.timestamp, p.value) in stored)
+    ]
+
+
 def _write(ctx: Context, batch: RunBatch) -> None:
     """Write one run's share; MLflow's system tags in it change the run itself."""
     name = batch.tags.pop(system.RUN_NAME, None)
@@ -284,7 +307,7 @@ def log_metric(ctx: Context, f: Fields) -> Body:
     """runs/log-metric."""
     run_id = f.run_id()
     ctx.access.allow_run(run_id, "write")
-    _write(ctx, RunBatch(run_id, [_metric(f, run_id)]))
+    _write(ctx, RunBatch(run_id, _new_points(ctx, run_id, [f])))
     return {}
 
 
@@ -341,7 +364,7 @@ def log_batch(ctx: Context, f: Fields) -> Body:
             f"A batch logging request can contain at most {MAX_BATCH_ENTITIES} metrics, params, "
             f"and tags in total. Got {total} total entities."
         )
-    batch = RunBatch(run_id, [_metric(m, run_id) for m in metrics])
+    batch = RunBatch(run_id, _new_points(ctx, run_id, metrics))
     for p in params:
         key = v.check_key(p.str("key", required=True), "param")
         value = v.check_param_value(key, p.raw("value") or "")

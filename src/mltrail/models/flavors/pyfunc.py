@@ -44,5 +44,11 @@ def predictor(native: Any, pyfunc_conf: dict[str, Any]) -> Any:
 
 
 def _load_pyfunc(path: str) -> Any:
-    # MLflow's pyfunc loader calls this with the model file when it reads a folder we saved.
-    return _pickle.load(Path(path), "cloudpickle")
+    # MLflow's pyfunc loader calls this when it reads a folder mltrail saved: with the folder
+    # itself (its own loaders look for a "data" key we do not write), or with the model file.
+    where = Path(path)
+    if where.is_dir():
+        from mltrail.models.mlmodel import read_meta
+
+        return load(where, read_meta(where).flavors.get(NAME, {}))
+    return _pickle.load(where, "cloudpickle")

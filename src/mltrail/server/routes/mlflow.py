@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import mimetypes
+import posixpath
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -205,16 +206,23 @@ async def delete_artifact(request: Request, path: str) -> Response:
     return await _served(request, work)
 
 
+def _target(folder: str, fields: Fields) -> str:
+    """Where a multipart upload goes: the URL names the folder, ``path`` the client's file."""
+    local = fields.str("path", required=True)
+    return posixpath.join(folder, posixpath.basename(local.replace("\\", "/")))
+
+
 async def create_multipart(request: Request, path: str) -> Response:
-    """POST …/mpu/create/<path> ``{num_parts}`` → an upload id and one URL per part."""
+    """POST …/mpu/create/<folder> ``{path, num_parts}`` → an upload id and one URL per part."""
     try:
         fields = await _fields(request)
         parts = fields.int("num_parts", default=1, low=1, high=MAX_PARTS)
+        target = _target(path, fields)
     except MltrailError as exc:
         return mlflow_error(exc)
 
     def work(ctx: Context) -> dict[str, Any]:
-        artifacts.resolve(ctx, path, "write")
+        artifacts.resolve(ctx, target, "write")
         upload_id = secrets.token_hex(16)
         base = str(request.base_url).rstrip("/") + ARTIFACT_ROOTS[0]
         # The client sends parts with these headers only: the caller's own credentials.
@@ -246,9 +254,10 @@ async def upload_part(request: Request, upload_id: str, part_number: int) -> Res
 
 
 async def complete_multipart(request: Request, path: str) -> Response:
-    """POST …/mpu/complete/<path> ``{upload_id, parts}``: join the parts into the file."""
+    """POST …/mpu/complete/<folder> ``{path, upload_id, parts}``: join the parts into the file."""
     try:
         fields = await _fields(request)
+        target = _target(path, fields)
         parts = sorted(
             (p.int("part_number", required=True), p.str("etag", required=True).strip('"'))
             for p in fields.objects("parts")
@@ -257,7 +266,7 @@ async def complete_multipart(request: Request, path: str) -> Response:
         return mlflow_error(exc)
 
     def work(ctx: Context) -> dict[str, Any]:
-        where = artifacts.resolve(ctx, path, "write")
+        where = artifacts.resolve(ctx, target, "write")
         if not parts or [n for n, _ in parts] != list(range(1, len(parts) + 1)):
             raise InvalidInput("the parts must be numbered 1, 2, 3, ... with none missing")
         artifacts.join_parts(ctx, where, [check_hash(etag) for _, etag in parts])
@@ -267,7 +276,7 @@ async def complete_multipart(request: Request, path: str) -> Response:
 
 
 async def abort_multipart(request: Request, path: str) -> Response:
-    """POST …/mpu/abort/<path>: nothing to undo (unused parts go with garbage collection)."""
+    """POST …/mpu/abort/<folder>: nothing to undo (unused parts go with garbage collection)."""
     return await _served(request, lambda ctx: (artifacts.resolve(ctx, path, "write"), {})[1])
 
 
