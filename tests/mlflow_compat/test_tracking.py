@@ -170,6 +170,17 @@ def test_metric_history_pages_through_the_rest_store(tracking: Served, name):
     assert [m.step for m in second] == list(range(12, 24))
 
 
+def test_a_long_metric_history_comes_back_whole(tracking: Served, name):
+    from mlflow.entities import Metric
+
+    c = _client()
+    run_id = c.create_run(c.create_experiment(name)).info.run_id
+    for start in range(0, 26_000, 1000):
+        c.log_batch(run_id, metrics=[Metric("m", 0.5, 1, i) for i in range(start, start + 1000)])
+    history = c.get_metric_history(run_id, "m")
+    assert [m.step for m in history] == list(range(26_000))
+
+
 def test_bulk_interval_history_spreads_points_over_the_steps(tracking: Served, name):
     import requests
     from mlflow.entities import Metric

@@ -29,8 +29,7 @@ MAX_BATCH_METRICS = 1000
 MAX_BATCH_PARAMS = 100
 MAX_BATCH_TAGS = 100
 MAX_BATCH_ENTITIES = 1000
-#: MLflow's page limits: metric history pages, and runs per bulk-interval request.
-MAX_HISTORY_PAGE = 25_000
+#: MLflow's limits on one bulk-interval request: runs, and points per run.
 MAX_BULK_RUNS = 100
 MAX_BULK_POINTS = 1000
 
@@ -439,18 +438,23 @@ def log_outputs(ctx: Context, f: Fields) -> Body:
 
 
 def get_metric_history(ctx: Context, f: Fields) -> Body:
-    """metrics/get-history → ``{metrics, next_page_token}``, by step then time."""
+    """metrics/get-history → ``{metrics, next_page_token}``, by step then time.
+
+    Without ``max_results`` every point comes in one reply, as from MLflow's server; with it,
+    pages of that many points and a token for the next.
+    """
     from mltrail.store.sql import decode_page_token, encode_page_token
 
     run_id = f.run_id()
     ctx.access.allow_run(run_id, "read")
     key = f.str("metric_key", required=True)
-    size = f.int("max_results", default=MAX_HISTORY_PAGE, low=1, high=MAX_HISTORY_PAGE)
-    token = f.str("page_token")
+    size = f.int("max_results", low=1, high=2**31 - 1)
     points = ctx.store.get_metric_history(run_id, key)
-    start = decode_page_token(token)
+    if size is None:
+        return {"metrics": [codec.metric(m, run_id) for m in points]}
+    start = decode_page_token(f.str("page_token"))
     body: Body = {"metrics": [codec.metric(m, run_id) for m in points[start : start + size]]}
-    if f.has("max_results") and start + size < len(points):
+    if start + size < len(points):
         body["next_page_token"] = encode_page_token(start + size)
     return body
 
