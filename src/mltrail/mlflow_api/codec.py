@@ -1,12 +1,14 @@
 """mltrail's entities in MLflow's JSON shapes (those of its protobuf messages).
 
-Field names are MLflow's; int64 values are JSON numbers; ids and version numbers are strings;
-empty and unset fields are left out, as MLflow's server leaves them out. Metric values that JSON
-cannot hold travel as ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``.
+Each shape is derived from the entity's own JSON (:func:`mltrail.store.wire.encode`): renamed
+and regrouped fields, tags as MLflow's ``{key, value}`` lists, the artifact URIs of the face.
+int64 values stay JSON numbers; ids and version numbers are strings; empty and unset fields are
+left out, as MLflow's server leaves them out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from mltrail.entities import (
@@ -22,7 +24,7 @@ from mltrail.entities import (
 )
 from mltrail.mlflow_api import tags as system
 from mltrail.mlflow_api.uris import ArtifactUris, logged_model_id
-from mltrail.transport import encode_float
+from mltrail.store.wire import encode
 
 LOGGED_MODEL_STATUS = {
     "PENDING": "LOGGED_MODEL_PENDING",
@@ -30,6 +32,11 @@ LOGGED_MODEL_STATUS = {
     "FAILED": "LOGGED_MODEL_UPLOAD_FAILED",
 }
 LOGGED_MODEL_STATUS_IN = {v: k for k, v in LOGGED_MODEL_STATUS.items()}
+#: mltrail's names of the times MLflow's registry and logged models call timestamps.
+_REGISTRY_TIMES = {
+    "creation_time": "creation_timestamp",
+    "last_update_time": "last_updated_timestamp",
+}
 
 
 def key_values(d: dict[str, str]) -> list[dict[str, str]]:
@@ -41,42 +48,46 @@ def _pruned(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None and v != [] and v != ""}
 
 
+def _shape(
+    entity: Any,
+    *,
+    rename: dict[str, str] | None = None,
+    drop: Iterable[str] = (),
+    lists: Iterable[str] = ("tags",),
+    **extra: Any,
+) -> dict[str, Any]:
+    """The entity's JSON with fields renamed, dropped, mappings as ``{key, value}`` lists, and
+    ``extra`` fields set; empty ones left out."""
+    found = encode(entity)
+    for name in drop:
+        found.pop(name, None)
+    for old, new in (rename or {}).items():
+        found[new] = found.pop(old)
+    for name in lists:
+        found[name] = key_values(found[name])
+    found.update(extra)
+    return _pruned(found)
+
+
 def experiment(e: Experiment, uris: ArtifactUris) -> dict[str, Any]:
     """An ``Experiment`` message."""
-    return _pruned(
-        {
-            "experiment_id": e.experiment_id,
-            "name": e.name,
-            "artifact_location": uris.experiment(e.experiment_id),
-            "lifecycle_stage": e.lifecycle_stage,
-            "last_update_time": e.last_update_time,
-            "creation_time": e.creation_time,
-            "tags": key_values(e.tags),
-        }
-    )
+    return _shape(e, artifact_location=uris.experiment(e.experiment_id))
 
 
 def run_info(i: RunInfo, uris: ArtifactUris) -> dict[str, Any]:
-    """A ``RunInfo`` message."""
-    return _pruned(
-        {
-            "run_id": i.run_id,
-            "run_uuid": i.run_id,
-            "run_name": i.run_name,
-            "experiment_id": i.experiment_id,
-            "user_id": i.user_id,
-            "status": i.status,
-            "start_time": i.start_time,
-            "end_time": i.end_time,
-            "artifact_uri": uris.run(i.experiment_id, i.run_id),
-            "lifecycle_stage": i.lifecycle_stage,
-        }
+    """A ``RunInfo`` message (the parent is the ``mlflow.parentRunId`` tag)."""
+    return _shape(
+        i,
+        drop=["parent_run_id"],
+        lists=(),
+        run_uuid=i.run_id,
+        artifact_uri=uris.run(i.experiment_id, i.run_id),
     )
 
 
 def metric(m: Metric, run_id: str | None = None) -> dict[str, Any]:
     """A ``Metric`` message."""
-    found = {"key": m.key, "value": encode_float(m.value), "timestamp": m.timestamp, "step": m.step}
+    found = encode(m)
     if run_id is not None:
         found["run_id"] = run_id
     return found
@@ -103,7 +114,7 @@ def run(
             }
         ),
     }
-    inputs = _pruned(
+    found["inputs"] = _pruned(
         {
             "dataset_inputs": [dataset_input(d) for d in datasets or ()],
             "model_inputs": [
@@ -114,26 +125,13 @@ def run(
     outputs = [
         {"model_id": m.model_id, "step": m.step} for m in models or () if m.direction == "output"
     ]
-    found["inputs"] = inputs
     found["outputs"] = {"model_outputs": outputs} if outputs else {}
     return found
 
 
 def dataset_input(d: NamedDataset) -> dict[str, Any]:
     """A ``DatasetInput`` message."""
-    return {
-        "tags": key_values(d.tags),
-        "dataset": _pruned(
-            {
-                "name": d.name,
-                "digest": d.digest,
-                "source_type": d.source_type,
-                "source": d.source,
-                "schema": d.schema,
-                "profile": d.profile,
-            }
-        ),
-    }
+    return {"tags": key_values(d.tags), "dataset": _shape(d, drop=["tags"], lists=())}
 
 
 def file_info(path: str, is_dir: bool, size: int | None) -> dict[str, Any]:
@@ -146,61 +144,37 @@ def file_info(path: str, is_dir: bool, size: int | None) -> dict[str, Any]:
 
 def logged_model(m: LoggedModel, uris: ArtifactUris) -> dict[str, Any]:
     """A ``LoggedModel`` message."""
-    return {
-        "info": _pruned(
-            {
-                "model_id": m.model_id,
-                "experiment_id": m.experiment_id,
-                "name": m.name,
-                "creation_timestamp_ms": m.creation_time,
-                "last_updated_timestamp_ms": m.last_update_time,
-                "artifact_uri": uris.logged_model(m.experiment_id, m.model_id),
-                "status": LOGGED_MODEL_STATUS.get(m.status, "LOGGED_MODEL_STATUS_UNSPECIFIED"),
-                "model_type": m.model_type,
-                "source_run_id": m.run_id,
-                "tags": key_values(m.tags),
-            }
-        ),
-        "data": _pruned({"params": key_values(m.params)}),
-    }
-
-
-def model_id_of(mv: ModelVersion) -> str | None:
-    """The logged model a version was made from (its ``models:/m-…`` source), if any."""
-    return logged_model_id(mv.source)
+    info = _shape(
+        m,
+        rename={
+            "creation_time": "creation_timestamp_ms",
+            "last_update_time": "last_updated_timestamp_ms",
+            "run_id": "source_run_id",
+        },
+        drop=["artifact_path", "lifecycle_stage", "params"],
+        status=LOGGED_MODEL_STATUS.get(m.status, "LOGGED_MODEL_STATUS_UNSPECIFIED"),
+        artifact_uri=uris.logged_model(m.experiment_id, m.model_id),
+    )
+    return {"info": info, "data": _pruned({"params": key_values(m.params)})}
 
 
 def model_version(mv: ModelVersion) -> dict[str, Any]:
     """A ``ModelVersion`` message."""
-    return _pruned(
-        {
-            "name": mv.name,
-            "version": str(mv.version),
-            "creation_timestamp": mv.creation_time,
-            "last_updated_timestamp": mv.last_update_time,
-            "user_id": mv.user_id,
-            "current_stage": mv.stage,
-            "description": mv.description,
-            "source": mv.source,
-            "run_id": mv.run_id,
-            "status": mv.status,
-            "tags": key_values(mv.tags),
-            "aliases": list(mv.aliases),
-            "model_id": model_id_of(mv),
-        }
+    return _shape(
+        mv,
+        rename={**_REGISTRY_TIMES, "stage": "current_stage"},
+        drop=["artifact_path", "tree_hash", "lifecycle_stage"],
+        version=str(mv.version),
+        model_id=logged_model_id(mv.source),
     )
 
 
 def registered_model(m: RegisteredModel, latest: list[ModelVersion]) -> dict[str, Any]:
     """A ``RegisteredModel`` message; ``latest`` is the newest version in each stage."""
-    return _pruned(
-        {
-            "name": m.name,
-            "creation_timestamp": m.creation_time,
-            "last_updated_timestamp": m.last_update_time,
-            "description": m.description,
-            "latest_versions": [model_version(mv) for mv in latest],
-            "tags": key_values(m.tags),
-            "aliases": [{"alias": a, "version": str(n)} for a, n in sorted(m.aliases.items())],
-        }
+    return _shape(
+        m,
+        rename=_REGISTRY_TIMES,
+        drop=["latest_version"],
+        latest_versions=[model_version(mv) for mv in latest],
+        aliases=[{"alias": a, "version": str(n)} for a, n in sorted(m.aliases.items())],
     )

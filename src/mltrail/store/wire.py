@@ -1,11 +1,17 @@
 """Entities as JSON and back: the body format of the REST API, shared by server and HTTP store.
 
+:func:`encode` turns any entity (a dataclass or named tuple, nested ones included) into JSON by
+its fields; the REST API's shapes are built on it, and so are MLflow's (``mltrail.mlflow_api.
+codec`` renames and reshapes its output), so a field added to an entity reaches every wire
+format from its definition.
+
 Metric values that JSON cannot hold (NaN, ±infinity) travel as the strings ``"NaN"``,
 ``"Infinity"`` and ``"-Infinity"``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from mltrail.entities import (
@@ -20,16 +26,24 @@ from mltrail.entities import (
 from mltrail.transport import decode_float, encode_float
 
 
+def encode(value: Any) -> Any:
+    """``value`` as JSON: entities by their fields, floats as JSON can hold them."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return {k: encode(v) for k, v in zip(value._fields, value, strict=True)}
+    if isinstance(value, float):
+        return encode_float(value)
+    if isinstance(value, dict):
+        return {k: encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [encode(v) for v in value]
+    return value
+
+
 def experiment_to_json(e: Experiment) -> dict[str, Any]:
     """An experiment as JSON."""
-    return {
-        "experiment_id": e.experiment_id,
-        "name": e.name,
-        "lifecycle_stage": e.lifecycle_stage,
-        "creation_time": e.creation_time,
-        "last_update_time": e.last_update_time,
-        "tags": dict(e.tags),
-    }
+    return encode(e)
 
 
 def experiment_from_json(d: dict[str, Any]) -> Experiment:
@@ -46,7 +60,7 @@ def experiment_from_json(d: dict[str, Any]) -> Experiment:
 
 def metric_to_json(m: Metric) -> dict[str, Any]:
     """One metric point as JSON."""
-    return {"key": m.key, "value": encode_float(m.value), "timestamp": m.timestamp, "step": m.step}
+    return encode(m)
 
 
 def metric_from_json(d: dict[str, Any]) -> Metric:
@@ -56,7 +70,7 @@ def metric_from_json(d: dict[str, Any]) -> Metric:
 
 def file_to_json(f: FileInfo) -> dict[str, Any]:
     """An artifact file as JSON."""
-    return {"path": f.path, "hash": f.hash, "size": f.size, "mode": f.mode}
+    return encode(f)
 
 
 def file_from_json(d: dict[str, Any]) -> FileInfo:
@@ -66,17 +80,7 @@ def file_from_json(d: dict[str, Any]) -> FileInfo:
 
 def run_info_to_json(i: RunInfo) -> dict[str, Any]:
     """A run's info as JSON."""
-    return {
-        "run_id": i.run_id,
-        "experiment_id": i.experiment_id,
-        "run_name": i.run_name,
-        "status": i.status,
-        "user_id": i.user_id,
-        "start_time": i.start_time,
-        "end_time": i.end_time,
-        "lifecycle_stage": i.lifecycle_stage,
-        "parent_run_id": i.parent_run_id,
-    }
+    return encode(i)
 
 
 def run_info_from_json(d: dict[str, Any]) -> RunInfo:
@@ -96,14 +100,9 @@ def run_info_from_json(d: dict[str, Any]) -> RunInfo:
 
 def run_to_json(r: Run) -> dict[str, Any]:
     """A run (info, params, latest metric values, tags) as JSON."""
-    return {
-        "info": run_info_to_json(r.info),
-        "data": {
-            "params": dict(r.data.params),
-            "metrics": {k: encode_float(v) for k, v in r.data.metrics.items()},
-            "tags": dict(r.data.tags),
-        },
-    }
+    # Not the latest values' steps: listings of thousands of runs would carry them for nothing.
+    data = {"params": r.data.params, "metrics": r.data.metrics, "tags": r.data.tags}
+    return {"info": encode(r.info), "data": encode(data)}
 
 
 def run_from_json(d: dict[str, Any]) -> Run:
