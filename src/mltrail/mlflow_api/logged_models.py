@@ -100,7 +100,8 @@ def search_models(ctx: Context, f: Fields) -> Body:
         name = item.str("field_name", required=True)
         order.append(f"{name} {'ASC' if item.bool('ascending', default=True) else 'DESC'}")
     found = ctx.store.list_logged_models(experiment_ids)
-    page, token = search.logged_models(
+    page, token = search.find(
+        search.LOGGED_MODELS,
         found,
         f.str("filter"),
         order,

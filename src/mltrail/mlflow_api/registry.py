@@ -188,7 +188,8 @@ def search_models(ctx: Context, f: Fields) -> Body:
     the filter asks for them, as in MLflow."""
     ctx.access.allow("read")
     filter_string, prompts = _apart_from_prompts(f.str("filter"))
-    page, token = search.registered_models(
+    page, token = search.find(
+        search.REGISTERED_MODELS,
         [m for m in _all_models(ctx) if prompts or not _is_prompt(m.tags)],
         filter_string,
         f.strings("order_by"),
@@ -389,7 +390,8 @@ def search_versions(ctx: Context, f: Fields) -> Body:
     when the filter asks for them, as in MLflow."""
     ctx.access.allow("read")
     filter_string, prompts = _apart_from_prompts(f.str("filter"))
-    page, token = search.model_versions(
+    page, token = search.find(
+        search.MODEL_VERSIONS,
         [mv for mv in _candidates(ctx, filter_string) if prompts or not _is_prompt(mv.tags)],
         filter_string,
         f.strings("order_by"),

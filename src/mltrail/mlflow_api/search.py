@@ -11,10 +11,10 @@ smaller grammar (comparisons joined by AND) over the listing, then ordered and p
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from mltrail.entities import Experiment, LoggedModel, ModelVersion, RegisteredModel
+from mltrail.entities import Experiment, LoggedModel
 from mltrail.errors import FilterSyntaxError
 from mltrail.mlflow_api import tags as system
 from mltrail.search.filter import (
@@ -97,29 +97,6 @@ def _resolver(attributes: _Attributes, prefixes: dict[str, str]) -> Any:
     return resolve
 
 
-def _select(
-    items: Sequence[T],
-    filter_string: str | None,
-    order_by: Sequence[str],
-    default_order: Sequence[tuple[str, bool]],
-    attributes: _Attributes,
-    prefixes: dict[str, str],
-    value_of: Callable[[T, str, str], Any],
-) -> list[T]:
-    """The items that satisfy the filter, in order (missing values last)."""
-    conditions = parse_conjunction(filter_string, _resolver(attributes, prefixes))
-    found = [
-        item for item in items if all(holds(c, value_of(item, c.entity, c.key)) for c in conditions)
-    ]
-    keys = [_order_item(text, attributes) for text in order_by] or list(default_order)
-    for name, ascending in reversed(keys):
-        present = [i for i in found if value_of(i, "attribute", name) is not None]
-        absent = [i for i in found if value_of(i, "attribute", name) is None]
-        present.sort(key=lambda i: value_of(i, "attribute", name), reverse=not ascending)
-        found = present + absent
-    return found
-
-
 def _order_item(text: str, attributes: _Attributes) -> tuple[str, bool]:
     words = text.split()
     if not words or len(words) > 2 or (len(words) == 2 and words[1].upper() not in ("ASC", "DESC")):
@@ -143,145 +120,122 @@ def page(found: list[T], max_results: int, page_token: str | None) -> tuple[list
     return found[start:end], encode_page_token(end) if end < len(found) else None
 
 
-_EXPERIMENT_ATTRS: _Attributes = {
-    "name": ("name", False),
-    "experiment_id": ("experiment_id", True),
-    "creation_time": ("creation_time", True),
-    "last_update_time": ("last_update_time", True),
-}
+@dataclass(frozen=True)
+class Listing:
+    """What one of MLflow's searches may filter and order on, and how to read it off an item."""
+
+    attributes: _Attributes
+    prefixes: dict[str, str]
+    default_order: tuple[tuple[str, bool], ...]
+    value_of: Callable[[Any, str, str], Any]
+
+
+def find(
+    listing: Listing,
+    items: Sequence[T],
+    filter_string: str | None,
+    order_by: Sequence[str],
+    max_results: int,
+    page_token: str | None,
+) -> tuple[list[T], str | None]:
+    """One page of the ``items`` that satisfy MLflow's filter, in order, and the next token.
+
+    Items without a value for an order key come after those with one, in either direction.
+    """
+    value_of = listing.value_of
+    conditions = parse_conjunction(filter_string, _resolver(listing.attributes, listing.prefixes))
+    found = [
+        item for item in items if all(holds(c, value_of(item, c.entity, c.key)) for c in conditions)
+    ]
+    keys = [_order_item(text, listing.attributes) for text in order_by]
+    for name, ascending in reversed(keys or listing.default_order):
+        present = [i for i in found if value_of(i, "attribute", name) is not None]
+        absent = [i for i in found if value_of(i, "attribute", name) is None]
+        present.sort(key=lambda i: value_of(i, "attribute", name), reverse=not ascending)
+        found = present + absent
+    return page(found, max_results, page_token)
+
+
 _TAGS = {"tags": "tag", "tag": "tag"}
 
 
-def experiments(
-    items: Sequence[Experiment],
-    filter_string: str | None,
-    order_by: Sequence[str],
-    max_results: int,
-    page_token: str | None,
-) -> tuple[list[Experiment], str | None]:
-    """MLflow's experiments/search over a listing."""
-
-    def value_of(e: Experiment, entity: str, key: str) -> Any:
-        if entity == "tag":
-            return e.tags.get(key)
-        # Ids are numbers to MLflow: experiment 10 comes after experiment 9.
-        return int(e.experiment_id) if key == "experiment_id" else getattr(e, key)
-
-    found = _select(
-        items,
-        filter_string,
-        order_by,
-        [("last_update_time", False), ("experiment_id", True)],
-        _EXPERIMENT_ATTRS,
-        _TAGS,
-        value_of,
-    )
-    return page(found, max_results, page_token)
+def _tag_or_field(item: Any, entity: str, key: str) -> Any:
+    return item.tags.get(key) if entity == "tag" else getattr(item, key)
 
 
-_MODEL_ATTRS: _Attributes = {
-    "name": ("name", False),
-    "creation_timestamp": ("creation_time", True),
-    "creation_time": ("creation_time", True),
-    "last_updated_timestamp": ("last_update_time", True),
-    "last_update_time": ("last_update_time", True),
-    "timestamp": ("last_update_time", True),
-}
+def _experiment_value(e: Experiment, entity: str, key: str) -> Any:
+    # Ids are numbers to MLflow: experiment 10 comes after experiment 9.
+    return int(e.experiment_id) if key == "experiment_id" else _tag_or_field(e, entity, key)
 
 
-def registered_models(
-    items: Sequence[RegisteredModel],
-    filter_string: str | None,
-    order_by: Sequence[str],
-    max_results: int,
-    page_token: str | None,
-) -> tuple[list[RegisteredModel], str | None]:
-    """MLflow's registered-models/search over a listing."""
-    found = _select(
-        items,
-        filter_string,
-        order_by,
-        [("name", True)],
-        _MODEL_ATTRS,
-        _TAGS,
-        lambda m, entity, key: m.tags.get(key) if entity == "tag" else getattr(m, key),
-    )
-    return page(found, max_results, page_token)
+EXPERIMENTS = Listing(
+    {
+        "name": ("name", False),
+        "experiment_id": ("experiment_id", True),
+        "creation_time": ("creation_time", True),
+        "last_update_time": ("last_update_time", True),
+    },
+    _TAGS,
+    (("last_update_time", False), ("experiment_id", True)),
+    _experiment_value,
+)
+
+REGISTERED_MODELS = Listing(
+    {
+        "name": ("name", False),
+        "creation_timestamp": ("creation_time", True),
+        "creation_time": ("creation_time", True),
+        "last_updated_timestamp": ("last_update_time", True),
+        "last_update_time": ("last_update_time", True),
+        "timestamp": ("last_update_time", True),
+    },
+    _TAGS,
+    (("name", True),),
+    _tag_or_field,
+)
+
+MODEL_VERSIONS = Listing(
+    {
+        "name": ("name", False),
+        "version_number": ("version", True),
+        "version": ("version", True),
+        "run_id": ("run_id", False),
+        "source_path": ("source", False),
+        "source": ("source", False),
+        "current_stage": ("stage", False),
+        "creation_timestamp": ("creation_time", True),
+        "last_updated_timestamp": ("last_update_time", True),
+    },
+    _TAGS,
+    (("name", True), ("version", False)),
+    _tag_or_field,
+)
 
 
-_VERSION_ATTRS: _Attributes = {
-    "name": ("name", False),
-    "version_number": ("version", True),
-    "version": ("version", True),
-    "run_id": ("run_id", False),
-    "source_path": ("source", False),
-    "source": ("source", False),
-    "current_stage": ("stage", False),
-    "creation_timestamp": ("creation_time", True),
-    "last_updated_timestamp": ("last_update_time", True),
-}
+def _logged_model_value(m: LoggedModel, entity: str, key: str) -> Any:
+    from mltrail.mlflow_api.codec import LOGGED_MODEL_STATUS
+
+    if entity == "param":
+        return m.params.get(key)
+    if entity == "metric":
+        return None  # metrics are the source run's; logged models hold none of their own
+    if key == "status":
+        return LOGGED_MODEL_STATUS.get(m.status, m.status)
+    return _tag_or_field(m, entity, key)
 
 
-def model_versions(
-    items: Sequence[ModelVersion],
-    filter_string: str | None,
-    order_by: Sequence[str],
-    max_results: int,
-    page_token: str | None,
-) -> tuple[list[ModelVersion], str | None]:
-    """MLflow's model-versions/search over a listing."""
-    found = _select(
-        items,
-        filter_string,
-        order_by,
-        [("name", True), ("version", False)],
-        _VERSION_ATTRS,
-        _TAGS,
-        lambda mv, entity, key: mv.tags.get(key) if entity == "tag" else getattr(mv, key),
-    )
-    return page(found, max_results, page_token)
-
-
-_LOGGED_MODEL_ATTRS: _Attributes = {
-    "name": ("name", False),
-    "model_id": ("model_id", False),
-    "model_type": ("model_type", False),
-    "status": ("status", False),
-    "source_run_id": ("run_id", False),
-    "creation_timestamp": ("creation_time", True),
-    "creation_time": ("creation_time", True),
-    "last_updated_timestamp": ("last_update_time", True),
-}
-
-
-def logged_models(
-    items: Sequence[LoggedModel],
-    filter_string: str | None,
-    order_by: Sequence[str],
-    max_results: int,
-    page_token: str | None,
-) -> tuple[list[LoggedModel], str | None]:
-    """MLflow's logged-models/search over a listing."""
-    from mltrail.mlflow_api.codec import LOGGED_MODEL_STATUS_IN
-
-    def value_of(m: LoggedModel, entity: str, key: str) -> Any:
-        if entity == "tag":
-            return m.tags.get(key)
-        if entity == "param":
-            return m.params.get(key)
-        if entity == "metric":
-            return None  # metrics are the source run's; logged models hold none of their own
-        if key == "status":
-            return {v: k for k, v in LOGGED_MODEL_STATUS_IN.items()}.get(m.status, m.status)
-        return getattr(m, key)
-
-    found = _select(
-        items,
-        filter_string,
-        order_by,
-        [("creation_time", False)],
-        _LOGGED_MODEL_ATTRS,
-        {**_TAGS, "params": "param", "param": "param", "metrics": "metric", "metric": "metric"},
-        value_of,
-    )
-    return page(found, max_results, page_token)
+LOGGED_MODELS = Listing(
+    {
+        "name": ("name", False),
+        "model_id": ("model_id", False),
+        "model_type": ("model_type", False),
+        "status": ("status", False),
+        "source_run_id": ("run_id", False),
+        "creation_timestamp": ("creation_time", True),
+        "creation_time": ("creation_time", True),
+        "last_updated_timestamp": ("last_update_time", True),
+    },
+    {**_TAGS, "params": "param", "param": "param", "metrics": "metric", "metric": "metric"},
+    (("creation_time", False),),
+    _logged_model_value,
+)

@@ -98,7 +98,8 @@ def search_experiments(ctx: Context, f: Fields) -> Body:
         for e in ctx.store.list_experiments(view_of(f, "view_type"))
         if ctx.access.visible_experiment(e.experiment_id)
     ]
-    page, token = search.experiments(
+    page, token = search.find(
+        search.EXPERIMENTS,
         found,
         f.str("filter"),
         f.strings("order_by"),

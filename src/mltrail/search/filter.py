@@ -442,11 +442,15 @@ class _Parser:
             self.error(f"filter has more than {_MAX_COMPARISONS} conditions", tok)
 
         op_tok = self.tok
+        op, values = self.operator(tok)
+        return self.check(tok, entity, key, op, op_tok, values)
+
+    def operator(self, ident: _Token) -> tuple[str, list[_Token]]:
+        """Read the operator after ``ident`` and its value tokens (none for IS [NOT] NULL)."""
+        op_tok = self.tok
         if op_tok.kind == _OP:
             self.advance()
-            op = str(op_tok.value)
-            value_tok = self.literal(f"after '{op_tok.text}'")
-            return self.check(tok, entity, key, op, op_tok, [value_tok])
+            return str(op_tok.value), [self.literal(f"after '{op_tok.text}'")]
         if self.at_keyword("IS"):
             self.advance()
             negated = self.at_keyword("NOT")
@@ -456,8 +460,7 @@ class _Parser:
                 expected = "NULL" if negated else "NULL or NOT NULL"
                 self.error(f"expected {expected} after IS, found {self.tok.describe()}", self.tok)
             self.advance()
-            op = "IS NOT NULL" if negated else "IS NULL"
-            return self.check(tok, entity, key, op, op_tok, [])
+            return ("IS NOT NULL" if negated else "IS NULL"), []
         negated = self.at_keyword("NOT")
         if negated:
             self.advance()
@@ -468,16 +471,14 @@ class _Parser:
         prefix = "NOT " if negated else ""
         if self.at_keyword("IN"):
             self.advance()
-            values = self.literal_list()
-            return self.check(tok, entity, key, prefix + "IN", op_tok, values)
+            return prefix + "IN", self.literal_list()
         if self.at_keyword("LIKE", "ILIKE"):
             word = self.advance().upper()
-            value_tok = self.literal(f"after {word}")
-            return self.check(tok, entity, key, prefix + word, op_tok, [value_tok])
+            return prefix + word, [self.literal(f"after {word}")]
         if op_tok.kind == _EOF:
-            self.error(f"missing operator after {tok.text}", op_tok)
+            self.error(f"missing operator after {ident.text}", op_tok)
         self.error(
-            f"expected an operator after {tok.text} (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, IS), "
+            f"expected an operator after {ident.text} (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, IS), "
             f"found {op_tok.describe()}",
             op_tok,
         )
@@ -786,37 +787,7 @@ def _conjunction_term(p: _Parser, resolve: Resolver) -> Comparison:
         p.error(str(e), tok)
     p.advance()
     op_tok = p.tok
-    values: list[_Token] = []
-    if op_tok.kind == _OP:
-        p.advance()
-        op = str(op_tok.value)
-        values = [p.literal(f"after '{op_tok.text}'")]
-    elif p.at_keyword("IS"):
-        p.advance()
-        negated = p.at_keyword("NOT")
-        if negated:
-            p.advance()
-        if not p.at_keyword("NULL"):
-            p.error(f"expected NULL after IS, found {p.tok.describe()}", p.tok)
-        p.advance()
-        op = "IS NOT NULL" if negated else "IS NULL"
-    else:
-        negated = p.at_keyword("NOT")
-        if negated:
-            p.advance()
-        if p.at_keyword("IN"):
-            p.advance()
-            values = p.literal_list()
-            op = "NOT IN" if negated else "IN"
-        elif p.at_keyword("LIKE", "ILIKE"):
-            op = ("NOT " if negated else "") + p.advance().upper()
-            values = [p.literal(f"after {op}")]
-        else:
-            p.error(
-                f"expected an operator after {tok.text} (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, "
-                f"IS), found {p.tok.describe()}",
-                p.tok,
-            )
+    op, values = p.operator(tok)
     allowed = (*_COMPARE_OPS, "IN", "NOT IN", *_NULL_OPS) if numeric else _STRING_OPS
     if op not in allowed:
         p.error(f"{op} does not apply to {tok.text}; use {', '.join(allowed)}", op_tok)
