@@ -84,6 +84,17 @@ def test_the_issue_flow_on_sqlite_and_postgres(server: Served, wine, name, tmp_p
     graph = graph_from_store(mt_client.store, f"models:/{model_name}@production")
     kinds = {n.kind for n in graph.nodes.values()}
     assert {"alias", "model_version", "run"} <= kinds
+
+    # And the web UI's pages.
+    import httpx
+
+    html = {"Accept": "text/html"}
+    page = httpx.get(f"{server.url}/experiments/{exp.experiment_id}", headers=html)
+    assert page.status_code == 200 and run.info.run_name in page.text
+    page = httpx.get(f"{server.url}/runs/{run.info.run_id}", headers=html)
+    assert page.status_code == 200 and "feature_importance.csv" in page.text
+    page = httpx.get(f"{server.url}/models/{model_name}", headers=html)
+    assert page.status_code == 200 and "production" in page.text
     mt_client.close()
 
 
