@@ -105,3 +105,35 @@ def test_the_mlflow_2_client(start_server: StartServer, name, tmp_path):
         "Production", ["production"], got["run_id"]
     )
     mt_client.close()
+
+
+@pytest.mark.postgres
+def test_a_stopped_database_answers_503_and_nothing_is_lost(start_server: StartServer, name):
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from tests.pg import PostgresServer, find_pg_bin
+
+    # A server of its own: stopping the session's would disturb other tests of this worker.
+    pg = PostgresServer(find_pg_bin())
+    pg.start()
+    try:
+        import mlflow
+
+        served = start_server(pg.create_database())
+        mlflow.set_tracking_uri(served.url)
+        c = MlflowClient()
+        run_id = c.create_run(c.create_experiment(name)).info.run_id
+        c.log_metric(run_id, "m", 1.0, step=0)
+        pg.stop_server()
+        with pytest.raises(MlflowException) as err:
+            c.log_metric(run_id, "m", 2.0, step=1)
+        assert "503" in str(err.value)  # retried by the client, then reported
+        pg.start_server()
+        c.log_metric(run_id, "m", 3.0, step=2)
+        assert [(m.step, m.value) for m in c.get_metric_history(run_id, "m")] == [
+            (0, 1.0),
+            (2, 3.0),
+        ]
+    finally:
+        pg.stop()
