@@ -156,3 +156,27 @@ def test_bad_artifact_requests(tracking: Served, name):
     with pytest.raises(MlflowException) as err:
         mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="absent")
     assert "absent" in str(err.value) or error_code(err.value)
+
+
+def test_a_damaged_object_is_never_handed_to_the_client(tracking: Served, name, tmp_path):
+    import mlflow
+
+    from mltrail.objects import open_object_store
+
+    data = tmp_path / "model.bin"
+    data.write_bytes(b"w" * 3_000_000)
+    mlflow.set_experiment(name)
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(data))
+    [stored] = tracking.mltrail().list_artifacts(run.info.run_id)
+    path = open_object_store(tracking.objects).path_of(stored.hash)
+    path.chmod(0o644)
+    damaged = bytearray(path.read_bytes())
+    damaged[-1] ^= 0xFF  # the very last byte: caught before it leaves
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(Exception):  # noqa: B017  (requests' or mlflow's, by version)
+        mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, artifact_path="model.bin", dst_path=str(tmp_path / "dl")
+        )
+    got = tmp_path / "dl" / "model.bin"
+    assert not got.exists() or got.read_bytes() != bytes(damaged)

@@ -16,13 +16,13 @@ import logging
 import mimetypes
 import posixpath
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from mltrail.errors import InvalidInput, MltrailError
 from mltrail.mlflow_api import artifacts, routes
@@ -30,11 +30,10 @@ from mltrail.mlflow_api.context import Context, mlflow_store
 from mltrail.mlflow_api.errors import NoEndpoint, NotServed, describe
 from mltrail.mlflow_api.fields import Fields
 from mltrail.mlflow_api.uris import ArtifactUris
-from mltrail.objects.hashing import check_hash
+from mltrail.objects.hashing import CHUNK_SIZE, check_hash
 from mltrail.server import metrics
 from mltrail.server.app import state_of
 from mltrail.server.auth import ServerAccess, principal
-from mltrail.server.routes.objects import object_response
 from mltrail.server.uploads import Upload
 
 log = logging.getLogger("mltrail.server")
@@ -151,14 +150,35 @@ async def list_artifacts(request: Request) -> Response:
 
 
 async def download_artifact(request: Request, path: str) -> Response:
-    """GET …/artifacts/<path>: the file's bytes, streamed from the object store."""
+    """GET …/artifacts/<path>: the file's bytes, streamed from the object store, verified.
+
+    The mlflow client does not check what it downloads (mltrail's clients do), so the server
+    does: the last block leaves only once the whole file has hashed to its name, and a damaged
+    object ends the reply short, which the client reports instead of keeping the file.
+    """
 
     def work(ctx: Context) -> Response:
         found = artifacts.find_file(ctx, path)
-        headers = {"Content-Type": _content_type(path), "X-Content-Type-Options": "nosniff"}
-        return object_response(ctx.objects, found.hash, request.headers.get("range"), headers)
+        reader = ctx.objects.open(found.hash)
+        headers = {
+            "Content-Type": _content_type(path),
+            "Content-Length": str(found.size),
+            "X-Content-Type-Options": "nosniff",
+        }
+        metrics.count("object_bytes_downloaded", found.size)
+        return StreamingResponse(_verified_chunks(reader), headers=headers)
 
     return await _served(request, work)
+
+
+def _verified_chunks(reader: Any) -> Iterator[bytes]:
+    # One block is held back: the read that reaches the end is the one that checks the hash.
+    with reader:
+        held = reader.read(CHUNK_SIZE)
+        while held:
+            following = reader.read(CHUNK_SIZE)
+            yield held
+            held = following
 
 
 async def _receive(request: Request, ctx: Context) -> Upload | Response:

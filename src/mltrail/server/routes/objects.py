@@ -215,13 +215,7 @@ def get_object(hash: str, request: Request, who: Who, state: State) -> Response:
     """Stream an object's bytes (single byte ranges are supported)."""
     allow(who, "read")
     h = _object_hash(hash)
-    return object_response(state.objects, h, request.headers.get("range"), _OBJECT_HEADERS)
-
-
-def object_response(
-    store: ObjectStore, h: str, range_header: str | None, headers: dict[str, str]
-) -> Response:
-    """A response streaming object ``h`` from ``store`` with ``headers`` (a range if asked)."""
+    store = state.objects
     if isinstance(store, LocalObjectStore):
         path = store.path_of(h)
         try:
@@ -229,19 +223,19 @@ def object_response(
         except FileNotFoundError:
             raise _not_found(h) from None
         metrics.count("object_bytes_downloaded", st.st_size)
-        response = FileResponse(path, headers={**headers, "ETag": f'"{h}"'}, stat_result=st)
+        response = FileResponse(path, headers={**_OBJECT_HEADERS, "ETag": f'"{h}"'}, stat_result=st)
         response.chunk_size = CHUNK_SIZE  # the default 64 KiB costs a thread hop per chunk
         return response
     if _is_s3(store):
-        return _get_s3(store, h, range_header, headers)
+        return _get_s3(store, h, request.headers.get("range"))
     try:
         reader = store.open(h)
     except NotFound:
         raise _not_found(h) from None
-    return StreamingResponse(_chunks(reader), headers=headers)
+    return StreamingResponse(_chunks(reader), headers=_OBJECT_HEADERS)
 
 
-def _get_s3(store: Any, h: str, range_header: str | None, base: dict[str, str]) -> Response:
+def _get_s3(store: Any, h: str, range_header: str | None) -> Response:
     params: dict[str, Any] = {"Bucket": store.bucket, "Key": store.key_of(h)}
     if range_header:
         params["Range"] = range_header
@@ -254,7 +248,7 @@ def _get_s3(store: Any, h: str, range_header: str | None, base: dict[str, str]) 
         return error_response(
             416, "RANGE_NOT_SATISFIABLE", f"range {range_header!r} lies outside object {h}"
         )
-    headers = {**base, "ETag": f'"{h}"', "Accept-Ranges": "bytes"}
+    headers = {**_OBJECT_HEADERS, "ETag": f'"{h}"', "Accept-Ranges": "bytes"}
     headers["Content-Length"] = str(got["ContentLength"])
     status = 200
     if got.get("ContentRange"):
