@@ -143,3 +143,16 @@ def test_an_mlflow_model_serves_with_mltrail(tracking: Served, name, wine):
         got = http.post("/invocations", json=body)
     assert got.status_code == 200, got.text
     assert got.json() == {"predictions": [int(v) for v in model.predict(X[:4])]}
+
+
+def test_a_logged_model_still_uploading_is_not_registered(tracking: Served, name):
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_experiment(name)
+    pending = mlflow.initialize_logged_model(name="half")
+    assert str(pending.status) in ("LoggedModelStatus.PENDING", "PENDING")
+    with pytest.raises(MlflowException) as err:
+        mlflow.register_model(f"models:/{pending.model_id}", name)
+    assert err.value.error_code == "INVALID_PARAMETER_VALUE" and "not READY" in str(err.value)
+    assert tracking.mltrail().list_model_versions(name) == []  # (the model itself is made first)

@@ -243,8 +243,16 @@ def _source(
     if model_id:
         model = ctx.store.get_logged_model(model_id)
         ctx.access.allow("read", experiment_id=model.experiment_id)
+        if model.status != "READY":
+            # Its files may be incomplete: a version would freeze them so.
+            raise InvalidInput(
+                f"logged model {model_id} is {model.status}, not READY: its upload is not "
+                "complete",
+                hint="Register it once log_model has finished (the client marks it READY), or "
+                "log the model again.",
+            )
         files = ctx.store.list_logged_model_files(model_id)
-        what = f"logged model {model_id} has {len(files)} files"
+        what = f"logged model {model_id} lists its files"
         run_id, path, recorded = model.run_id, model.artifact_path, f"models:/{model_id}"
     elif where is not None and where.kind == MODEL_VERSION:
         assert where.name is not None and where.version is not None
