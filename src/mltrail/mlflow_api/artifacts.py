@@ -42,8 +42,11 @@ def resolve(ctx: Context, path: str, level: str) -> ArtifactPath:
                 f"logged model {model.model_id} is not in experiment {where.experiment_id}"
             )
     else:
+        from mltrail.mlflow_api.registry import existing_model
+
         assert where.name is not None
         ctx.access.allow("read", model=where.name)
+        existing_model(ctx, where.name)  # before the store's error, which lists other models
         if level != "read":
             raise InvalidState(
                 f"version {where.version} of {where.name} is registered: its files cannot change",

@@ -22,6 +22,7 @@ from mltrail.mlflow_api.uris import (
     LOGGED_MODEL,
     MODEL_VERSION,
     RUN,
+    ArtifactPath,
     logged_model_id,
 )
 from mltrail.search.filter import Comparison, parse_conjunction
@@ -35,7 +36,8 @@ PROMPT_TAG = "mlflow.prompt.is_prompt"
 
 _SOURCE_HINT = (
     "Register a model mltrail holds: a run's artifact folder (runs:/<run_id>/<path> or the "
-    "run's artifact URI) or a logged model (models:/m-<id>)."
+    "run's artifact URI), a logged model (models:/m-<id>) or a registered version "
+    "(models:/<name>/<version>)."
 )
 
 
@@ -56,10 +58,28 @@ def _model_body(ctx: Context, model: RegisteredModel) -> dict[str, Any]:
 
 
 def _changed(ctx: Context, f: Fields, level: str = "write") -> tuple[str, str]:
-    """The model a change is about, checked for ``level``, and who makes the change."""
+    """The existing model a call is about, checked for ``level``, and who makes the change."""
+    model, actor = _existing(ctx, f, level)
+    return model.name, actor
+
+
+def _existing(ctx: Context, f: Fields, level: str = "write") -> tuple[RegisteredModel, str]:
+    """:func:`_changed` with the model itself."""
     name = _name(f)
     ctx.access.allow(level, model=name)
-    return name, ctx.access.actor(None)
+    return existing_model(ctx, name), ctx.access.actor(None)
+
+
+def existing_model(ctx: Context, name: str) -> RegisteredModel:
+    """The registered model ``name``, or MLflow's RESOURCE_DOES_NOT_EXIST for it.
+
+    Asked first, so a missing model is reported here: the store's own error lists the models
+    there are, which may name some the caller has no permission to see.
+    """
+    try:
+        return ctx.store.get_registered_model(name)
+    except NotFound:
+        raise NotFound(f"Registered Model with name={name} not found") from None
 
 
 # -- registered models ---------------------------------------------------------------------------
@@ -67,7 +87,9 @@ def _changed(ctx: Context, f: Fields, level: str = "write") -> tuple[str, str]:
 
 def create_model(ctx: Context, f: Fields) -> Body:
     """registered-models/create → ``{registered_model}``."""
-    name, actor = _changed(ctx, f)
+    name = _name(f)
+    ctx.access.allow("write", model=name)
+    actor = ctx.access.actor(None)
     model = ctx.store.create_registered_model(
         name, v.check_description(f.str("description")), _tags(f.key_values("tags")), actor
     )
@@ -76,8 +98,8 @@ def create_model(ctx: Context, f: Fields) -> Body:
 
 def get_model(ctx: Context, f: Fields) -> Body:
     """registered-models/get → ``{registered_model}``."""
-    name, _ = _changed(ctx, f, "read")
-    return {"registered_model": _model_body(ctx, ctx.store.get_registered_model(name))}
+    model, _ = _existing(ctx, f, "read")
+    return {"registered_model": _model_body(ctx, model)}
 
 
 def rename_model(ctx: Context, f: Fields) -> Body:
@@ -212,9 +234,11 @@ def set_model_tag(ctx: Context, f: Fields) -> Body:
 
 
 def delete_model_tag(ctx: Context, f: Fields) -> Body:
-    """registered-models/delete-tag."""
-    name, actor = _changed(ctx, f)
-    ctx.store.delete_registered_model_tag(name, f.str("key", required=True), actor)
+    """registered-models/delete-tag; a tag the model does not have is no error, as in MLflow."""
+    model, actor = _existing(ctx, f)
+    key = f.str("key", required=True)
+    if key in model.tags:
+        ctx.store.delete_registered_model_tag(model.name, key, actor)
     return {}
 
 
@@ -254,10 +278,10 @@ def _source(
         files = ctx.store.list_logged_model_files(model_id)
         what = f"logged model {model_id} lists its files"
         run_id, path, recorded = model.run_id, model.artifact_path, f"models:/{model_id}"
-    elif where is not None and where.kind == MODEL_VERSION:
-        assert where.name is not None and where.version is not None
-        ctx.access.allow("read", model=where.name)
-        mv = ctx.store.get_model_version(where.name, where.version)
+    elif (where is not None and where.kind == MODEL_VERSION) or (
+        where is None and source.startswith("models:/")
+    ):
+        mv = _registered_source(ctx, source, where)
         return mv.source, mv.run_id, mv.artifact_path, mv.tree_hash
     elif where is not None and where.kind == RUN:
         assert where.run_id is not None
@@ -286,13 +310,37 @@ def _source(
     return recorded, run_id, path, store_model_tree(ctx.objects, files, what)
 
 
+def _registered_source(ctx: Context, source: str, where: ArtifactPath | None) -> ModelVersion:
+    """The registered version a source names: by its download URI (``where``), or as
+    ``models:/NAME/VERSION``, ``/STAGE``, ``/latest`` or ``@ALIAS``, as MLflow's server takes
+    them (``MlflowClient.copy_model_version`` and ``mlflow.register_model("models:/NAME/1",
+    ...)`` send ``models:/NAME/VERSION``)."""
+    from mltrail.registry.client import version_named
+    from mltrail.registry.uri import parse_model_uri
+
+    if where is not None:
+        assert where.name is not None and where.version is not None
+        name = where.name
+        ctx.access.allow("read", model=name)
+        existing_model(ctx, name)
+        mv = ctx.store.get_model_version(name, where.version)
+    else:
+        parsed = parse_model_uri(source)
+        name = parsed.name or ""
+        ctx.access.allow("read", model=name)
+        existing_model(ctx, name)
+        mv = version_named(ctx.store, parsed)
+    if mv.lifecycle_stage != "active":
+        raise NotFound(f"Model Version (name={name}, version={mv.version}) not found")
+    return mv
+
+
 def create_version(ctx: Context, f: Fields) -> Body:
     """model-versions/create → ``{model_version}`` (READY at once: the files are frozen now).
 
     The model must exist, as in MLflow (mltrail's own register_model creates a missing one).
     """
     name, actor = _changed(ctx, f)
-    ctx.store.get_registered_model(name)
     source = v.check_model_source(f.str("source", required=True))
     recorded, run_id, path, tree_hash = _source(ctx, source, f.str("model_id"))
     given_run = f.str("run_id")
@@ -429,9 +477,11 @@ def set_version_tag(ctx: Context, f: Fields) -> Body:
 
 
 def delete_version_tag(ctx: Context, f: Fields) -> Body:
-    """model-versions/delete-tag."""
+    """model-versions/delete-tag; a tag the version does not have is no error, as in MLflow."""
     name, actor = _changed(ctx, f)
-    ctx.store.delete_model_version_tag(name, _version(f), f.str("key", required=True), actor)
+    version, key = _version(f), f.str("key", required=True)
+    if key in ctx.store.get_model_version(name, version).tags:
+        ctx.store.delete_model_version_tag(name, version, key, actor)
     return {}
 
 
@@ -447,14 +497,31 @@ def set_alias(ctx: Context, f: Fields) -> Body:
 
 
 def delete_alias(ctx: Context, f: Fields) -> Body:
-    """registered-models/alias (DELETE)."""
-    name, actor = _changed(ctx, f)
-    ctx.store.delete_model_alias(name, f.str("alias", required=True), actor)
+    """registered-models/alias (DELETE); an alias the model does not have is no error, as in
+    MLflow."""
+    model, actor = _existing(ctx, f)
+    alias = f.str("alias", required=True)
+    if alias in model.aliases:
+        ctx.store.delete_model_alias(model.name, alias, actor)
     return {}
 
 
 def get_by_alias(ctx: Context, f: Fields) -> Body:
-    """registered-models/alias (GET) → ``{model_version}``."""
-    name, _ = _changed(ctx, f, "read")
-    found = ctx.store.get_model_version_by_alias(name, f.str("alias", required=True))
+    """registered-models/alias (GET) → ``{model_version}``, with MLflow's answers: ``latest``
+    is the model's newest version, and an alias the model lacks is INVALID_PARAMETER_VALUE
+    (RESOURCE_DOES_NOT_EXIST is for a missing model)."""
+    model, _ = _existing(ctx, f, "read")
+    name, alias = model.name, f.str("alias", required=True)
+    if alias.lower() == "latest":
+        found = ctx.store.get_latest_versions(name)
+        if not found:
+            raise NotFound(f"Latest version not found for model {name}.")
+        return {"model_version": codec.model_version(max(found, key=lambda mv: mv.version))}
+    if alias not in model.aliases:
+        raise InvalidInput(
+            f"Registered model alias {alias} not found.",
+            hint=f"Set it first: MlflowClient().set_registered_model_alias({name!r}, "
+            f"{alias!r}, <version>).",
+        )
+    found = ctx.store.get_model_version_by_alias(name, alias)
     return {"model_version": codec.model_version(found)}

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from mltrail import validation as v
 from mltrail.entities import FileInfo, ModelVersion, PagedList, RegisteredModel, RegistryEvent
 from mltrail.errors import IntegrityError, InvalidInput, InvalidState, NotFound
-from mltrail.registry.uri import FORMS, ResolvedModel, parse_model_uri
+from mltrail.registry.uri import FORMS, ModelURI, ResolvedModel, parse_model_uri
 
 if TYPE_CHECKING:
     from mltrail.objects import ObjectStore
@@ -64,6 +64,35 @@ def tree_files(objects: ObjectStore, version: ModelVersion) -> list[FileInfo]:
     """The files of a registered version (paths relative to the model folder), verified."""
     what = f"version {version.version} of {version.name}"
     return [FileInfo(*row) for row in read_model_tree(objects, version.tree_hash, what)]
+
+
+def version_named(store: TrackingStore, parsed: ModelURI) -> ModelVersion:
+    """The version a parsed ``models:/`` URI names: by alias, number, stage (its newest active
+    version) or ``latest`` (the newest active one); a deleted one too, for the caller to refuse."""
+    name = parsed.name or ""
+    if parsed.alias is not None:
+        return store.get_model_version_by_alias(name, parsed.alias)
+    if parsed.version is not None:
+        return store.get_model_version(name, parsed.version)
+    if parsed.stage is not None:
+        found = store.get_latest_versions(name, [parsed.stage])
+        if not found:
+            raise NotFound(
+                f"registered model {name} has no version in stage {parsed.stage}",
+                hint="Move one there with transition_model_version_stage, or use "
+                f"models:/{name}@ALIAS or models:/{name}/VERSION.",
+            )
+        return found[0]
+    if parsed.latest:
+        latest = store.get_registered_model(name).latest_version
+        if latest is None:
+            raise NotFound(
+                f"registered model {name} has no versions",
+                hint="Register one with register_model('runs:/<run_id>/model', name).",
+            )
+        return store.get_model_version(name, latest)
+    # parse_model_uri returns one of the forms above
+    raise InvalidInput(f"models:/{name} names no version", hint=f"Use {', '.join(FORMS)}.")
 
 
 def _actor() -> str:
@@ -431,29 +460,7 @@ class RegistryMixin:
             run_id = self.resolve_run_id(parsed.run_id or "")
             return ResolvedModel(run_id, parsed.artifact_path, None)
         name = parsed.name or ""
-        if parsed.alias is not None:
-            mv = self.store.get_model_version_by_alias(name, parsed.alias)
-        elif parsed.version is not None:
-            mv = self.store.get_model_version(name, parsed.version)
-        elif parsed.stage is not None:
-            found = self.store.get_latest_versions(name, [parsed.stage])
-            if not found:
-                raise NotFound(
-                    f"registered model {name} has no version in stage {parsed.stage}",
-                    hint="Move one there with transition_model_version_stage, or use "
-                    f"models:/{name}@ALIAS or models:/{name}/VERSION.",
-                )
-            mv = found[0]
-        elif parsed.latest:
-            latest = self.store.get_registered_model(name).latest_version
-            if latest is None:
-                raise NotFound(
-                    f"registered model {name} has no versions",
-                    hint="Register one with register_model('runs:/<run_id>/model', name).",
-                )
-            mv = self.store.get_model_version(name, latest)
-        else:  # parse_model_uri returns one of the forms above
-            raise InvalidInput(f"{uri!r} names no version", hint=f"Use {', '.join(FORMS)}.")
+        mv = version_named(self.store, parsed)
         if mv.lifecycle_stage != "active":
             raise InvalidState(
                 f"version {mv.version} of {name} is deleted",
