@@ -103,7 +103,7 @@ def search_models(ctx: Context, f: Fields) -> Body:
     page, token = search.find(
         search.LOGGED_MODELS,
         found,
-        f.str("filter"),
+        search.conditions(search.LOGGED_MODELS, f.str("filter")),
         order,
         f.int("max_results", default=MAX_SEARCH_RESULTS, low=1, high=50_000),
         f.str("page_token"),

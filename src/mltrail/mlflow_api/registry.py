@@ -9,12 +9,11 @@ files from the version's download URI.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from mltrail import validation as v
 from mltrail.entities import ModelVersion, RegisteredModel
-from mltrail.errors import FilterSyntaxError, InvalidInput, NotFound
+from mltrail.errors import InvalidInput, NotFound
 from mltrail.mlflow_api import codec, search
 from mltrail.mlflow_api.context import Context
 from mltrail.mlflow_api.fields import Fields
@@ -25,7 +24,7 @@ from mltrail.mlflow_api.uris import (
     ArtifactPath,
     logged_model_id,
 )
-from mltrail.search.filter import Comparison, parse_conjunction
+from mltrail.search.filter import Comparison
 
 Body = dict[str, Any]
 
@@ -142,43 +141,9 @@ def _all_models(ctx: Context) -> list[RegisteredModel]:
             return found
 
 
-# A quoted string, name or key (a doubled quote stands for one), the keyword AND, any other char.
-_TERM_PARTS = re.compile(
-    r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`(?:[^`]|``)*`|(?<![\w.])AND(?![\w.])|.",
-    re.IGNORECASE | re.DOTALL,
-)
-
-
-def _terms(text: str) -> list[str]:
-    """The conditions of an MLflow conjunction: ``text`` split at each AND outside quotes."""
-    terms, current = [], []
-    for part in _TERM_PARTS.findall(text):
-        if part.upper() == "AND":
-            terms.append("".join(current))
-            current = []
-        else:
-            current.append(part)
-    terms.append("".join(current))
-    return terms
-
-
-def _prompt_condition(term: str) -> Comparison | None:
-    """The condition ``term`` states on MLflow's prompt tag, None if it is about anything else."""
-
-    def resolve(entity: str | None, key: str) -> tuple[str, str, bool]:
-        return entity or "attribute", key, False
-
-    try:
-        found = parse_conjunction(term, resolve)
-    except FilterSyntaxError:
-        return None  # not about the prompt tag; the search itself reports what is wrong
-    if len(found) == 1 and found[0].entity in ("tag", "tags") and found[0].key == PROMPT_TAG:
-        return found[0]
-    return None
-
-
-def _apart_from_prompts(filter_string: str | None) -> tuple[str | None, bool]:
-    """(the filter to search with, whether prompts are asked for), as MLflow's server reads it.
+def _apart_from_prompts(where: list[Comparison]) -> tuple[list[Comparison], bool]:
+    """(the conditions to search with, whether prompts are asked for), as MLflow's server reads
+    a filter.
 
     The mlflow client adds ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every search for
     registered models. MLflow's store takes conditions on that tag as a switch, not as a tag
@@ -187,18 +152,14 @@ def _apart_from_prompts(filter_string: str | None) -> tuple[str | None, bool]:
     stays as it is; otherwise they all go, and prompts are left out. Models that lack the tag
     must match, where an ordinary ``!=`` on a missing tag would drop them all.
     """
-    if not filter_string or PROMPT_TAG not in filter_string:
-        return filter_string, False
-    terms = _terms(filter_string)
-    conditions = [_prompt_condition(t) for t in terms]
-    first = next((c for c in conditions if c is not None), None)
-    if first is None:
-        return filter_string, False
+    on_prompts = [c for c in where if c.entity == "tag" and c.key == PROMPT_TAG]
+    if not on_prompts:
+        return where, False
+    first = on_prompts[0]
     value = str(first.value).lower()
     if (first.op == "=" and value == "true") or (first.op == "!=" and value == "false"):
-        return filter_string, True
-    kept = [t.strip() for t, c in zip(terms, conditions, strict=True) if c is None]
-    return " AND ".join(kept) or None, False
+        return where, True
+    return [c for c in where if c not in on_prompts], False
 
 
 def _is_prompt(tags: dict[str, str]) -> bool:
@@ -209,11 +170,13 @@ def search_models(ctx: Context, f: Fields) -> Body:
     """registered-models/search → ``{registered_models, next_page_token}``; prompts only when
     the filter asks for them, as in MLflow."""
     ctx.access.allow("read")
-    filter_string, prompts = _apart_from_prompts(f.str("filter"))
+    where, prompts = _apart_from_prompts(
+        search.conditions(search.REGISTERED_MODELS, f.str("filter"))
+    )
     page, token = search.find(
         search.REGISTERED_MODELS,
         [m for m in _all_models(ctx) if prompts or not _is_prompt(m.tags)],
-        filter_string,
+        where,
         f.strings("order_by"),
         f.int("max_results", default=100, low=1, high=50_000),
         f.str("page_token"),
@@ -270,8 +233,7 @@ def _source(
         if model.status != "READY":
             # Its files may be incomplete: a version would freeze them so.
             raise InvalidInput(
-                f"logged model {model_id} is {model.status}, not READY: its upload is not "
-                "complete",
+                f"logged model {model_id} is {model.status}, not READY: its upload is not complete",
                 hint="Register it once log_model has finished (the client marks it READY), or "
                 "log the model again.",
             )
@@ -416,15 +378,11 @@ def transition_stage(ctx: Context, f: Fields) -> Body:
     return {"model_version": codec.model_version(found)}
 
 
-def _candidates(ctx: Context, filter_string: str | None) -> list[ModelVersion]:
+def _candidates(ctx: Context, where: list[Comparison]) -> list[ModelVersion]:
     """The versions a filter can match: by name or run when it pins one, else all of them."""
-
-    def resolve(entity: str | None, key: str) -> tuple[str, str, bool]:
-        return entity or "attribute", key.lower(), False
-
     pinned = {
         c.key: c.value
-        for c in parse_conjunction(filter_string, resolve)
+        for c in where
         if c.entity == "attribute" and c.op == "=" and isinstance(c.value, str)
     }
     if "name" in pinned:
@@ -445,11 +403,11 @@ def search_versions(ctx: Context, f: Fields) -> Body:
     """model-versions/search → ``{model_versions, next_page_token}``; versions of prompts only
     when the filter asks for them, as in MLflow."""
     ctx.access.allow("read")
-    filter_string, prompts = _apart_from_prompts(f.str("filter"))
+    where, prompts = _apart_from_prompts(search.conditions(search.MODEL_VERSIONS, f.str("filter")))
     page, token = search.find(
         search.MODEL_VERSIONS,
-        [mv for mv in _candidates(ctx, filter_string) if prompts or not _is_prompt(mv.tags)],
-        filter_string,
+        [mv for mv in _candidates(ctx, where) if prompts or not _is_prompt(mv.tags)],
+        where,
         f.strings("order_by"),
         f.int("max_results", default=200_000, low=1, high=200_000),
         f.str("page_token"),

@@ -130,22 +130,26 @@ class Listing:
     value_of: Callable[[Any, str, str], Any]
 
 
+def conditions(listing: Listing, filter_string: str | None) -> list[Comparison]:
+    """The comparisons of an MLflow filter on this listing (attributes by canonical name)."""
+    return parse_conjunction(filter_string, _resolver(listing.attributes, listing.prefixes))
+
+
 def find(
     listing: Listing,
     items: Sequence[T],
-    filter_string: str | None,
+    where: Sequence[Comparison],
     order_by: Sequence[str],
     max_results: int,
     page_token: str | None,
 ) -> tuple[list[T], str | None]:
-    """One page of the ``items`` that satisfy MLflow's filter, in order, and the next token.
+    """One page of the ``items`` that satisfy every condition, in order, and the next token.
 
     Items without a value for an order key come after those with one, in either direction.
     """
     value_of = listing.value_of
-    conditions = parse_conjunction(filter_string, _resolver(listing.attributes, listing.prefixes))
     found = [
-        item for item in items if all(holds(c, value_of(item, c.entity, c.key)) for c in conditions)
+        item for item in items if all(holds(c, value_of(item, c.entity, c.key)) for c in where)
     ]
     keys = [_order_item(text, listing.attributes) for text in order_by]
     for name, ascending in reversed(keys or listing.default_order):

@@ -101,7 +101,7 @@ def search_experiments(ctx: Context, f: Fields) -> Body:
     page, token = search.find(
         search.EXPERIMENTS,
         found,
-        f.str("filter"),
+        search.conditions(search.EXPERIMENTS, f.str("filter")),
         f.strings("order_by"),
         f.int("max_results", default=1000, low=1, high=50_000),
         f.str("page_token"),
