@@ -96,8 +96,10 @@ def server_group(ctx: click.Context, store: str | None, objects: str | None, **s
     """Run the team server: the REST API over a store, for remote clients and the CLI.
 
     With no subcommand, serves until Ctrl-C or SIGTERM. Clients then use
-    MLTRAIL_TRACKING_URI=http://HOST:PORT (and MLTRAIL_TOKEN when auth is on). The store is
-    opened (and its schema migrated) before the server listens, so a bad --store fails here.
+    MLTRAIL_TRACKING_URI=http://HOST:PORT (and MLTRAIL_TOKEN when auth is on); the mlflow
+    client works too, with MLFLOW_TRACKING_URI=http://HOST:PORT (and MLFLOW_TRACKING_TOKEN).
+    The store is opened (and its schema migrated) before the server listens, so a bad --store
+    fails here.
     """
     if ctx.invoked_subcommand is not None:
         for name in _SERVE_ONLY:
