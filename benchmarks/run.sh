@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The one command: bash benchmarks/run.sh [--quick] [--keep]
-#                  [--only startup,logging,search,data,serving,server,ui,pipeline]
+#                  [--only startup,logging,search,data,serving,server,compat,ui,pipeline]
 #                  [--large]  (data benchmark: add the 100,000-file dataset)
 #                  (serving: serving_bench.py, needs `wrk`: sudo apt-get install -y wrk)
 #                  (server: server_bench.py, mltrail server vs mlflow server on SQLite and on a
 #                   throwaway PostgreSQL from /usr/lib/postgresql/*/bin: apt-get install postgresql)
+#                  (compat: compat_bench.py, the real mlflow client against mltrail server and
+#                   mlflow server, SQLite and the same throwaway PostgreSQL)
 #                  (ui: ui_bench.py, the web UI vs `mlflow ui` in headless Chromium, driven by
 #                   Playwright: apt-get install chromium)
 #                  (pipeline: pipeline_bench.py, `mltrail repro` vs `dvc repro` on the same
@@ -41,10 +43,11 @@ fi
 
 mkdir -p "$HERE/.work"
 
-# "serving" (model loading and serving vs `mlflow models serve`) is serving_bench.py and "server"
-# (the team server vs `mlflow server`) is server_bench.py, both run after bench.py's benchmarks:
-# take them out of --only / BENCH_ONLY and pass bench.py the rest.
-ONLY="${BENCH_ONLY:-startup,logging,search,data,serving,server,ui,pipeline}"
+# "serving" (model loading and serving vs `mlflow models serve`) is serving_bench.py, "server"
+# (the team server vs `mlflow server`) is server_bench.py and "compat" (the mlflow client against
+# both servers) is compat_bench.py, all run after bench.py's benchmarks: take them out of
+# --only / BENCH_ONLY and pass bench.py the rest.
+ONLY="${BENCH_ONLY:-startup,logging,search,data,serving,server,compat,ui,pipeline}"
 BENCH_ARGS=()
 SERVE_ARGS=()
 while [ $# -gt 0 ]; do
@@ -58,12 +61,13 @@ done
 LIST="$(echo "$ONLY" | tr ',' '\n' | sed 's/^ *//; s/ *$//' | grep -v '^$')" || true
 LISTC=",$(echo "$LIST" | paste -sd, -),"
 has() { [[ "$LISTC" == *",$1,"* ]]; }
-REST="$(echo "$LIST" | grep -vx -e 'serving' -e 'server' -e 'ui' -e 'pipeline' | paste -sd, -)" || true
-if [ -n "$REST" ] && ! has serving && ! has server && ! has ui && ! has pipeline; then
+REST="$(echo "$LIST" | grep -vx -e 'serving' -e 'server' -e 'compat' -e 'ui' -e 'pipeline' \
+    | paste -sd, -)" || true
+if [ -n "$REST" ] && ! has serving && ! has server && ! has compat && ! has ui && ! has pipeline; then
     exec "$VENV/bin/python" "$HERE/bench.py" "${BENCH_ARGS[@]}" --only "$REST"
 fi
 if ! "$VENV/bin/python" -c 'import sklearn, psutil' 2>/dev/null; then
-    echo "run.sh: installing scikit-learn and psutil (serving and server benchmarks) into $VENV" >&2
+    echo "run.sh: installing scikit-learn and psutil (serving, server and compat benchmarks) into $VENV" >&2
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check scikit-learn psutil
 fi
 RC=0
@@ -79,6 +83,10 @@ fi
 if has server; then
     "$VENV/bin/python" "$HERE/server_bench.py" "${SERVE_ARGS[@]}" \
         --json "$HERE/.work/server-results${QUICK:+-quick}.json" || RC=$((RC > 0 ? RC : $?))
+fi
+if has compat; then
+    "$VENV/bin/python" "$HERE/compat_bench.py" "${SERVE_ARGS[@]}" \
+        --json "$HERE/.work/compat-results${QUICK:+-quick}.json" || RC=$((RC > 0 ? RC : $?))
 fi
 if has ui; then
     "$VENV/bin/python" "$HERE/ui_bench.py" "${SERVE_ARGS[@]}" \
