@@ -24,7 +24,7 @@ from mltrail.entities import (
 )
 from mltrail.mlflow_api import tags as system
 from mltrail.mlflow_api.uris import ArtifactUris, logged_model_id
-from mltrail.store.wire import encode
+from mltrail.store.wire import encode, metric_to_json
 
 LOGGED_MODEL_STATUS = {
     "PENDING": "LOGGED_MODEL_PENDING",
@@ -87,7 +87,7 @@ def run_info(i: RunInfo, uris: ArtifactUris) -> dict[str, Any]:
 
 def metric(m: Metric, run_id: str | None = None) -> dict[str, Any]:
     """A ``Metric`` message."""
-    found = encode(m)
+    found = metric_to_json(m)
     if run_id is not None:
         found["run_id"] = run_id
     return found

@@ -234,8 +234,7 @@ def get_run(ctx: Context, f: Fields) -> Body:
     run_id = f.run_id()
     ctx.access.allow_run(run_id, "read")
     run = ctx.store.get_run(run_id)
-    datasets = ctx.store.get_named_datasets(run_id)
-    models = ctx.store.get_run_models(run_id)
+    datasets, models = ctx.store.get_run_links(run_id)
     return {"run": codec.run(run, ctx.uris, datasets, models)}
 
 
@@ -450,12 +449,14 @@ def get_metric_history(ctx: Context, f: Fields) -> Body:
     ctx.access.allow_run(run_id, "read")
     key = f.str("metric_key", required=True)
     size = f.int("max_results", low=1, high=2**31 - 1)
-    points = ctx.store.get_metric_history(run_id, key)
     if size is None:
+        points = ctx.store.get_metric_history(run_id, key)
         return {"metrics": [codec.metric(m, run_id) for m in points]}
     start = decode_page_token(f.str("page_token"))
-    body: Body = {"metrics": [codec.metric(m, run_id) for m in points[start : start + size]]}
-    if start + size < len(points):
+    # One point more than the page: whether another page follows, without counting them all.
+    points = ctx.store.metric_history_page(run_id, key, start, size + 1)
+    body: Body = {"metrics": [codec.metric(m, run_id) for m in points[:size]]}
+    if len(points) > size:
         body["next_page_token"] = encode_page_token(start + size)
     return body
 

@@ -299,6 +299,10 @@ def create_app(settings: ServerSettings, state: ServerState | None = None) -> Fa
     _install_error_handlers(app)
     for router in ROUTERS():
         app.include_router(router)
+    from mltrail.server.routes import mlflow
+
+    # MLflow's REST API, for the mlflow client: first, as its calls are the most frequent.
+    app.router.routes[0:0] = mlflow.ROUTES
     ui = _load_ui()
     if ui is not None:
         from fastapi import Depends

@@ -151,6 +151,16 @@ class TrackingStore(AuthStore, RegistryStore):
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Return every point of one metric, ordered by step then timestamp."""
 
+    def metric_history_page(
+        self, run_id: str, key: str, offset: int, limit: int | None
+    ) -> list[Metric]:
+        """Return ``limit`` points of one metric (all with None) from position ``offset``.
+
+        Stores that can read a slice of the series override this; the default reads it whole.
+        """
+        points = self.get_metric_history(run_id, key)
+        return points[offset:] if limit is None else points[offset : offset + limit]
+
     def metric_arrays(self, run_id: str, key: str, buckets: int | None = None) -> MetricArrays:
         """Return one metric's steps, timestamps and values, ordered by step then timestamp.
 

@@ -84,13 +84,10 @@ class LoggedModelStore(ABC):
         """Record ``(model_id, step)`` pairs a run used (``input``) or produced (``output``)."""
 
     @abstractmethod
-    def get_run_models(self, run_id: str) -> list[RunModel]:
-        """Return the logged models a run used or produced: inputs, then outputs."""
-
-    @abstractmethod
     def log_named_datasets(self, run_id: str, datasets: Sequence[NamedDataset]) -> None:
         """Record datasets a run read, by name and digest; the same one again updates its tags."""
 
     @abstractmethod
-    def get_named_datasets(self, run_id: str) -> list[NamedDataset]:
-        """Return the named datasets a run read, in the order they were first logged."""
+    def get_run_links(self, run_id: str) -> tuple[list[NamedDataset], list[RunModel]]:
+        """Return a run's named datasets (in the order first logged) and the logged models it
+        used or produced (inputs, then outputs)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import gc
 import json
 import math
@@ -83,6 +84,10 @@ def _maybe_experiment_pk(experiment_id: str | int) -> int:
 
 
 _INSERT_METRICS = 'INSERT INTO metrics (run_pk, key, step, "timestamp", value)'
+# Built once, as every write batch asks it.
+_WRITABLE_RUN = sa.select(t.runs.c.run_pk, t.runs.c.status, t.runs.c.lifecycle_stage).where(
+    t.runs.c.run_id == sa.bindparam("run_id")
+)
 
 # experiments.experiment_id is a 32-bit INTEGER; a larger id can only be absent.
 _MAX_EXPERIMENT_PK = 2**31 - 1
@@ -532,12 +537,22 @@ class SqlStore(SqlAuthMixin, SqlRegistryMixin, SqlLoggedModels, TrackingStore):
             )
         return inserted
 
+    @functools.cached_property
+    def _latest_upsert(self) -> Any:
+        # Built once: making `excluded` is a fifth of a one-point write's time.
+        stmt = self._upsert(t.latest_metrics)
+        lm = t.latest_metrics.c
+        ex = stmt.excluded
+        return stmt.on_conflict_do_update(
+            index_elements=["run_pk", "key"],
+            set_={"value": ex.value, "step": ex.step, "timestamp": ex.timestamp},
+            where=sa.or_(
+                lm.step < ex.step, sa.and_(lm.step == ex.step, lm.timestamp <= ex.timestamp)
+            ),
+        )
+
     def _writable_run_pk(self, conn: sa.Connection, run_id: str) -> int:
-        row = conn.execute(
-            sa.select(t.runs.c.run_pk, t.runs.c.status, t.runs.c.lifecycle_stage).where(
-                t.runs.c.run_id == run_id
-            )
-        ).first()
+        row = conn.execute(_WRITABLE_RUN, {"run_id": run_id}).first()
         if row is None:
             raise NotFound(f"run {run_id!r} does not exist")
         check_run_writable(
@@ -606,17 +621,8 @@ class SqlStore(SqlAuthMixin, SqlRegistryMixin, SqlLoggedModels, TrackingStore):
             cur = latest.get(m.key)
             if cur is None or (m.step, m.timestamp) >= (cur.step, cur.timestamp):
                 latest[m.key] = m
-        stmt = self._upsert(t.latest_metrics)
-        lm = t.latest_metrics.c
-        ex = stmt.excluded
         conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["run_pk", "key"],
-                set_={"value": ex.value, "step": ex.step, "timestamp": ex.timestamp},
-                where=sa.or_(
-                    lm.step < ex.step, sa.and_(lm.step == ex.step, lm.timestamp <= ex.timestamp)
-                ),
-            ),
+            self._latest_upsert,
             [
                 {
                     "run_pk": run_pk,
@@ -641,6 +647,12 @@ class SqlStore(SqlAuthMixin, SqlRegistryMixin, SqlLoggedModels, TrackingStore):
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Return every point of one metric, by step then timestamp."""
+        return self.metric_history_page(run_id, key, 0, None)
+
+    def metric_history_page(
+        self, run_id: str, key: str, offset: int, limit: int | None
+    ) -> list[Metric]:
+        """Return ``limit`` points of one metric (all with None) from position ``offset``."""
         with self._read() as conn:
             run_pk = self._run_row(conn, run_id).run_pk
             # The DB-API cursor directly: SQLAlchemy's row objects would cost more than the
@@ -652,9 +664,10 @@ class SqlStore(SqlAuthMixin, SqlRegistryMixin, SqlLoggedModels, TrackingStore):
             gc_was_enabled = gc.isenabled()
             gc.disable()
             try:
+                page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
                 cursor.execute(
                     "SELECT value, timestamp, step FROM metrics "
-                    f"WHERE run_pk = {mark} AND key = {mark} ORDER BY step, timestamp",
+                    f"WHERE run_pk = {mark} AND key = {mark} ORDER BY step, timestamp" + page,
                     (run_pk, key),
                 )
                 new, nan = tuple.__new__, math.nan

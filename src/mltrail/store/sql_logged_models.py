@@ -359,19 +359,6 @@ class SqlLoggedModels(LoggedModelStore):
                 list(rows.values()),
             )
 
-    def get_run_models(self, run_id: str) -> list[RunModel]:
-        """Return the logged models a run used or produced."""
-        c = t.run_models.c
-        with self._read() as conn:
-            run_pk = self._run_row(conn, run_id).run_pk
-            rows = conn.execute(
-                sa.select(c.direction, L.model_id, c.step)
-                .select_from(t.run_models.join(t.logged_models, L.model_pk == c.model_pk))
-                .where(c.run_pk == run_pk)
-                .order_by(c.direction, c.step, L.model_pk)
-            ).all()
-        return [RunModel(*r) for r in rows]
-
     # -- named datasets ----------------------------------------------------------------------
     def log_named_datasets(self, run_id: str, datasets: Sequence[NamedDataset]) -> None:
         """Record datasets a run read, by name and digest."""
@@ -403,19 +390,29 @@ class SqlLoggedModels(LoggedModelStore):
                 ],
             )
 
-    def get_named_datasets(self, run_id: str) -> list[NamedDataset]:
-        """Return the named datasets a run read."""
-        c = t.named_datasets.c
+    def get_run_links(self, run_id: str) -> tuple[list[NamedDataset], list[RunModel]]:
+        """Return a run's named datasets and the logged models it used or produced."""
+        c, m = t.named_datasets.c, t.run_models.c
         with self._read() as conn:
             run_pk = self._run_row(conn, run_id).run_pk
-            rows = conn.execute(
+            datasets = conn.execute(
                 sa.select(t.named_datasets)
                 .where(c.run_pk == run_pk)
                 .order_by(c.timestamp, c.name, c.digest)
             ).all()
-        return [
-            NamedDataset(
-                r.name, r.digest, r.source_type, r.source, r.schema, r.profile, json.loads(r.tags)
-            )
-            for r in rows
-        ]
+            models = conn.execute(
+                sa.select(m.direction, L.model_id, m.step)
+                .select_from(t.run_models.join(t.logged_models, L.model_pk == m.model_pk))
+                .where(m.run_pk == run_pk)
+                .order_by(m.direction, m.step, L.model_pk)
+            ).all()
+        return (
+            [
+                NamedDataset(
+                    r.name, r.digest, r.source_type, r.source, r.schema, r.profile,
+                    json.loads(r.tags),
+                )
+                for r in datasets
+            ],
+            [RunModel(*r) for r in models],
+        )  # fmt: skip

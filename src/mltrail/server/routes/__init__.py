@@ -10,13 +10,6 @@ if TYPE_CHECKING:
 
 def ROUTERS() -> list[APIRouter]:
     """Every router of the server, in the order the OpenAPI document lists them."""
-    from mltrail.server.routes import admin, mlflow, objects, ops, registry, tracking
+    from mltrail.server.routes import admin, objects, ops, registry, tracking
 
-    return [
-        tracking.router,
-        registry.router,
-        objects.router,
-        admin.router,
-        ops.router,
-        mlflow.router,
-    ]
+    return [tracking.router, registry.router, objects.router, admin.router, ops.router]

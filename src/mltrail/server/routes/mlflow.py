@@ -19,10 +19,11 @@ import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from mltrail.errors import InvalidInput, MltrailError
 from mltrail.mlflow_api import artifacts, routes
@@ -38,13 +39,12 @@ from mltrail.server.uploads import Upload
 
 log = logging.getLogger("mltrail.server")
 
-router = APIRouter(include_in_schema=False)
-
 SCHEME = "mlflow-artifacts:"
 API_ROOTS = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 ARTIFACT_ROOTS = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
 #: Most parts one multipart upload may have (S3's limit too).
 MAX_PARTS = 10_000
+
 
 def mlflow_error(exc: Exception) -> Response:
     """An error as MLflow's server answers it: ``{error_code, message}`` and its status."""
@@ -105,13 +105,7 @@ async def _api(request: Request, path: str) -> Response:
     return await _served(request, lambda ctx: routes.call(ctx, request.method, path, fields))
 
 
-for _root in API_ROOTS:
-    router.add_api_route(_root + "/{path:path}", _api, methods=["GET", "POST", "PATCH", "DELETE"])
-
-
-@router.get("/api/3.0/mlflow/server-info")
-@router.get("/ajax-api/3.0/mlflow/server-info")
-def server_info() -> Response:
+async def server_info(request: Request) -> Response:
     """What this server offers the mlflow client: proxied multipart uploads, no workspaces."""
     return _json(
         {
@@ -129,10 +123,6 @@ async def _v3(request: Request, path: str) -> Response:
         raise NoEndpoint(f"no MLflow endpoint {request.method} /api/3.0/mlflow/{path}")
     except MltrailError as exc:
         return mlflow_error(exc)
-
-
-for _root in ("/api/3.0/mlflow", "/ajax-api/3.0/mlflow"):
-    router.add_api_route(_root + "/{path:path}", _v3, methods=["GET", "POST", "PATCH", "DELETE"])
 
 
 # -- artifacts -----------------------------------------------------------------------------------
@@ -310,18 +300,55 @@ async def presigned_download(request: Request, path: str) -> Response:
     )
 
 
+class _Route(Route):
+    """A plain Starlette route, labelled for the access log and metrics (``scope["route"]``).
+
+    These handlers read their requests themselves, so FastAPI's per-request parameter solving
+    would only add to the latency of calls a training loop makes by the thousand.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """Match as Starlette does, naming this route in the scope."""
+        match, child = super().matches(scope)
+        if match is not Match.NONE:
+            child["route"] = self
+        return match, child
+
+
+def _route(path: str, endpoint: Callable[..., Any], method: str | list[str]) -> _Route:
+    async def app(request: Request) -> Response:
+        return await endpoint(request, **request.path_params)
+
+    methods = [method] if isinstance(method, str) else method
+    return _Route(path, app, methods=methods, name=endpoint.__name__)
+
+
+_ANY = ["GET", "POST", "PATCH", "DELETE"]
+
+#: Every MLflow route; the app puts them before its own, as they are the busiest.
+ROUTES = [
+    *(_route(root + "/{path:path}", _api, _ANY) for root in API_ROOTS),
+    *(
+        _route(root + "/server-info", server_info, "GET")
+        for root in ("/api/3.0/mlflow", "/ajax-api/3.0/mlflow")
+    ),
+    *(
+        _route(root + "/{path:path}", _v3, _ANY)
+        for root in ("/api/3.0/mlflow", "/ajax-api/3.0/mlflow")
+    ),
+]
 for _root in ARTIFACT_ROOTS:
-    router.add_api_route(_root + "/artifacts", list_artifacts, methods=["GET"])
-    router.add_api_route(_root + "/artifacts/{path:path}", download_artifact, methods=["GET"])
-    router.add_api_route(_root + "/artifacts/{path:path}", upload_artifact, methods=["PUT"])
-    router.add_api_route(_root + "/artifacts/{path:path}", delete_artifact, methods=["DELETE"])
-    router.add_api_route(_root + "/mpu/create/{path:path}", create_multipart, methods=["POST"])
-    router.add_api_route(_root + "/mpu/complete/{path:path}", complete_multipart, methods=["POST"])
-    router.add_api_route(_root + "/mpu/abort/{path:path}", abort_multipart, methods=["POST"])
-    router.add_api_route(
-        _root + "/mpu/part/{upload_id}/{part_number}", upload_part, methods=["PUT"]
-    )
-    router.add_api_route(_root + "/presigned/{path:path}", presigned_download, methods=["GET"])
+    ROUTES += [
+        _route(_root + "/artifacts", list_artifacts, "GET"),
+        _route(_root + "/artifacts/{path:path}", download_artifact, "GET"),
+        _route(_root + "/artifacts/{path:path}", upload_artifact, "PUT"),
+        _route(_root + "/artifacts/{path:path}", delete_artifact, "DELETE"),
+        _route(_root + "/mpu/create/{path:path}", create_multipart, "POST"),
+        _route(_root + "/mpu/complete/{path:path}", complete_multipart, "POST"),
+        _route(_root + "/mpu/abort/{path:path}", abort_multipart, "POST"),
+        _route(_root + "/mpu/part/{upload_id}/{part_number:int}", upload_part, "PUT"),
+        _route(_root + "/presigned/{path:path}", presigned_download, "GET"),
+    ]
 
 
-__all__ = ["mlflow_error", "router"]
+__all__ = ["ROUTES", "mlflow_error"]
