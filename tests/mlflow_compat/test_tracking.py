@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -337,3 +338,30 @@ def test_raw_bad_requests_and_unserved_routes(tracking: Served):
     assert wrong_method.status_code == 400
     info = requests.get(f"{tracking.url}/api/3.0/mlflow/server-info", timeout=30).json()
     assert info["multipart_uploads_enabled"] is True
+
+
+def test_pages_of_other_sites_change_nothing(tracking: Served, name):
+    import requests
+
+    api = f"{tracking.url}/api/2.0/mlflow"
+    body = json.dumps({"name": name})
+    # A form or fetch() of another site may send text/plain without asking: refused.
+    plain = requests.post(
+        f"{api}/experiments/create", data=body, headers={"Content-Type": "text/plain"}, timeout=30
+    )
+    assert plain.status_code == 400 and "application/json" in plain.json()["message"]
+    cross = requests.post(
+        f"{api}/experiments/create",
+        data=body,
+        headers={"Content-Type": "application/json", "Origin": "https://evil.example"},
+        timeout=30,
+    )
+    assert cross.status_code == 403 and cross.json()["error_code"] == "PERMISSION_DENIED"
+    assert _client().get_experiment_by_name(name) is None
+    same = requests.post(
+        f"{api}/experiments/create",
+        data=body,
+        headers={"Content-Type": "application/json", "Origin": tracking.url},
+        timeout=30,
+    )
+    assert same.status_code == 200

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from mltrail.errors import InvalidInput, MltrailError
+from mltrail.errors import InvalidInput, MltrailError, PermissionDenied
 from mltrail.mlflow_api import artifacts, routes
 from mltrail.mlflow_api.context import Context, mlflow_store
 from mltrail.mlflow_api.errors import NoEndpoint, NotServed, describe
@@ -34,7 +34,7 @@ from mltrail.mlflow_api.uris import ArtifactUris
 from mltrail.objects.hashing import CHUNK_SIZE, check_hash
 from mltrail.server import metrics
 from mltrail.server.app import state_of
-from mltrail.server.auth import ServerAccess, principal
+from mltrail.server.auth import ServerAccess, principal, same_origin
 from mltrail.server.uploads import Upload
 
 log = logging.getLogger("mltrail.server")
@@ -54,7 +54,17 @@ def mlflow_error(exc: Exception) -> Response:
 
 
 def _context(request: Request) -> Context:
-    """The request's caller (authenticated here, so errors keep MLflow's shape) and stores."""
+    """The request's caller (authenticated here, so errors keep MLflow's shape) and stores.
+
+    A change sent by a web page of another site is refused: with auth off anyone who reaches
+    the server may change things, and a browser would otherwise let any page do it.
+    """
+    if request.method not in ("GET", "HEAD") and not same_origin(request):
+        raise PermissionDenied(
+            "MLflow's API takes no changes from the web pages of other sites",
+            hint="Call it from the mlflow client or a script; behind a proxy that rewrites Host, "
+            "have it pass the original in X-Forwarded-Host.",
+        )
     state = state_of(request)
     who = principal(request)
     return Context(
@@ -71,6 +81,12 @@ async def _fields(request: Request) -> Fields:
     raw = await request.body()
     if not raw.strip():
         return Fields.of_query(request.query_params.multi_items())
+    if "json" not in request.headers.get("content-type", ""):
+        # A page of another site can send a text/plain POST without asking first, never JSON.
+        raise InvalidInput(
+            "MLflow API requests send their fields as JSON",
+            hint="Send the body with Content-Type: application/json.",
+        )
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
