@@ -151,3 +151,14 @@ def wine() -> tuple[Any, Any]:
 def error_code(exc: BaseException) -> str:
     """The MLflow error code an exception the client raised carries."""
     return getattr(exc, "error_code", "")
+
+
+def raises_code(code: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
+    """Call ``call``; it must raise MlflowException with ``code`` (no traceback in its text)."""
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException) as err:
+        call(*args, **kwargs)
+    assert error_code(err.value) == code, err.value
+    assert "Traceback" not in str(err.value)
+    return str(err.value)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.mlflow_compat.conftest import Served, StartServer, error_code
+from tests.mlflow_compat.conftest import Served, StartServer, error_code, raises_code
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -62,15 +62,6 @@ def _as(monkeypatch: pytest.MonkeyPatch, token: str | None) -> None:
     else:
         monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token)
 
-
-def _raises(code: str, call, *args, **kwargs) -> str:
-    from mlflow.exceptions import MlflowException
-
-    with pytest.raises(MlflowException) as err:
-        call(*args, **kwargs)
-    assert error_code(err.value) == code, err.value
-    assert "Traceback" not in str(err.value)
-    return str(err.value)
 
 
 def _log_model(wine) -> Any:
@@ -139,7 +130,7 @@ def test_basic_credentials_take_the_token_as_password(auth: AuthServer, monkeypa
     assert mlflow.get_experiment_by_name(name).experiment_id == exp_id
 
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "not-a-token")
-    _raises("UNAUTHENTICATED", c.get_experiment, exp_id)
+    raises_code("UNAUTHENTICATED", c.get_experiment, exp_id)
 
 
 def test_no_or_a_wrong_token_is_unauthenticated(auth: AuthServer, monkeypatch, name):
@@ -147,11 +138,11 @@ def test_no_or_a_wrong_token_is_unauthenticated(auth: AuthServer, monkeypatch, n
 
     exp_id = auth.experiment(name)
     c = _client()
-    message = _raises("UNAUTHENTICATED", c.get_experiment, exp_id)
+    message = raises_code("UNAUTHENTICATED", c.get_experiment, exp_id)
     assert "token" in message
-    _raises("UNAUTHENTICATED", c.search_experiments)
-    _raises("UNAUTHENTICATED", c.create_experiment, name + "-new")
-    _raises("UNAUTHENTICATED", c.search_registered_models)
+    raises_code("UNAUTHENTICATED", c.search_experiments)
+    raises_code("UNAUTHENTICATED", c.create_experiment, name + "-new")
+    raises_code("UNAUTHENTICATED", c.search_registered_models)
     raw = requests.get(
         f"{auth.served.url}/api/2.0/mlflow/experiments/get",
         params={"experiment_id": exp_id},
@@ -162,8 +153,8 @@ def test_no_or_a_wrong_token_is_unauthenticated(auth: AuthServer, monkeypatch, n
     good = auth.token("carol", "write")
     for wrong in (good[:-3] + "xyz", "mlt_0123456789ab_secret", "nonsense"):
         _as(monkeypatch, wrong)
-        _raises("UNAUTHENTICATED", c.get_experiment, exp_id)
-        _raises("UNAUTHENTICATED", c.create_registered_model, name)
+        raises_code("UNAUTHENTICATED", c.get_experiment, exp_id)
+        raises_code("UNAUTHENTICATED", c.create_registered_model, name)
     _as(monkeypatch, good)
     assert c.get_experiment(exp_id).name == name
     # Nothing the refused calls asked for was made.
@@ -194,12 +185,12 @@ def test_a_read_token_reads_but_does_not_write(auth: AuthServer, monkeypatch, na
     assert [m.name for m in c.search_registered_models()] == [name]
     X, _ = wine
     assert len(mlflow.pyfunc.load_model(f"models:/{name}/1").predict(X)) == len(X)
-    _raises("PERMISSION_DENIED", c.create_run, exp_id)
-    _raises("PERMISSION_DENIED", c.log_metric, run.info.run_id, "accuracy", 1.0)
-    _raises("PERMISSION_DENIED", c.create_experiment, name + "-new")
-    _raises("PERMISSION_DENIED", c.create_registered_model, name + "-new")
-    _raises("PERMISSION_DENIED", c.set_registered_model_alias, name, "champion", "1")
-    _raises("PERMISSION_DENIED", c.delete_registered_model, name)
+    raises_code("PERMISSION_DENIED", c.create_run, exp_id)
+    raises_code("PERMISSION_DENIED", c.log_metric, run.info.run_id, "accuracy", 1.0)
+    raises_code("PERMISSION_DENIED", c.create_experiment, name + "-new")
+    raises_code("PERMISSION_DENIED", c.create_registered_model, name + "-new")
+    raises_code("PERMISSION_DENIED", c.set_registered_model_alias, name, "champion", "1")
+    raises_code("PERMISSION_DENIED", c.delete_registered_model, name)
     assert c.get_run(run.info.run_id).data.metrics == {"accuracy": 0.9}
     assert c.get_registered_model(name).aliases == {}
 
@@ -229,14 +220,14 @@ def test_permission_none_hides_an_experiment(auth: AuthServer, monkeypatch, name
     # The hidden experiment is as good as missing, and its run is refused.
     assert c.get_experiment_by_name(f"{name}-hidden") is None
     assert mlflow.get_experiment_by_name(f"{name}-hidden") is None
-    _raises("PERMISSION_DENIED", c.get_experiment, hidden)
-    _raises("PERMISSION_DENIED", c.get_run, runs[hidden])
-    _raises("PERMISSION_DENIED", c.create_run, hidden)
+    raises_code("PERMISSION_DENIED", c.get_experiment, hidden)
+    raises_code("PERMISSION_DENIED", c.get_run, runs[hidden])
+    raises_code("PERMISSION_DENIED", c.create_run, hidden)
     listed = [e.experiment_id for e in c.search_experiments()]
     assert shown in listed and hidden not in listed
     # Naming it in a run search is refused (as mltrail's own API does; MLflow's basic-auth
     # server drops it from the list instead); searching everything leaves its runs out.
-    _raises("PERMISSION_DENIED", c.search_runs, [hidden])
+    raises_code("PERMISSION_DENIED", c.search_runs, [hidden])
     everything = set(mlflow.search_runs(search_all_experiments=True)["run_id"])
     assert runs[hidden] not in everything and runs[shown] in everything
     with pytest.raises(MlflowException) as err:
@@ -290,10 +281,10 @@ def test_permission_read_on_a_model_loads_it_but_sets_no_alias(
     for uri in (f"models:/{name}/1", f"models:/{name}@champion"):
         assert list(mlflow.pyfunc.load_model(uri).predict(X)) == expected, uri
     assert c.get_model_version_by_alias(name, "champion").version == "1"
-    _raises("PERMISSION_DENIED", c.set_registered_model_alias, name, "challenger", "1")
-    _raises("PERMISSION_DENIED", c.delete_registered_model_alias, name, "champion")
-    _raises("PERMISSION_DENIED", c.set_registered_model_tag, name, "k", "v")
-    _raises("PERMISSION_DENIED", c.create_model_version, name, info.model_uri)
+    raises_code("PERMISSION_DENIED", c.set_registered_model_alias, name, "challenger", "1")
+    raises_code("PERMISSION_DENIED", c.delete_registered_model_alias, name, "champion")
+    raises_code("PERMISSION_DENIED", c.set_registered_model_tag, name, "k", "v")
+    raises_code("PERMISSION_DENIED", c.create_model_version, name, info.model_uri)
     assert c.get_registered_model(name).aliases == {"champion": "1"}
     # On a model without a permission of its own, the write role applies.
     c.set_registered_model_alias(f"{name}-other", "challenger", "1")
@@ -307,11 +298,11 @@ def test_permission_read_on_a_model_loads_it_but_sets_no_alias(
     assert {mv.name for mv in c.search_model_versions(f"run_id = '{info.run_id}'")} == {
         name, f"{name}-other"
     }  # fmt: skip
-    _raises("PERMISSION_DENIED", c.get_registered_model, secret)
-    _raises("PERMISSION_DENIED", mlflow.pyfunc.load_model, f"models:/{secret}/1")
+    raises_code("PERMISSION_DENIED", c.get_registered_model, secret)
+    raises_code("PERMISSION_DENIED", mlflow.pyfunc.load_model, f"models:/{secret}/1")
     source = f"models:/{secret}/1"  # as a source for a version of a model the user may write
-    _raises("PERMISSION_DENIED", c.create_model_version, f"{name}-other", source)
-    message = _raises("RESOURCE_DOES_NOT_EXIST", c.get_registered_model, f"{name}-missing")
+    raises_code("PERMISSION_DENIED", c.create_model_version, f"{name}-other", source)
+    message = raises_code("RESOURCE_DOES_NOT_EXIST", c.get_registered_model, f"{name}-missing")
     assert secret not in message
-    message = _raises("RESOURCE_DOES_NOT_EXIST", c.create_model_version, f"{name}-no", "x")
+    message = raises_code("RESOURCE_DOES_NOT_EXIST", c.create_model_version, f"{name}-no", "x")
     assert secret not in message

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.mlflow_compat.conftest import Served, error_code
+from tests.mlflow_compat.conftest import Served, error_code, raises_code
 
 # mlflow warns about pickle formats and deprecated stages; the calls are the point here.
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -22,15 +22,6 @@ def _client():
 
     return MlflowClient()
 
-
-def _raises(code: str, call, *args, **kwargs) -> str:
-    from mlflow.exceptions import MlflowException
-
-    with pytest.raises(MlflowException) as err:
-        call(*args, **kwargs)
-    assert error_code(err.value) == code, err.value
-    assert "Traceback" not in str(err.value)
-    return str(err.value)
 
 
 def _log_model(experiment: str, wine) -> tuple[str, Any, Any]:
@@ -80,10 +71,10 @@ def test_registered_model_create_get_update_tags_rename_delete(tracking: Served,
 
     c.rename_registered_model(name, name + "-b")  # MlflowClient returns nothing here
     assert c.get_registered_model(name + "-b").tags == {"stage": "dev"}
-    _raises("RESOURCE_DOES_NOT_EXIST", c.get_registered_model, name)
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.get_registered_model, name)
 
     c.delete_registered_model(name + "-b")
-    _raises("RESOURCE_DOES_NOT_EXIST", c.get_registered_model, name + "-b")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.get_registered_model, name + "-b")
     assert [m.name for m in c.search_registered_models(f"name LIKE '{name}%'")] == []
 
     # Each change is an event of mltrail's audit trail, newest first, filed under its name.
@@ -100,27 +91,27 @@ def test_registered_model_create_get_update_tags_rename_delete(tracking: Served,
 
 def test_registered_model_errors(tracking: Served, name):
     c = _client()
-    _raises("RESOURCE_DOES_NOT_EXIST", c.get_registered_model, name)
-    _raises("RESOURCE_DOES_NOT_EXIST", c.update_registered_model, name, description="x")
-    _raises("RESOURCE_DOES_NOT_EXIST", c.delete_registered_model, name)
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.get_registered_model, name)
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.update_registered_model, name, description="x")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.delete_registered_model, name)
     c.create_registered_model(name)
-    message = _raises("RESOURCE_ALREADY_EXISTS", c.create_registered_model, name)
+    message = raises_code("RESOURCE_ALREADY_EXISTS", c.create_registered_model, name)
     assert name in message
     c.create_registered_model(name + "-other")
-    _raises("RESOURCE_ALREADY_EXISTS", c.rename_registered_model, name, name + "-other")
-    _raises("RESOURCE_DOES_NOT_EXIST", c.get_model_version, name, "1")
-    _raises("RESOURCE_DOES_NOT_EXIST", c.get_latest_versions, name + "-missing")
+    raises_code("RESOURCE_ALREADY_EXISTS", c.rename_registered_model, name, name + "-other")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.get_model_version, name, "1")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.get_latest_versions, name + "-missing")
     # MLflow's codes for aliases: a missing model is RESOURCE_DOES_NOT_EXIST, a missing alias
     # INVALID_PARAMETER_VALUE, and 'latest' of a model without versions RESOURCE_DOES_NOT_EXIST.
-    _raises("RESOURCE_DOES_NOT_EXIST", c.get_model_version_by_alias, name + "-missing", "a")
-    message = _raises("INVALID_PARAMETER_VALUE", c.get_model_version_by_alias, name, "champion")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.get_model_version_by_alias, name + "-missing", "a")
+    message = raises_code("INVALID_PARAMETER_VALUE", c.get_model_version_by_alias, name, "champion")
     assert "champion" in message
-    _raises("RESOURCE_DOES_NOT_EXIST", c.get_model_version_by_alias, name, "latest")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.get_model_version_by_alias, name, "latest")
     # Deleting a tag or alias the model does not have is no error, as in MLflow, and no event.
     c.delete_registered_model_tag(name, "no-such-tag")
     c.delete_registered_model_alias(name, "no-such-alias")
-    _raises("RESOURCE_DOES_NOT_EXIST", c.delete_registered_model_tag, name + "-missing", "k")
-    _raises("RESOURCE_DOES_NOT_EXIST", c.delete_registered_model_alias, name + "-missing", "a")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.delete_registered_model_tag, name + "-missing", "k")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.delete_registered_model_alias, name + "-missing", "a")
     assert _actions(tracking, name) == ["create_model"]
 
 
@@ -235,7 +226,7 @@ def test_the_whole_version_lifecycle_on_sqlite_and_postgres(server: Served, wine
     assert c.get_model_version(name, "1").aliases == []
     c.delete_registered_model_alias(name, "challenger")
     assert c.get_registered_model(name).aliases == {"champion": "2"}
-    _raises("INVALID_PARAMETER_VALUE", c.get_model_version_by_alias, name, "challenger")
+    raises_code("INVALID_PARAMETER_VALUE", c.get_model_version_by_alias, name, "challenger")
     assert c.get_model_version_by_alias(name, "latest").version == "2"  # MLflow's reserved alias
 
     # Loading by version, alias and stage gives the model that was logged.
@@ -266,7 +257,7 @@ def test_the_whole_version_lifecycle_on_sqlite_and_postgres(server: Served, wine
 
     # Deleting a version.
     c.delete_model_version(name, "1")
-    _raises("RESOURCE_DOES_NOT_EXIST", c.get_model_version, name, "1")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.get_model_version, name, "1")
     assert [mv.version for mv in c.search_model_versions(f"name = '{name}'")] == ["2"]
     assert [mv.version for mv in c.get_latest_versions(name)] == ["2"]
 
@@ -289,7 +280,7 @@ def test_the_whole_version_lifecycle_on_sqlite_and_postgres(server: Served, wine
     } <= actions
     c.delete_registered_model(name)
     assert _actions(server, name)[0] == "delete_model"
-    _raises("RESOURCE_DOES_NOT_EXIST", c.get_model_version, name, "2")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.get_model_version, name, "2")
 
 
 def test_versions_created_by_the_client_directly_and_in_log_model(tracking: Served, wine, name):
@@ -348,9 +339,9 @@ def test_versions_created_by_the_client_directly_and_in_log_model(tracking: Serv
     assert c.create_model_version(prod, f"models:/{name}/Production").version == "5"
     assert list(mlflow.pyfunc.load_model(f"models:/{prod}/1").predict(X)) == expected
     c.delete_model_version(name, "1")
-    _raises("RESOURCE_DOES_NOT_EXIST", c.create_model_version, prod, f"models:/{name}/1")
-    _raises("RESOURCE_DOES_NOT_EXIST", c.create_model_version, prod, f"models:/{name}/Staging")
-    _raises("RESOURCE_DOES_NOT_EXIST", c.create_model_version, prod, f"models:/{name}-no/1")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.create_model_version, prod, f"models:/{name}/1")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.create_model_version, prod, f"models:/{name}/Staging")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.create_model_version, prod, f"models:/{name}-no/1")
     assert [mv.version for mv in c.search_model_versions(f"name = '{prod}'")] == [
         "5", "4", "3", "2", "1"
     ]  # fmt: skip
@@ -365,16 +356,17 @@ def test_version_errors(tracking: Served, wine, name):
     mlflow.register_model(f"runs:/{run_id}/model", name)
 
     # An alias the client itself refuses, and names only the server refuses ('latest', 'v<n>').
-    _raises("INVALID_PARAMETER_VALUE", c.set_registered_model_alias, name, "bad alias!", "1")
+    raises_code("INVALID_PARAMETER_VALUE", c.set_registered_model_alias, name, "bad alias!", "1")
     for reserved in ("latest", "v1", "V12"):
-        _raises("INVALID_PARAMETER_VALUE", c.set_registered_model_alias, name, reserved, "1")
+        raises_code("INVALID_PARAMETER_VALUE", c.set_registered_model_alias, name, reserved, "1")
     store = c._get_registry_client().store  # past the client's own checks: the server's answer
-    _raises("INVALID_PARAMETER_VALUE", store.set_registered_model_alias, name, "bad alias!", "1")
-    _raises("RESOURCE_DOES_NOT_EXIST", c.set_registered_model_alias, name, "champion", "9")
-    _raises("RESOURCE_DOES_NOT_EXIST", c.get_model_version, name, "9")
-    _raises("RESOURCE_DOES_NOT_EXIST", c.transition_model_version_stage, name, "9", "Staging")
-    _raises("INVALID_PARAMETER_VALUE", c.transition_model_version_stage, name, "1", "Nowhere")
-    _raises("RESOURCE_DOES_NOT_EXIST", c.delete_model_version_tag, name, "9", "k")
+    bad = "bad alias!"
+    raises_code("INVALID_PARAMETER_VALUE", store.set_registered_model_alias, name, bad, "1")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.set_registered_model_alias, name, "champion", "9")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.get_model_version, name, "9")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.transition_model_version_stage, name, "9", "Staging")
+    raises_code("INVALID_PARAMETER_VALUE", c.transition_model_version_stage, name, "1", "Nowhere")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.delete_model_version_tag, name, "9", "k")
     c.delete_model_version_tag(name, "1", "no-such-tag")  # no error, as in MLflow
 
     # A source that holds no model. mlflow.register_model looks at the run's artifacts first
@@ -386,15 +378,15 @@ def test_version_errors(tracking: Served, wine, name):
     assert error_code(err.value) == "INTERNAL_ERROR"
     assert "Unable to find a logged_model with artifact_path nothing-here" in str(err.value)
     # Asked directly, the server refuses to make a version of it.
-    _raises(
+    raises_code(
         "INVALID_PARAMETER_VALUE",
         c.create_model_version,
         name,
         f"runs:/{run_id}/nothing-here",
         run_id=run_id,
     )
-    _raises("RESOURCE_DOES_NOT_EXIST", c.create_model_version, name, "runs:/" + "0" * 32 + "/m")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.create_model_version, name, "runs:/" + "0" * 32 + "/m")
     # A version of a model that does not exist (mlflow.register_model creates it first).
-    _raises("RESOURCE_DOES_NOT_EXIST", c.create_model_version, f"{name}-new", info.model_uri)
-    _raises("RESOURCE_DOES_NOT_EXIST", c.get_registered_model, f"{name}-new")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.create_model_version, f"{name}-new", info.model_uri)
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.get_registered_model, f"{name}-new")
     assert [mv.version for mv in c.search_model_versions(f"name = '{name}'")] == ["1"]

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.mlflow_compat.conftest import Served, error_code
+from tests.mlflow_compat.conftest import Served, error_code, raises_code
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -280,15 +280,6 @@ def test_search_pages_with_tokens(tracking: Served, name):
 # -- bad requests --------------------------------------------------------------------------------
 
 
-def _raises(code: str, call, *args, **kwargs):
-    from mlflow.exceptions import MlflowException
-
-    with pytest.raises(MlflowException) as err:
-        call(*args, **kwargs)
-    assert error_code(err.value) == code, err.value
-    assert "Traceback" not in str(err.value)
-    return str(err.value)
-
 
 def test_bad_requests_get_mlflows_error_codes(tracking: Served, name):
     from mlflow.entities import Param
@@ -296,21 +287,22 @@ def test_bad_requests_get_mlflows_error_codes(tracking: Served, name):
     c = _client()
     run_id = c.create_run(c.create_experiment(name)).info.run_id
     c.log_param(run_id, "lr", "0.1")
-    _raises("RESOURCE_DOES_NOT_EXIST", c.get_run, "0" * 32)
-    _raises("RESOURCE_DOES_NOT_EXIST", c.log_metric, "f" * 32, "m", 1.0)
-    message = _raises("INVALID_PARAMETER_VALUE", c.log_param, run_id, "lr", "0.2")
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.get_run, "0" * 32)
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.log_metric, "f" * 32, "m", 1.0)
+    message = raises_code("INVALID_PARAMETER_VALUE", c.log_param, run_id, "lr", "0.2")
     assert "'0.1'" in message and "immutable" in message
-    _raises("INVALID_PARAMETER_VALUE", c.log_metric, run_id, "k" * 251, 1.0)
-    _raises("INVALID_PARAMETER_VALUE", c.log_param, run_id, "p", "v" * 6001)
-    _raises("INVALID_PARAMETER_VALUE", c.set_tag, run_id, "../escape", "x")
-    message = _raises("INVALID_PARAMETER_VALUE", c.search_runs, ["0"], "metrics.acc >")
+    raises_code("INVALID_PARAMETER_VALUE", c.log_metric, run_id, "k" * 251, 1.0)
+    raises_code("INVALID_PARAMETER_VALUE", c.log_param, run_id, "p", "v" * 6001)
+    raises_code("INVALID_PARAMETER_VALUE", c.set_tag, run_id, "../escape", "x")
+    message = raises_code("INVALID_PARAMETER_VALUE", c.search_runs, ["0"], "metrics.acc >")
     assert "missing value" in message
-    _raises("INVALID_PARAMETER_VALUE", c.search_runs, ["0"], "metrics.acc = 'high'")
-    _raises("INVALID_PARAMETER_VALUE", c.search_runs, ["0"], order_by=["nope.x"])
+    raises_code("INVALID_PARAMETER_VALUE", c.search_runs, ["0"], "metrics.acc = 'high'")
+    raises_code("INVALID_PARAMETER_VALUE", c.search_runs, ["0"], order_by=["nope.x"])
     too_many = [Param(f"p{i}", "v") for i in range(101)]
-    _raises("INVALID_PARAMETER_VALUE", c._tracking_client.store.log_batch, run_id, [], too_many, [])
-    _raises("RESOURCE_DOES_NOT_EXIST", c.get_experiment, "987654")
-    _raises("INVALID_PARAMETER_VALUE", c.delete_experiment, "0")
+    store = c._tracking_client.store
+    raises_code("INVALID_PARAMETER_VALUE", store.log_batch, run_id, [], too_many, [])
+    raises_code("RESOURCE_DOES_NOT_EXIST", c.get_experiment, "987654")
+    raises_code("INVALID_PARAMETER_VALUE", c.delete_experiment, "0")
 
 
 def test_raw_bad_requests_and_unserved_routes(tracking: Served):

@@ -756,24 +756,25 @@ class SqlStore(SqlAuthMixin, SqlRegistryMixin, SqlLoggedModels, TrackingStore):
             return
         with self._write() as conn, conn.begin():
             run_pk = self._writable_run_pk(conn, run_id)
-            stmt = self._upsert(t.artifacts)
-            ex = stmt.excluded
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["run_pk", "path"],
-                    set_={"hash": ex.hash, "size": ex.size, "mode": ex.mode},
-                ),
-                [
-                    {
-                        "run_pk": run_pk,
-                        "path": f.path,
-                        "hash": f.hash,
-                        "size": f.size,
-                        "mode": f.mode,
-                    }
-                    for f in files
-                ],
-            )
+            self._put_files(conn, t.artifacts, {"run_pk": run_pk}, files)
+
+    def _put_files(
+        self, conn: sa.Connection, table: sa.Table, owner: dict[str, int], files: Sequence[FileInfo]
+    ) -> None:
+        """Upsert ``files`` into a file table (artifacts, logged model files) for ``owner``."""
+        stmt = self._upsert(table)
+        ex = stmt.excluded
+        (key,) = owner
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[key, "path"],
+                set_={"hash": ex.hash, "size": ex.size, "mode": ex.mode},
+            ),
+            [
+                {**owner, "path": f.path, "hash": f.hash, "size": f.size, "mode": f.mode}
+                for f in files
+            ],
+        )
 
     def list_artifacts(self, run_id: str, prefix: str | None = None) -> list[FileInfo]:
         """Return a run's artifact files, optionally under a path prefix."""

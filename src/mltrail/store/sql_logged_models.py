@@ -53,6 +53,13 @@ class SqlLoggedModels(LoggedModelStore):
         def _writable_run_pk(self, conn: sa.Connection, run_id: str) -> int: ...
         def get_run_info(self, run_id: str) -> RunInfo: ...
         def add_artifacts(self, run_id: str, files: Sequence[FileInfo]) -> None: ...
+        def _put_files(
+            self,
+            conn: sa.Connection,
+            table: sa.Table,
+            owner: dict[str, int],
+            files: Sequence[FileInfo],
+        ) -> None: ...
         def list_artifacts(self, run_id: str, prefix: str | None = None) -> list[FileInfo]: ...
 
     # -- lookups -----------------------------------------------------------------------------
@@ -295,19 +302,7 @@ class SqlLoggedModels(LoggedModelStore):
             return
         with self._write() as conn, conn.begin():
             row = self._logged_row(conn, model_id)
-            stmt = self._upsert(t.logged_model_files)
-            ex = stmt.excluded
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["model_pk", "path"],
-                    set_={"hash": ex.hash, "size": ex.size, "mode": ex.mode},
-                ),
-                [
-                    {"model_pk": row.model_pk, "path": f.path, "hash": f.hash, "size": f.size,
-                     "mode": f.mode}
-                    for f in files
-                ],
-            )  # fmt: skip
+            self._put_files(conn, t.logged_model_files, {"model_pk": row.model_pk}, files)
 
     def list_logged_model_files(self, model_id: str, prefix: str | None = None) -> list[FileInfo]:
         """Return a logged model's files, paths relative to its folder."""
