@@ -17,7 +17,6 @@ from mltrail.mlflow_api import codec
 from mltrail.mlflow_api.context import Context
 from mltrail.mlflow_api.uris import (
     LOGGED_MODEL,
-    MODEL_VERSION,
     RUN,
     ArtifactPath,
     parse_artifact_path,
@@ -196,5 +195,3 @@ def join_parts(ctx: Context, where: ArtifactPath, part_hashes: Sequence[str]) ->
         os.unlink(tmp)
     return record_file(ctx, where, info.hash, info.size)
 
-
-__all__ = ["MODEL_VERSION", "delete", "find_file", "join_parts", "list_dir", "record_file"]
