@@ -21,6 +21,7 @@ COMMANDS = {
     "models": "mltrail.cli.models:models_group",
     "lineage": "mltrail.cli.lineage:lineage_command",
     "reproduce": "mltrail.cli.reproduce:reproduce_command",
+    "import": "mltrail.cli.importer:import_group",
     "params": "mltrail.cli.pipeline_diff:params_group",
     "metrics": "mltrail.cli.pipeline_diff:metrics_group",
     "ui": "mltrail.cli.server:ui_command",

@@ -1,0 +1,138 @@
+"""``mltrail import``: bring another tool's history into this store."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from mltrail.cli import format as fmt
+from mltrail.cli.context import get_client
+from mltrail.cli.options import json_option
+
+
+@click.group("import")
+def import_group() -> None:
+    """Bring in the history of another tool (MLflow) so lineage, search and the registry see it."""
+
+
+@import_group.command("mlflow")
+@click.argument("source", metavar="SOURCE")
+@click.option(
+    "--experiment",
+    "experiments",
+    multiple=True,
+    metavar="NAME",
+    help="Import only this experiment (repeat for more). Default: every experiment.",
+)
+@click.option(
+    "--artifacts",
+    "artifacts_root",
+    type=click.Path(exists=True, file_okay=False),
+    help="The MLflow server's --artifacts-destination folder, where mlflow-artifacts: URIs "
+    "point. Runs whose artifacts are in local folders need none.",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be imported; write nothing.")
+@json_option
+def mlflow_command(
+    source: str,
+    experiments: tuple[str, ...],
+    artifacts_root: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Import an MLflow tracking database: sqlite:///mlflow.db or postgresql://user@host/db.
+
+    Experiments (matched by name), runs with their MLflow ids, names, users, parents, statuses
+    and times, params, tags, every metric point, dataset inputs and artifacts. The source is
+    opened read-only. Run it again to bring in what changed: finished runs already imported are
+    skipped, and an import that was stopped completes. Exit 1 when anything was left out (each
+    item is listed with the reason).
+    """
+    from mltrail.importers.mlflow import import_mlflow
+
+    client = get_client()
+    bar = _RunsBar()
+    try:
+        report = import_mlflow(
+            source,
+            client,
+            experiments=experiments or None,
+            artifacts_root=artifacts_root,
+            dry_run=dry_run,
+            progress=bar.update,
+        )
+    finally:
+        bar.stop()
+    if as_json:
+        fmt.echo_json(report.to_dict())
+    else:
+        _print_report(report)
+    if report.skipped:
+        sys.exit(1)
+
+
+class _RunsBar:
+    """A progress bar over runs on stderr when it is a terminal; nothing otherwise."""
+
+    def __init__(self) -> None:
+        self._progress: Any = None
+        self._task: Any = None
+
+    def update(self, done: int, total: int, name: str) -> None:
+        try:
+            tty = sys.stderr.isatty()
+        except (AttributeError, ValueError):
+            tty = False
+        if not tty:
+            return
+        if self._progress is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self._progress = Progress(
+                TextColumn("importing runs"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[name]}"),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("runs", total=total, name="")
+        self._progress.update(self._task, completed=done, name=name[:30])
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _print_report(report: Any) -> None:
+    from mltrail.cli.render import console, key_values
+
+    out = console()
+    verb = "Would import" if report.dry_run else "Imported"
+    out.print(f"{verb} from {report.source} (MLflow schema {report.schema_revision}):")
+    rows = [
+        (
+            "experiments",
+            f"{report.experiments_created} new, {report.experiments_existing} existing",
+        ),
+        (
+            "runs",
+            f"{report.runs_imported} new, {report.runs_updated} updated, "
+            f"{report.runs_unchanged} unchanged",
+        ),
+    ]
+    if not report.dry_run:
+        rows += [
+            ("params", f"{report.params:,}"),
+            ("metric points", f"{report.metric_points:,}"),
+            ("artifacts", f"{report.artifacts:,} files, {fmt.size(report.artifact_bytes)}"),
+        ]
+    out.print(key_values(rows))
+    if report.skipped:
+        out.print(f"Left out ({len(report.skipped)}):")
+        for item in report.skipped:
+            out.print(f"  {item.what}: {item.reason}", highlight=False)

@@ -1,0 +1,1 @@
+"""Importers: other tools' history, read read-only, written through mltrail's store."""

@@ -1,0 +1,351 @@
+"""``mltrail import mlflow``: an MLflow tracking database's history into mltrail's store.
+
+Experiments (by name), runs with their MLflow ids, names, users, parents, statuses and times,
+params, tags (MLflow's system tags as mltrail's own fields and tags, as the MLflow API maps them),
+every metric point, dataset inputs, and artifacts from the run's artifact folder. The target is
+whatever store the client has: an embedded project, PostgreSQL, or a server over HTTP.
+
+Idempotent and resumable: each run is marked when its import completes with the source's
+status and end time; a rerun skips marked runs that did not change, completes runs a killed
+import left half done (metric points already written are not written again), and brings in what
+a run logged since (a run imported while RUNNING that finished later).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from mltrail import validation as v
+from mltrail.entities import FileInfo, NamedDataset, RunBatch, RunStatus
+from mltrail.errors import InvalidInput, MltrailError, NotFound
+from mltrail.importers.mlflow_db import MlflowDb, SourceRun
+from mltrail.mlflow_api import tags as system
+
+if TYPE_CHECKING:
+    from mltrail.objects.base import ObjectStore
+    from mltrail.store.base import TrackingStore
+    from mltrail.tracking.client import MltrailClient
+
+#: The tag an imported run carries once its import is complete: the source's state then.
+MARKER = "mltrail.import.mlflow"
+_PARAM_CHUNK = 100
+
+
+@dataclass
+class Skipped:
+    """Something left out of an import, and why."""
+
+    what: str
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    """What an import brought in (or, in a dry run, would), and what it left out."""
+
+    source: str
+    schema_revision: str
+    dry_run: bool = False
+    experiments_created: int = 0
+    experiments_existing: int = 0
+    runs_imported: int = 0
+    runs_updated: int = 0
+    runs_unchanged: int = 0
+    metric_points: int = 0
+    params: int = 0
+    artifacts: int = 0
+    artifact_bytes: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+Progress = Callable[[int, int, str], None]
+
+
+def import_mlflow(
+    source: str,
+    client: MltrailClient,
+    *,
+    experiments: Sequence[str] | None = None,
+    artifacts_root: str | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import an MLflow database (``sqlite:///…``, ``postgresql://…``) into ``client``'s store.
+
+    ``experiments`` limits the import to those names; ``artifacts_root`` is where
+    ``mlflow-artifacts:`` URIs point (the MLflow server's ``--artifacts-destination``).
+    ``progress(done, total, run_name)`` is called after each run.
+    """
+    db = MlflowDb(source)
+    try:
+        report = ImportReport(source, db.revision, dry_run)
+        wanted = set(experiments or ())
+        found = [e for e in db.experiments() if not wanted or e.name in wanted]
+        for name in sorted(wanted - {e.name for e in found}):
+            report.skipped.append(Skipped(f"experiment {name!r}", "not in the source"))
+        job = _Import(db, client.store, client.objects, report, artifacts_root)
+        ids = {e.experiment_id: job.experiment(e) for e in found}
+        runs = db.runs(list(ids))
+        for done, run in enumerate(runs, 1):
+            try:
+                job.run(run, ids[run.experiment_id])
+            except MltrailError as e:
+                report.skipped.append(Skipped(f"run {run.run_id}", e.message))
+            if progress is not None:
+                progress(done, len(runs), run.name or run.run_id)
+        for exp in found:
+            target = ids[exp.experiment_id]
+            if (
+                exp.lifecycle_stage == "deleted"
+                and target is not None
+                and not dry_run
+                and client.store.get_experiment(target).lifecycle_stage != "deleted"
+            ):
+                client.store.set_experiment_lifecycle(target, "deleted")
+        return report
+    finally:
+        db.close()
+
+
+class _Import:
+    """One import's writes into the target store."""
+
+    def __init__(
+        self,
+        db: MlflowDb,
+        store: TrackingStore,
+        objects: ObjectStore,
+        report: ImportReport,
+        artifacts_root: str | None,
+    ) -> None:
+        self.db, self.store, self.objects, self.report = db, store, objects, report
+        self.artifacts_root = artifacts_root
+        self.dry_run = report.dry_run
+
+    def experiment(self, exp: Any) -> str | None:
+        """The target experiment of a source one: found by name, else created."""
+        found = self.store.get_experiment_by_name(exp.name)
+        if found is not None:
+            self.report.experiments_existing += 1
+            if not self.dry_run and found.lifecycle_stage == "deleted":
+                # Restored so runs can be added; deleted again at the end if the source's is.
+                self.store.set_experiment_lifecycle(found.experiment_id, "active")
+            return found.experiment_id
+        self.report.experiments_created += 1
+        if self.dry_run:
+            return None
+        tags = {}
+        for key, value in exp.tags.items():
+            try:
+                tags[v.check_key(key, "tag")] = v.check_tag_value(key, value)
+            except InvalidInput as e:
+                self.report.skipped.append(
+                    Skipped(f"tag {key!r} of experiment {exp.name}", e.message)
+                )
+        return self.store.create_experiment(v.check_experiment_name(exp.name), tags)
+
+    # -- runs --------------------------------------------------------------------------------
+    def run(self, run: SourceRun, experiment_id: str | None) -> None:
+        """Import one run, or bring an earlier import of it up to date."""
+        signature = f"{run.status}:{run.end_time}:{run.lifecycle_stage}"
+        try:
+            existing = self.store.get_run(run.run_id)
+        except NotFound:
+            existing = None
+        if existing is not None and existing.data.tags.get(MARKER) == signature:
+            self.report.runs_unchanged += 1
+            return
+        if existing is None:
+            self.report.runs_imported += 1
+        else:
+            self.report.runs_updated += 1
+        if self.dry_run:
+            return
+        assert experiment_id is not None
+        source_tags = self.db.key_values("tags", run.run_id)
+        tags = self._tags(run, source_tags)
+        if existing is None:
+            self._create(run, experiment_id, source_tags, tags)
+        else:
+            self._reopen(run, tags)
+        self._params(run)
+        self._metrics(run, fresh=existing is None)
+        self._datasets(run)
+        if self._artifacts(run):
+            # Unmarked, a run whose artifacts could not be read is tried again next time.
+            self.store.write_batches([RunBatch(run.run_id, tags={MARKER: signature})])
+        status = run.status if run.status in RunStatus.__members__ else "FAILED"
+        self.store.update_run(run.run_id, status=status, end_time=run.end_time)
+        if run.lifecycle_stage == "deleted":
+            self.store.set_run_lifecycle(run.run_id, "deleted")
+
+    def _tags(self, run: SourceRun, source: dict[str, str]) -> dict[str, str]:
+        tags = {}
+        for key, value in source.items():
+            if key in system.FIELDS:
+                continue
+            try:
+                mapped = v.check_key(system.to_mltrail(key), "tag")
+                tags[mapped] = v.check_tag_value(key, value)
+            except InvalidInput as e:
+                self.report.skipped.append(Skipped(f"tag {key!r} of run {run.run_id}", e.message))
+        return tags
+
+    def _create(
+        self, run: SourceRun, experiment_id: str, source: dict[str, str], tags: dict[str, str]
+    ) -> None:
+        from mltrail.tracking.client import generate_run_name
+
+        name = (run.name or source.get(system.RUN_NAME) or generate_run_name())[
+            : v.MAX_RUN_NAME_LENGTH
+        ]
+        parent = source.get(system.PARENT_RUN_ID) or None
+        if parent is not None:
+            try:
+                self.store.get_run_info(parent)
+            except NotFound:
+                self.report.skipped.append(
+                    Skipped(f"parent of run {run.run_id}", f"run {parent} is not imported")
+                )
+                parent = None
+        self.store.create_run(
+            experiment_id,
+            v.check_run_name(name),
+            run.user_id[:256],
+            run.start_time,
+            parent,
+            tags,
+            run_id=run.run_id,
+        )
+
+    def _reopen(self, run: SourceRun, tags: dict[str, str]) -> None:
+        """Make an earlier import of the run writable again, and update its tags."""
+        info = self.store.get_run_info(run.run_id)
+        if info.lifecycle_stage == "deleted":
+            self.store.set_run_lifecycle(run.run_id, "active")
+        if info.status != RunStatus.RUNNING.value:
+            self.store.update_run(run.run_id, status=RunStatus.RUNNING.value)
+        if tags:
+            self._write(run, RunBatch(run.run_id, tags=tags))
+
+    def _write(self, run: SourceRun, batch: RunBatch) -> None:
+        errors = self.store.write_batches([batch])
+        if run.run_id in errors:
+            raise errors[run.run_id]
+
+    def _params(self, run: SourceRun) -> None:
+        params = {}
+        for key, value in self.db.key_values("params", run.run_id).items():
+            try:
+                params[v.check_key(key, "param")] = v.check_param_value(key, value)
+            except InvalidInput as e:
+                self.report.skipped.append(Skipped(f"param {key!r} of run {run.run_id}", e.message))
+        items = list(params.items())
+        for start in range(0, len(items), _PARAM_CHUNK):
+            self._write(run, RunBatch(run.run_id, params=dict(items[start : start + _PARAM_CHUNK])))
+        self.report.params += len(items)
+
+    def _metrics(self, run: SourceRun, *, fresh: bool) -> None:
+        for key in sorted(self.db.metric_counts(run.run_id)):
+            try:
+                v.check_key(key)
+            except InvalidInput as e:
+                self.report.skipped.append(
+                    Skipped(f"metric {key!r} of run {run.run_id}", e.message)
+                )
+                continue
+            # Points a killed or earlier import wrote are the first ones in the same order.
+            done = 0 if fresh else len(self.store.get_metric_history(run.run_id, key))
+            for points in self.db.metrics(run.run_id, key, skip=done):
+                self._write(run, RunBatch(run.run_id, points))
+                self.report.metric_points += len(points)
+
+    def _datasets(self, run: SourceRun) -> None:
+        inputs = self.db.dataset_inputs(run.run_id)
+        log = getattr(self.store, "log_named_datasets", None)
+        if not inputs:
+            return
+        if log is None:
+            self.report.skipped.append(
+                Skipped(f"dataset inputs of run {run.run_id}", "the target store keeps none")
+            )
+            return
+        log(
+            run.run_id,
+            [
+                NamedDataset(
+                    d["name"][:500], d["digest"][:36], d["source_type"][:36], d["source"],
+                    d["schema"], d["profile"], d["tags"],
+                )
+                for d in inputs
+            ],
+        )  # fmt: skip
+
+    def _artifacts(self, run: SourceRun) -> bool:
+        """Store the run's artifact files; False when some could not be read."""
+        folder, readable = self._artifact_folder(run)
+        if folder is None:
+            return readable
+        files = []
+        complete = True
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            rel = path.relative_to(folder).as_posix()
+            try:
+                rel = v.check_artifact_path(rel)
+            except InvalidInput as e:
+                self.report.skipped.append(
+                    Skipped(f"artifact {rel!r} of run {run.run_id}", e.message)
+                )
+                complete = False
+                continue
+            info = self.objects.put_file(path)
+            mode = 0o755 if os.stat(path).st_mode & 0o111 else 0o644
+            files.append(FileInfo(rel, info.hash, info.size, mode))
+            self.report.artifact_bytes += info.size
+        if files:
+            self.store.add_artifacts(run.run_id, files)
+        self.report.artifacts += len(files)
+        return complete
+
+    def _artifact_folder(self, run: SourceRun) -> tuple[Path | None, bool]:
+        """The local folder of a run's artifacts (None: there is none to read), and whether the
+        artifacts can be read at all (a skip is recorded when they cannot)."""
+        uri = run.artifact_uri or ""
+        if not uri:
+            return None, True
+        if uri.startswith("mlflow-artifacts:"):
+            if self.artifacts_root is None:
+                return self._unreadable(
+                    run,
+                    f"{uri} is on an MLflow server: pass --artifacts with its "
+                    "--artifacts-destination folder",
+                )
+            rest = urlparse(uri).path.lstrip("/")
+            folder = Path(self.artifacts_root) / unquote(rest)
+        elif uri.startswith("file:"):
+            folder = Path(unquote(urlparse(uri).path))
+        elif "://" in uri or uri.startswith(("s3:", "gs:", "wasbs:", "dbfs:", "hdfs:")):
+            return self._unreadable(run, f"{uri} is not a local folder")
+        else:
+            folder = Path(uri)
+        if not folder.exists():
+            # MLflow makes the folder on the first artifact only: none is no artifact.
+            return None, True
+        if not folder.is_dir():
+            return self._unreadable(run, f"{folder} is not a folder")
+        return folder, True
+
+    def _unreadable(self, run: SourceRun, why: str) -> tuple[None, bool]:
+        self.report.skipped.append(Skipped(f"artifacts of run {run.run_id}", why))
+        return None, False

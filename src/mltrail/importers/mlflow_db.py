@@ -1,0 +1,327 @@
+"""An MLflow tracking database, read read-only: what ``mltrail import mlflow`` imports from.
+
+MLflow keeps its tracking and registry data in one SQL database (``sqlite:///mlflow.db`` or
+PostgreSQL) whose schema its Alembic migrations define; the tables read here have kept their
+columns from MLflow 1.x to 3.x. The connection is opened read-only (SQLite ``mode=ro``,
+PostgreSQL read-only transactions): an import never migrates or writes the source.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from mltrail.entities import Metric
+from mltrail.errors import InvalidInput, StoreError
+
+#: The Alembic revisions of every MLflow release this importer knows (1.x through 3.17):
+#: the source's must be one of them, or its tables may mean something else.
+KNOWN_REVISIONS = frozenset(
+    [
+        "0584bdc529eb",
+        "0a8213491aaa",
+        "0c779009ac13",
+        "17e22815139b",
+        "181f10493468",
+        "1971f2d9a75b",
+        "1a0cddfcaa16",
+        "1b5f0d9ad7c1",
+        "1bd49d398cd23",
+        "27a6a02d2cf1",
+        "2b4d017a5e9b",
+        "2c33131f4dae",
+        "2d6e25af4d3e",
+        "3500859a5d39",
+        "39d1c3be5f05",
+        "3da73c924c2f",
+        "400f98739977",
+        "4465047574b1",
+        "451aebb31d03",
+        "534353b11cbc",
+        "5b0e9adcef9c",
+        "5d2d30f0abce",
+        "6953534de441",
+        "6f8d9c3b2a1e",
+        "71994744cf8e",
+        "728d730b5ebd",
+        "75868b020152",
+        "76601a5f987d",
+        "770bee3ae1dd",
+        "7ac759974ad8",
+        "7d34483879f0",
+        "7f2a7d5fae7d",
+        "84291f40a231",
+        "867495a8f9d4",
+        "89d3d66ed43f",
+        "89d4b8295536",
+        "90e64c465722",
+        "97727af70f4d",
+        "a1b2c3d4e5f6",
+        "a5b4c3d2e1f0",
+        "a8b9c0d1e2f3",
+        "a8c4a736bde6",
+        "acf3f17fdcc7",
+        "ae8bbe7743c9",
+        "b7c8d9e0f1a2",
+        "b7e2c1a4d9f3",
+        "b7e4c1a90f23",
+        "bd07f7e963c5",
+        "bda7b8c39065",
+        "bf29a5ff90ea",
+        "c1d2e3f4a5b6",
+        "c3d6457b6d8a",
+        "c3d9e7f1a2b4",
+        "c48cb773bb87",
+        "c8d9e0f1a2b3",
+        "c9d4e5f6a7b8",
+        "cbc13b556ace",
+        "cc1f77228345",
+        "cfd24bdc0731",
+        "d0e1f2a3b4c5",
+        "d3e4f5a6b7c8",
+        "da6fb0208061",
+        "dc11669786a5",
+        "de4033877273",
+        "df50e92ffc5e",
+        "e1f2a3b4c5d6",
+        "f5a4f2784254",
+    ]
+)
+_REQUIRED = {
+    "experiments": {"experiment_id", "name", "lifecycle_stage"},
+    "runs": {"run_uuid", "user_id", "status", "start_time", "end_time", "lifecycle_stage"},
+    "params": {"key", "value", "run_uuid"},
+    "tags": {"key", "value", "run_uuid"},
+    "metrics": {"key", "value", "timestamp", "step", "run_uuid"},
+}
+#: Metric points read and written per batch: memory stays flat on long histories.
+METRIC_BATCH = 20_000
+
+
+@dataclass
+class SourceExperiment:
+    """An experiment of the source."""
+
+    experiment_id: str
+    name: str
+    lifecycle_stage: str
+    artifact_location: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SourceRun:
+    """A run of the source, without its params, tags and metrics (read on demand)."""
+
+    run_id: str
+    experiment_id: str
+    name: str | None
+    user_id: str
+    status: str
+    start_time: int
+    end_time: int | None
+    lifecycle_stage: str
+    artifact_uri: str | None
+
+
+def _read_only(uri: str) -> sa.Engine:
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///") :]
+        import os
+
+        if not os.path.exists(path):
+            raise InvalidInput(
+                f"no MLflow database at {path}",
+                hint="Pass the file MLflow's --backend-store-uri names, e.g. sqlite:///mlflow.db.",
+            )
+        # SQLite's URI form opens the file read-only, whatever the process may write.
+        return sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    if uri.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        from mltrail.store.engine import normalize_uri
+
+        return sa.create_engine(
+            normalize_uri(uri),
+            connect_args={"options": "-c default_transaction_read_only=on"},
+        )
+    raise InvalidInput(
+        f"{uri!r} is not an MLflow database URI",
+        hint="Pass sqlite:///path/to/mlflow.db or postgresql://user@host/db.",
+    )
+
+
+class MlflowDb:
+    """The tables of one MLflow database, read-only."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.engine = _read_only(uri)
+        try:
+            with self.engine.connect() as conn:
+                inspector = sa.inspect(conn)
+                names = set(inspector.get_table_names())
+                self.revision = self._revision(conn, names)
+                self.columns = {
+                    name: {c["name"] for c in inspector.get_columns(name)} for name in names
+                }
+        except sa.exc.OperationalError as e:
+            raise StoreError(f"cannot read the MLflow database {uri}: {e.orig}") from None
+        for table, needed in _REQUIRED.items():
+            missing = needed - self.columns.get(table, set())
+            if missing:
+                raise InvalidInput(
+                    f"{uri} is not an MLflow tracking database: table {table!r} lacks "
+                    f"{', '.join(sorted(missing))}"
+                )
+        meta = sa.MetaData()
+        meta.reflect(self.engine, only=[n for n in self.columns if not n.startswith("_")])
+        self.tables = meta.tables
+
+    def _revision(self, conn: sa.Connection, names: set[str]) -> str:
+        if "alembic_version" not in names or "experiments" not in names:
+            raise InvalidInput(
+                f"{self.uri} is not an MLflow tracking database (it has no MLflow tables)",
+                hint="Pass the database MLflow's server or client used (--backend-store-uri).",
+            )
+        revision = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        if revision not in KNOWN_REVISIONS:
+            raise InvalidInput(
+                f"{self.uri} has MLflow schema revision {revision!r}, which this mltrail does "
+                "not know",
+                hint="It comes from an MLflow newer than 3.17; upgrade mltrail, or import "
+                "through that MLflow's server (mltrail import mlflow http://host:5000).",
+            )
+        return str(revision)
+
+    def has(self, table: str, column: str | None = None) -> bool:
+        """Whether the source has a table (and a column of it)."""
+        return table in self.tables and (column is None or column in self.columns[table])
+
+    def close(self) -> None:
+        """Release the connection."""
+        self.engine.dispose()
+
+    # -- reading -----------------------------------------------------------------------------
+    def experiments(self) -> list[SourceExperiment]:
+        """Every experiment, with its tags, ordered by id."""
+        e = self.tables["experiments"].c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(self.tables["experiments"]).order_by(e.experiment_id))
+            found = {
+                str(r.experiment_id): SourceExperiment(
+                    str(r.experiment_id),
+                    r.name,
+                    r.lifecycle_stage,
+                    getattr(r, "artifact_location", None),
+                )
+                for r in rows
+            }
+            if self.has("experiment_tags"):
+                t = self.tables["experiment_tags"].c
+                for key, value, exp in conn.execute(sa.select(t.key, t.value, t.experiment_id)):
+                    if str(exp) in found:
+                        found[str(exp)].tags[key] = value or ""
+        return list(found.values())
+
+    def runs(self, experiment_ids: list[str]) -> list[SourceRun]:
+        """The runs of the experiments, oldest first (parents before their children)."""
+        r = self.tables["runs"].c
+        query = (
+            sa.select(self.tables["runs"])
+            .where(r.experiment_id.in_([int(x) for x in experiment_ids]))
+            .order_by(r.start_time, r.run_uuid)
+        )
+        with self.engine.connect() as conn:
+            return [
+                SourceRun(
+                    row.run_uuid,
+                    str(row.experiment_id),
+                    getattr(row, "name", None),
+                    row.user_id or "unknown",
+                    row.status,
+                    row.start_time or 0,
+                    row.end_time,
+                    row.lifecycle_stage,
+                    getattr(row, "artifact_uri", None),
+                )
+                for row in conn.execute(query)
+            ]
+
+    def key_values(self, table: str, run_id: str) -> dict[str, str]:
+        """A run's params or tags."""
+        c = self.tables[table].c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(c.key, c.value).where(c.run_uuid == run_id))
+            return {k: "" if v is None else v for k, v in rows}
+
+    def metric_counts(self, run_id: str) -> dict[str, int]:
+        """How many points each metric of a run has."""
+        c = self.tables["metrics"].c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(c.key, sa.func.count()).where(c.run_uuid == run_id).group_by(c.key)
+            )
+            return dict(rows.all())  # type: ignore[arg-type]
+
+    def metrics(self, run_id: str, key: str, skip: int = 0) -> Iterator[list[Metric]]:
+        """One metric's points in batches, by step, then time, then value, after the first
+        ``skip`` (those a previous import wrote)."""
+        c = self.tables["metrics"].c
+        has_nan = "is_nan" in self.columns["metrics"]
+        columns = [c.value, c.timestamp, c.step, *([c.is_nan] if has_nan else [])]
+        query = (
+            sa.select(*columns)
+            .where(c.run_uuid == run_id, c.key == key)
+            .order_by(c.step, c.timestamp, c.value)
+            .offset(skip)
+        )
+        with self.engine.connect().execution_options(stream_results=True) as conn:
+            result = conn.execute(query)
+            while chunk := result.fetchmany(METRIC_BATCH):
+                yield [
+                    Metric(
+                        key,
+                        math.nan if (has_nan and row[3]) or row[0] is None else float(row[0]),
+                        int(row[1]),
+                        int(row[2]),
+                    )
+                    for row in chunk
+                ]
+
+    def dataset_inputs(self, run_id: str) -> list[dict[str, Any]]:
+        """The datasets a run logged as inputs (MLflow 2.4+), with their input tags."""
+        if not (self.has("inputs") and self.has("datasets")):
+            return []
+        i, d = self.tables["inputs"].c, self.tables["datasets"].c
+        query = (
+            sa.select(i.input_uuid, d.name, d.digest, d.dataset_source_type, d.dataset_source,
+                      d.dataset_schema, d.dataset_profile)
+            .select_from(self.tables["inputs"].join(self.tables["datasets"],
+                                                      i.source_id == d.dataset_uuid))
+            .where(i.destination_id == run_id, i.source_type == "DATASET",
+                   i.destination_type == "RUN")
+        )  # fmt: skip
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            tags: dict[str, dict[str, str]] = {row.input_uuid: {} for row in rows}
+            if rows and self.has("input_tags"):
+                t = self.tables["input_tags"].c
+                for uuid, name, value in conn.execute(
+                    sa.select(t.input_uuid, t.name, t.value).where(t.input_uuid.in_(list(tags)))
+                ):
+                    tags[uuid][name] = value
+        return [
+            {
+                "name": row.name,
+                "digest": row.digest,
+                "source_type": row.dataset_source_type or "",
+                "source": row.dataset_source or "",
+                "schema": row.dataset_schema,
+                "profile": row.dataset_profile,
+                "tags": tags[row.input_uuid],
+            }
+            for row in rows
+        ]

@@ -1,0 +1,255 @@
+"""``mltrail import mlflow`` from a tracking database the real mlflow client wrote."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+if os.environ.get("MLTRAIL_REQUIRE_MLFLOW"):
+    import mlflow  # noqa: F401
+else:
+    pytest.importorskip("mlflow")
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_env(monkeypatch: pytest.MonkeyPatch):
+    import mlflow
+
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("DO_NOT_TRACK", "true")
+    yield
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def _template(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """An MLflow sqlite store with nested runs, NaN, a long history, artifacts and a dataset,
+    made once (MLflow's migrations of a new database take seconds)."""
+    import mlflow
+    import pandas as pd
+    from mlflow.entities import Metric
+
+    tmp_path = tmp_path_factory.mktemp("mlflow-source")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    db = tmp_path / "mlflow" / "mlflow.db"
+    db.parent.mkdir()
+    mlflow.set_tracking_uri(f"sqlite:///{db}")
+    # An artifact folder of its own: MLflow's default is ./mlruns in the working directory.
+    exp_id = mlflow.create_experiment(
+        "wine", artifact_location=str(tmp_path / "artifacts"), tags={"team": "risk"}
+    )
+    mlflow.set_experiment("wine")
+    (tmp_path / "report.txt").write_text("accuracy 0.9\n")
+    with mlflow.start_run(run_name="parent", tags={"mlflow.source.git.commit": "abc"}) as p:
+        mlflow.log_params({"lr": "0.1", "depth": 5})
+        points = [Metric("loss", 1 / (s + 1), 1_000 + s, s) for s in range(2500)]
+        for start in range(0, 2500, 1000):  # one call per point would take 20 s here
+            mlflow.MlflowClient().log_batch(p.info.run_id, metrics=points[start : start + 1000])
+        mlflow.log_metric("odd", float("nan"), step=0)
+        mlflow.log_artifact(str(tmp_path / "report.txt"), "eval")
+        frame = pd.DataFrame({"a": [1, 2]})
+        mlflow.log_input(mlflow.data.from_pandas(frame, name="train"), context="training")
+        with mlflow.start_run(run_name="child", nested=True) as c:
+            mlflow.log_metric("acc", 0.5)
+    mlflow.set_tracking_uri(None)
+    return {"db": db, "exp_id": exp_id, "parent": p.info.run_id, "child": c.info.run_id}
+
+
+@pytest.fixture
+def source(_template: dict, tmp_path: Path) -> dict:
+    """A copy of the template store of the test's own (its artifacts stay where they were)."""
+    db = tmp_path / "mlflow.db"
+    shutil.copy(_template["db"], db)
+    return {**_template, "db": db, "uri": f"sqlite:///{db}"}
+
+
+@pytest.fixture
+def target(tmp_path: Path):
+    from mltrail import MltrailClient
+
+    client = MltrailClient(str(tmp_path / "target"))
+    yield client
+    client.close()
+
+
+def test_a_whole_database_comes_across(source, target, tmp_path):
+    from mltrail.importers.mlflow import import_mlflow
+
+    before = _sha(source["db"])
+    report = import_mlflow(source["uri"], target)
+    assert _sha(source["db"]) == before  # read-only: the source is not touched
+    assert report.skipped == []
+    assert (report.runs_imported, report.experiments_created) == (2, 1)
+    exp = target.store.get_experiment_by_name("wine")
+    assert exp.tags == {"team": "risk"}
+    parent = target.get_run(source["parent"])
+    child = target.get_run(source["child"])
+    assert (parent.info.run_name, parent.info.status) == ("parent", "FINISHED")
+    assert child.info.parent_run_id == source["parent"]
+    assert parent.data.params == {"lr": "0.1", "depth": "5"}
+    assert parent.data.tags["mltrail.git.commit"] == "abc"
+    assert "mlflow.runName" not in parent.data.tags
+    history = target.get_metric_history(source["parent"], "loss")
+    assert [(m.step, m.timestamp) for m in history] == [(s, 1_000 + s) for s in range(2500)]
+    assert history[1].value == pytest.approx(0.5)
+    assert math.isnan(target.get_metric_history(source["parent"], "odd")[0].value)
+    out = target.download_artifacts(source["parent"], "eval/report.txt", tmp_path / "dl.txt")
+    assert out.read_text() == "accuracy 0.9\n"
+    datasets, _ = target.store.get_run_links(source["parent"])
+    assert [(d.name, d.tags.get("mlflow.data.context")) for d in datasets] == [
+        ("train", "training")
+    ]
+
+
+def test_a_second_import_changes_nothing_and_a_later_one_brings_what_is_new(source, target):
+    import mlflow
+
+    from mltrail.importers.mlflow import import_mlflow
+
+    import_mlflow(source["uri"], target)
+    again = import_mlflow(source["uri"], target)
+    assert (again.runs_unchanged, again.runs_imported, again.metric_points) == (2, 0, 0)
+    # The run goes on in MLflow after the first import: only what is new comes in.
+    mlflow.set_tracking_uri(source["uri"])
+    client = mlflow.MlflowClient()
+    client.update_run(source["child"], "RUNNING")
+    client.log_metric(source["child"], "acc", 0.7, step=1)
+    client.set_terminated(source["child"], "FAILED")
+    mlflow.set_tracking_uri(None)
+    later = import_mlflow(source["uri"], target)
+    assert (later.runs_updated, later.runs_unchanged, later.metric_points) == (1, 1, 1)
+    assert [m.value for m in target.get_metric_history(source["child"], "acc")] == [0.5, 0.7]
+    assert target.get_run(source["child"]).info.status == "FAILED"
+
+
+def test_a_killed_import_is_completed_by_the_next_one(source, target, monkeypatch):
+    from mltrail.importers import mlflow_db
+    from mltrail.importers.mlflow import import_mlflow
+
+    monkeypatch.setattr(mlflow_db, "METRIC_BATCH", 1000)
+    real = mlflow_db.MlflowDb.metrics
+
+    def dying(self, run_id, key, skip=0):
+        for n, batch in enumerate(real(self, run_id, key, skip)):
+            if n == 1:
+                raise KeyboardInterrupt  # as if killed half way through a long history
+            yield batch
+
+    monkeypatch.setattr(mlflow_db.MlflowDb, "metrics", dying)
+    with pytest.raises(KeyboardInterrupt):
+        import_mlflow(source["uri"], target)
+    assert len(target.get_metric_history(source["parent"], "loss")) == 1000
+    monkeypatch.setattr(mlflow_db.MlflowDb, "metrics", real)
+    report = import_mlflow(source["uri"], target)
+    assert report.runs_updated == 1 and report.skipped == []
+    history = target.get_metric_history(source["parent"], "loss")
+    assert [m.step for m in history] == list(range(2500))  # none twice, none missing
+
+
+def test_one_experiment_and_a_dry_run(source, target):
+    from mltrail.importers.mlflow import import_mlflow
+
+    dry = import_mlflow(source["uri"], target, experiments=["wine", "absent"], dry_run=True)
+    assert (dry.runs_imported, dry.experiments_created) == (2, 1)
+    assert [s.what for s in dry.skipped] == ["experiment 'absent'"]
+    assert target.store.get_experiment_by_name("wine") is None  # nothing written
+
+
+def test_server_artifacts_need_their_folder(tmp_path, target):
+    import sqlalchemy as sa
+
+    from mltrail.importers.mlflow import import_mlflow
+
+    db = tmp_path / "served.db"
+    mlflow_store(db)
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        run_id, exp = conn.exec_driver_sql("SELECT run_uuid, experiment_id FROM runs").one()
+        exp_id = str(exp)
+        conn.exec_driver_sql(
+            f"UPDATE runs SET artifact_uri = 'mlflow-artifacts:/{exp_id}/{run_id}/artifacts'"
+        )
+    engine.dispose()
+    report = import_mlflow(f"sqlite:///{db}", target)
+    assert [s.what for s in report.skipped] == [f"artifacts of run {run_id}"]
+    assert "--artifacts" in report.skipped[0].reason
+    root = tmp_path / "mlartifacts"
+    (root / exp_id / run_id / "artifacts").mkdir(parents=True)
+    (root / exp_id / run_id / "artifacts" / "w.bin").write_bytes(b"w")
+    # The run stayed unmarked: the next import, given the folder, brings its artifacts.
+    again = import_mlflow(f"sqlite:///{db}", target, artifacts_root=str(root))
+    assert (again.runs_updated, again.skipped) == (1, [])
+    assert [f.path for f in target.list_artifacts(run_id)] == ["w.bin"]
+    assert target.get_run(run_id).info.status == "FINISHED"
+    assert import_mlflow(f"sqlite:///{db}", target, artifacts_root=str(root)).runs_unchanged == 1
+
+
+def mlflow_store(db: Path) -> None:
+    """A small MLflow sqlite store with one run."""
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{db}")
+    mlflow.set_experiment("served")
+    with mlflow.start_run():
+        mlflow.log_metric("m", 1.0)
+    mlflow.set_tracking_uri(None)
+
+
+def test_what_is_not_an_mlflow_database_is_refused(tmp_path, target):
+    from mltrail.errors import InvalidInput
+    from mltrail.importers.mlflow import import_mlflow
+
+    with pytest.raises(InvalidInput, match="no MLflow database"):
+        import_mlflow(f"sqlite:///{tmp_path / 'absent.db'}", target)
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE customers (id INTEGER)").connection.commit()
+    with pytest.raises(InvalidInput, match="not an MLflow tracking database"):
+        import_mlflow(f"sqlite:///{other}", target)
+    newer = tmp_path / "newer.db"
+    mlflow_store(newer)
+    shutil.copy(newer, tmp_path / "copy.db")
+    con = sqlite3.connect(tmp_path / "copy.db")
+    con.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
+    con.commit()
+    con.close()
+    with pytest.raises(InvalidInput, match=r"'ffffffffffff'.*not know"):
+        import_mlflow(f"sqlite:///{tmp_path / 'copy.db'}", target)
+    with pytest.raises(InvalidInput, match="not an MLflow database URI"):
+        import_mlflow("mysql://host/db", target)
+
+
+def test_the_cli_imports_prints_a_summary_and_exits_1_on_skips(source, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from mltrail.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init"], prog_name="mltrail").exit_code == 0
+    done = runner.invoke(cli, ["import", "mlflow", source["uri"]], prog_name="mltrail")
+    assert done.exit_code == 0, done.output
+    assert "2 new" in done.output and "metric points" in done.output
+    listed = runner.invoke(cli, ["runs", "ls", "--experiment", "wine"], prog_name="mltrail")
+    assert "parent" in listed.output and "child" in listed.output
+    partly = runner.invoke(
+        cli, ["import", "mlflow", source["uri"], "--experiment", "nope"], prog_name="mltrail"
+    )
+    assert partly.exit_code == 1 and "experiment 'nope': not in the source" in partly.output
+    bad = runner.invoke(cli, ["import", "mlflow", "sqlite:///nowhere.db"], prog_name="mltrail")
+    assert bad.exit_code == 1 and "no MLflow database" in bad.output
+    assert "Traceback" not in bad.output
