@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from mltrail import validation as v
-from mltrail.entities import FileInfo, NamedDataset, RunBatch, RunStatus
+from mltrail.entities import FileInfo, Metric, NamedDataset, RunBatch, RunStatus
 from mltrail.errors import InvalidInput, MltrailError, NotFound
+from mltrail.importers import mlflow_db
 from mltrail.importers.mlflow_db import MlflowDb, SourceRun
 from mltrail.mlflow_api import tags as system
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 #: The tag an imported run carries once its import is complete: the source's state then.
 MARKER = "mltrail.import.mlflow"
-_PARAM_CHUNK = 100
 
 
 @dataclass
@@ -179,12 +179,15 @@ class _Import:
             self._create(run, experiment_id, source_tags, tags)
         else:
             self._reopen(run, tags)
-        self._params(run)
-        self._metrics(run, fresh=existing is None)
+        params = self._params(run)
+        pending = self._metrics(run, fresh=existing is None)
         self._datasets(run)
-        if self._artifacts(run):
-            # Unmarked, a run whose artifacts could not be read is tried again next time.
-            self.store.write_batches([RunBatch(run.run_id, tags={MARKER: signature})])
+        # Unmarked, a run whose artifacts could not be read is tried again next time.
+        mark = {MARKER: signature} if self._artifacts(run) else {}
+        # One transaction: the params, the short series and the mark go in together or not.
+        self._write(run, RunBatch(run.run_id, pending, params, mark))
+        self.report.params += len(params)
+        self.report.metric_points += len(pending)
         status = run.status if run.status in RunStatus.__members__ else "FAILED"
         self.store.update_run(run.run_id, status=status, end_time=run.end_time)
         if run.lifecycle_stage == "deleted":
@@ -244,32 +247,34 @@ class _Import:
         if run.run_id in errors:
             raise errors[run.run_id]
 
-    def _params(self, run: SourceRun) -> None:
+    def _params(self, run: SourceRun) -> dict[str, str]:
         params = {}
         for key, value in self.db.key_values("params", run.run_id).items():
             try:
                 params[v.check_key(key, "param")] = v.check_param_value(key, value)
             except InvalidInput as e:
                 self.report.skipped.append(Skipped(f"param {key!r} of run {run.run_id}", e.message))
-        items = list(params.items())
-        for start in range(0, len(items), _PARAM_CHUNK):
-            self._write(run, RunBatch(run.run_id, params=dict(items[start : start + _PARAM_CHUNK])))
-        self.report.params += len(items)
+        return params
 
-    def _metrics(self, run: SourceRun, *, fresh: bool) -> None:
-        for key in sorted(self.db.metric_counts(run.run_id)):
+    def _metrics(self, run: SourceRun, *, fresh: bool) -> list[Metric]:
+        """Write the run's long series; return the points of the short ones (read in one query),
+        for the run's last transaction."""
+        counts = {}
+        for key, count in self.db.metric_counts(run.run_id).items():
             try:
-                v.check_key(key)
+                counts[v.check_key(key)] = count
             except InvalidInput as e:
                 self.report.skipped.append(
                     Skipped(f"metric {key!r} of run {run.run_id}", e.message)
                 )
-                continue
+        short = [k for k, n in counts.items() if fresh and n <= mlflow_db.METRIC_BATCH]
+        for key in sorted(set(counts) - set(short)):
             # Points a killed or earlier import wrote are the first ones in the same order.
             done = 0 if fresh else len(self.store.get_metric_history(run.run_id, key))
             for points in self.db.metrics(run.run_id, key, skip=done):
                 self._write(run, RunBatch(run.run_id, points))
                 self.report.metric_points += len(points)
+        return self.db.metric_points(run.run_id, short) if short else []
 
     def _datasets(self, run: SourceRun) -> None:
         inputs = self.db.dataset_inputs(run.run_id)

@@ -128,6 +128,11 @@ class SourceRun:
     artifact_uri: str | None
 
 
+def _value(value: float | None, is_nan: object) -> float:
+    # MLflow stores NaN as is_nan=1 (and 0 or NULL in value, which SQLite cannot hold as NaN).
+    return math.nan if is_nan or value is None else float(value)
+
+
 def _read_only(uri: str) -> sa.Engine:
     if uri.startswith("sqlite:///"):
         path = uri[len("sqlite:///") :]
@@ -266,6 +271,22 @@ class MlflowDb:
             )
             return dict(rows.all())  # type: ignore[arg-type]
 
+    def metric_points(self, run_id: str, keys: list[str]) -> list[Metric]:
+        """Every point of the run's metrics ``keys``, in one query (for short series)."""
+        c = self.tables["metrics"].c
+        has_nan = "is_nan" in self.columns["metrics"]
+        columns = [c.key, c.value, c.timestamp, c.step, *([c.is_nan] if has_nan else [])]
+        query = (
+            sa.select(*columns)
+            .where(c.run_uuid == run_id, c.key.in_(keys))
+            .order_by(c.key, c.step, c.timestamp, c.value)
+        )
+        with self.engine.connect() as conn:
+            return [
+                Metric(r[0], _value(r[1], has_nan and r[4]), int(r[2]), int(r[3]))
+                for r in conn.execute(query)
+            ]
+
     def metrics(self, run_id: str, key: str, skip: int = 0) -> Iterator[list[Metric]]:
         """One metric's points in batches, by step, then time, then value, after the first
         ``skip`` (those a previous import wrote)."""
@@ -282,12 +303,7 @@ class MlflowDb:
             result = conn.execute(query)
             while chunk := result.fetchmany(METRIC_BATCH):
                 yield [
-                    Metric(
-                        key,
-                        math.nan if (has_nan and row[3]) or row[0] is None else float(row[0]),
-                        int(row[1]),
-                        int(row[2]),
-                    )
+                    Metric(key, _value(row[0], has_nan and row[3]), int(row[1]), int(row[2]))
                     for row in chunk
                 ]
 
