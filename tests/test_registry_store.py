@@ -271,6 +271,18 @@ def test_deleted_versions_keep_their_number(store):
     )
 
 
+def test_a_version_number_above_the_highest_may_be_asked_for(store):
+    from mltrail.errors import AlreadyExists
+
+    assert _version(store).version == 1
+    assert _version(store, tree=H2, version=5).version == 5  # an import keeping a gap
+    assert _version(store, tree=H3).version == 6
+    for taken in (5, 3):
+        with pytest.raises(AlreadyExists, match=f"versions up to 6: version {taken} cannot"):
+            _version(store, version=taken)
+    assert [v.version for v in store.list_model_versions("wine-rf")] == [6, 5, 1]
+
+
 def test_a_deleted_version_cannot_change(store):
     _version(store)
     _version(store)

@@ -377,9 +377,12 @@ class HttpStore(HttpAuthMixin, TrackingStore):
         tags: dict[str, str] | None,
         actor: str,
         comment: str | None = None,
+        *,
+        version: int | None = None,
     ) -> ModelVersion:
         """Add the next version to a model, creating the registered model if it is missing."""
         body = {
+            "version": version,
             "source": source,
             "run_id": run_id,
             "artifact_path": artifact_path,

@@ -112,11 +112,14 @@ class RegistryStore(ABC):
         tags: dict[str, str] | None,
         actor: str,
         comment: str | None = None,
+        *,
+        version: int | None = None,
     ) -> ModelVersion:
         """Add the next version to a model, creating the registered model if it is missing.
 
         The number is one more than the highest ever given (deleted versions included), and is
-        allocated safely when several writers add versions at once.
+        allocated safely when several writers add versions at once. ``version`` asks for a
+        number above that one instead (an import keeping the source's numbers, gaps included).
         """
 
     @abstractmethod

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from mltrail import validation as v
 from mltrail.entities import ModelStage, ModelVersion, RegistryEvent
-from mltrail.errors import InvalidInput, InvalidState, NotFound
+from mltrail.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
 from mltrail.store import schema as t
 from mltrail.store.registry_base import RegistryAction as A
 from mltrail.store.sql_registry_models import (
@@ -49,6 +49,8 @@ class SqlRegistryMixin(SqlRegisteredModels):
         tags: dict[str, str] | None,
         actor: str,
         comment: str | None = None,
+        *,
+        version: int | None = None,
     ) -> ModelVersion:
         """Add the next version to a model (created if missing, as MLflow's register_model)."""
         name = v.check_model_name(name)
@@ -59,6 +61,7 @@ class SqlRegistryMixin(SqlRegisteredModels):
         description = v.check_description(description)
         clean = check_tags(tags)
         actor = v.check_actor(actor)
+        wanted = None if version is None else v.check_version(version)
         now = now_ms()
         with self._write() as conn, conn.begin():
             created = self._insert_model(conn, name, None, now)
@@ -70,7 +73,12 @@ class SqlRegistryMixin(SqlRegisteredModels):
             top = conn.execute(
                 sa.select(sa.func.max(V.version)).where(V.model_pk == model.model_pk)
             ).scalar()
-            version = (top or 0) + 1
+            if wanted is not None and wanted <= (top or 0):
+                raise AlreadyExists(
+                    f"model {name} has versions up to {top}: version {wanted} cannot be added",
+                    hint="Numbers are never given twice; leave the version out to get the next.",
+                )
+            version = wanted or (top or 0) + 1
             conn.execute(
                 t.model_versions.insert().values(
                     model_pk=model.model_pk,

@@ -124,6 +124,8 @@ class Tag(Change):
 
 
 class CreateVersion(Change):
+    #: A number above every one the model gave (an import keeping its source's); else the next.
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1)
     source: str
     run_id: str | None = None
     artifact_path: str | None = None
@@ -267,6 +269,7 @@ def create_version(name: Name, body: CreateVersion, who: Who, state: State) -> R
         _tags(body.tags),
         actor(who, body.actor),
         body.comment,
+        version=body.version,
     )
     metrics.count("model_versions_created")
     return reply(version.to_dict(), 201)
