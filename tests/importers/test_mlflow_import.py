@@ -253,3 +253,84 @@ def test_the_cli_imports_prints_a_summary_and_exits_1_on_skips(source, tmp_path,
     bad = runner.invoke(cli, ["import", "mlflow", "sqlite:///nowhere.db"], prog_name="mltrail")
     assert bad.exit_code == 1 and "no MLflow database" in bad.output
     assert "Traceback" not in bad.output
+
+
+@pytest.fixture(scope="session")
+def _registry_template(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """An MLflow store with a registered model: a logged model (v1), a run's folder (v2), a
+    deleted version (3: a gap), v4 with the alias production, v2 in Staging."""
+    import mlflow
+    import mlflow.sklearn
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+
+    tmp_path = tmp_path_factory.mktemp("mlflow-registry")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    db = tmp_path / "mlflow.db"
+    mlflow.set_tracking_uri(f"sqlite:///{db}")
+    mlflow.create_experiment("reg", artifact_location=str(tmp_path / "artifacts"))
+    mlflow.set_experiment("reg")
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    models = [LogisticRegression(C=c, max_iter=5000).fit(X, y) for c in (0.01, 1.0, 100.0)]
+    options = {"serialization_format": "cloudpickle", "pip_requirements": ["scikit-learn"]}
+    with mlflow.start_run() as first:
+        mlflow.sklearn.log_model(models[0], name="model", registered_model_name="wine", **options)
+    with mlflow.start_run() as second:
+        mlflow.sklearn.save_model(models[1], str(tmp_path / "saved"), **options)
+        mlflow.log_artifacts(str(tmp_path / "saved"), "plain")
+    mlflow.register_model(f"runs:/{second.info.run_id}/plain", "wine")
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(models[2], name="model", registered_model_name="wine", **options)
+    client = mlflow.MlflowClient()
+    client.delete_model_version("wine", "3")
+    with mlflow.start_run() as fourth:
+        mlflow.sklearn.log_model(models[2], name="model", registered_model_name="wine", **options)
+    client.set_registered_model_alias("wine", "production", "4")
+    client.transition_model_version_stage("wine", "2", "Staging")
+    client.update_registered_model("wine", description="the wine classifier")
+    client.set_model_version_tag("wine", "4", "validated", "yes")
+    mlflow.set_tracking_uri(None)
+    runs = {"first": first.info.run_id, "second": second.info.run_id}
+    return {
+        "uri": f"sqlite:///{db}",
+        "X": X,
+        "models": models,
+        "fourth": fourth.info.run_id,
+        **runs,
+    }
+
+
+def test_the_registry_comes_across_with_its_numbers_stages_and_aliases(_registry_template, target):
+    import mltrail as mt
+    from mltrail.importers.mlflow import import_mlflow
+
+    src = _registry_template
+    report = import_mlflow(src["uri"], target)
+    assert report.skipped == []
+    assert (report.models_created, report.versions_imported) == (1, 3)
+    model = target.get_registered_model("wine")
+    assert (model.description, model.aliases) == ("the wine classifier", {"production": 4})
+    versions = {mv.version: mv for mv in target.list_model_versions("wine")}
+    assert sorted(versions) == [1, 2, 4]  # MLflow's numbers, its gap included
+    assert versions[2].stage == "Staging" and versions[2].run_id == src["second"]
+    assert versions[1].run_id == src["first"] and versions[4].tags == {"validated": "yes"}
+    X = src["X"]
+    for uri, fitted in (
+        ("models:/wine/1", src["models"][0]),
+        ("models:/wine/2", src["models"][1]),
+        ("models:/wine@production", src["models"][2]),
+        ("models:/wine/Staging", src["models"][1]),
+    ):
+        assert list(mt.load_model(uri, client=target).predict(X)) == list(fitted.predict(X)), uri
+    history = {e.action for e in target.get_model_history("wine")}
+    assert {"create_model", "create_version", "set_alias", "transition_stage"} <= history
+    again = import_mlflow(src["uri"], target)
+    assert (again.versions_imported, again.versions_existing, again.skipped) == (0, 3, [])
+
+
+def test_only_the_models_asked_for(_registry_template, target):
+    from mltrail.importers.mlflow import import_mlflow
+
+    report = import_mlflow(_registry_template["uri"], target, models=["other"])
+    assert report.models_created == 0
+    assert target.search_registered_models() == []

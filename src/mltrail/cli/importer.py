@@ -27,6 +27,13 @@ def import_group() -> None:
     help="Import only this experiment (repeat for more). Default: every experiment.",
 )
 @click.option(
+    "--models",
+    "models",
+    multiple=True,
+    metavar="NAME",
+    help="Import only this registered model (repeat for more). Default: every model.",
+)
+@click.option(
     "--artifacts",
     "artifacts_root",
     type=click.Path(exists=True, file_okay=False),
@@ -38,6 +45,7 @@ def import_group() -> None:
 def mlflow_command(
     source: str,
     experiments: tuple[str, ...],
+    models: tuple[str, ...],
     artifacts_root: str | None,
     dry_run: bool,
     as_json: bool,
@@ -45,7 +53,8 @@ def mlflow_command(
     """Import an MLflow tracking database: sqlite:///mlflow.db or postgresql://user@host/db.
 
     Experiments (matched by name), runs with their MLflow ids, names, users, parents, statuses
-    and times, params, tags, every metric point, dataset inputs and artifacts. The source is
+    and times, params, tags, every metric point, dataset inputs and artifacts, and the registry:
+    models, versions (with their numbers and files), stages and aliases. The source is
     opened read-only. Run it again to bring in what changed: finished runs already imported are
     skipped, and an import that was stopped completes. Exit 1 when anything was left out (each
     item is listed with the reason).
@@ -59,6 +68,7 @@ def mlflow_command(
             source,
             client,
             experiments=experiments or None,
+            models=models or None,
             artifacts_root=artifacts_root,
             dry_run=dry_run,
             progress=bar.update,
@@ -123,6 +133,11 @@ def _print_report(report: Any) -> None:
             "runs",
             f"{report.runs_imported} new, {report.runs_updated} updated, "
             f"{report.runs_unchanged} unchanged",
+        ),
+        (
+            "models",
+            f"{report.models_created} new; versions {report.versions_imported} new, "
+            f"{report.versions_existing} existing",
         ),
     ]
     if not report.dry_run:

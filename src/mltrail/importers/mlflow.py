@@ -24,8 +24,9 @@ from mltrail import validation as v
 from mltrail.entities import FileInfo, Metric, NamedDataset, RunBatch, RunStatus
 from mltrail.errors import InvalidInput, MltrailError, NotFound
 from mltrail.importers import mlflow_db
-from mltrail.importers.mlflow_db import MlflowDb, SourceRun
+from mltrail.importers.mlflow_db import MlflowDb, SourceModel, SourceRun
 from mltrail.mlflow_api import tags as system
+from mltrail.registry.client import store_model_tree
 
 if TYPE_CHECKING:
     from mltrail.objects.base import ObjectStore
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
 
 #: The tag an imported run carries once its import is complete: the source's state then.
 MARKER = "mltrail.import.mlflow"
+#: Who registry changes of an import are recorded under (versions keep their MLflow user),
+#: and the comment on each.
+IMPORT_ACTOR = "mlflow-import"
+IMPORT_COMMENT = "imported from MLflow"
 
 
 @dataclass
@@ -56,6 +61,9 @@ class ImportReport:
     runs_imported: int = 0
     runs_updated: int = 0
     runs_unchanged: int = 0
+    models_created: int = 0
+    versions_imported: int = 0
+    versions_existing: int = 0
     metric_points: int = 0
     params: int = 0
     artifacts: int = 0
@@ -77,13 +85,16 @@ def import_mlflow(
     client: MltrailClient,
     *,
     experiments: Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
     artifacts_root: str | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import an MLflow database (``sqlite:///…``, ``postgresql://…``) into ``client``'s store.
 
-    ``experiments`` limits the import to those names; ``artifacts_root`` is where
+    ``experiments`` limits the import to those names, ``models`` the registered models to those;
+    a version keeps its number, stage, aliases and source run (when that run is imported too).
+    ``artifacts_root`` is where
     ``mlflow-artifacts:`` URIs point (the MLflow server's ``--artifacts-destination``).
     ``progress(done, total, run_name)`` is called after each run.
     """
@@ -104,6 +115,11 @@ def import_mlflow(
                 report.skipped.append(Skipped(f"run {run.run_id}", e.message))
             if progress is not None:
                 progress(done, len(runs), run.name or run.run_id)
+        for model in mlflow_db.registered_models(db, list(models) if models else None):
+            try:
+                job.model(model)
+            except MltrailError as e:
+                report.skipped.append(Skipped(f"registered model {model.name}", e.message))
         for exp in found:
             target = ids[exp.experiment_id]
             if (
@@ -299,9 +315,18 @@ class _Import:
 
     def _artifacts(self, run: SourceRun) -> bool:
         """Store the run's artifact files; False when some could not be read."""
-        folder, readable = self._artifact_folder(run)
+        what = f"artifacts of run {run.run_id}"
+        folder, readable = self._folder(run.artifact_uri or "", what)
         if folder is None:
             return readable
+        files, complete = self._store_folder(folder, what)
+        if files:
+            self.store.add_artifacts(run.run_id, files)
+        self.report.artifacts += len(files)
+        return complete
+
+    def _store_folder(self, folder: Path, what: str) -> tuple[list[FileInfo], bool]:
+        """Store a folder's files as objects: their entries, and False if some were left out."""
         files = []
         complete = True
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -309,30 +334,24 @@ class _Import:
             try:
                 rel = v.check_artifact_path(rel)
             except InvalidInput as e:
-                self.report.skipped.append(
-                    Skipped(f"artifact {rel!r} of run {run.run_id}", e.message)
-                )
+                self.report.skipped.append(Skipped(f"file {rel!r} of the {what}", e.message))
                 complete = False
                 continue
             info = self.objects.put_file(path)
             mode = 0o755 if os.stat(path).st_mode & 0o111 else 0o644
             files.append(FileInfo(rel, info.hash, info.size, mode))
             self.report.artifact_bytes += info.size
-        if files:
-            self.store.add_artifacts(run.run_id, files)
-        self.report.artifacts += len(files)
-        return complete
+        return files, complete
 
-    def _artifact_folder(self, run: SourceRun) -> tuple[Path | None, bool]:
-        """The local folder of a run's artifacts (None: there is none to read), and whether the
-        artifacts can be read at all (a skip is recorded when they cannot)."""
-        uri = run.artifact_uri or ""
+    def _folder(self, uri: str, what: str) -> tuple[Path | None, bool]:
+        """The local folder an MLflow artifact URI names (None: there is none to read), and
+        whether it can be read at all (a skip naming ``what`` is recorded when it cannot)."""
         if not uri:
             return None, True
         if uri.startswith("mlflow-artifacts:"):
             if self.artifacts_root is None:
                 return self._unreadable(
-                    run,
+                    what,
                     f"{uri} is on an MLflow server: pass --artifacts with its "
                     "--artifacts-destination folder",
                 )
@@ -340,17 +359,151 @@ class _Import:
             folder = Path(self.artifacts_root) / unquote(rest)
         elif uri.startswith("file:"):
             folder = Path(unquote(urlparse(uri).path))
-        elif "://" in uri or uri.startswith(("s3:", "gs:", "wasbs:", "dbfs:", "hdfs:")):
-            return self._unreadable(run, f"{uri} is not a local folder")
+        elif "://" in uri or uri.startswith(("s3:", "gs:", "wasbs:", "dbfs:", "hdfs:", "models:")):
+            return self._unreadable(what, f"{uri} is not a local folder")
         else:
             folder = Path(uri)
         if not folder.exists():
             # MLflow makes the folder on the first artifact only: none is no artifact.
             return None, True
         if not folder.is_dir():
-            return self._unreadable(run, f"{folder} is not a folder")
+            return self._unreadable(what, f"{folder} is not a folder")
         return folder, True
 
-    def _unreadable(self, run: SourceRun, why: str) -> tuple[None, bool]:
-        self.report.skipped.append(Skipped(f"artifacts of run {run.run_id}", why))
+    def _unreadable(self, what: str, why: str) -> tuple[None, bool]:
+        self.report.skipped.append(Skipped(what, why))
         return None, False
+
+    # -- the registry ------------------------------------------------------------------------
+    def model(self, model: SourceModel) -> None:
+        """Import a registered model: its versions (with their numbers), stages and aliases."""
+        try:
+            self.store.get_registered_model(model.name)
+            existing = True
+        except NotFound:
+            existing = False
+        if not existing:
+            self.report.models_created += 1
+            if not self.dry_run:
+                tags = self._checked(model.tags, f"registered model {model.name}")
+                self.store.create_registered_model(
+                    v.check_model_name(model.name), model.description, tags, IMPORT_ACTOR,
+                    IMPORT_COMMENT,
+                )  # fmt: skip
+        have = (
+            {mv.version for mv in self.store.list_model_versions(model.name, include_deleted=True)}
+            if existing
+            else set()
+        )
+        for version in model.versions:
+            if version["version"] in have:
+                self.report.versions_existing += 1
+                continue
+            self.report.versions_imported += 1
+            if self.dry_run:
+                continue
+            try:
+                self._version(model.name, version)
+            except MltrailError as e:
+                self.report.versions_imported -= 1
+                what = f"version {version['version']} of {model.name}"
+                self.report.skipped.append(Skipped(what, e.message))
+        if self.dry_run:
+            return
+        present = {mv.version: mv for mv in self.store.list_model_versions(model.name)}
+        for alias, number in model.aliases.items():
+            if number in present and alias not in present[number].aliases:
+                self.store.set_model_alias(model.name, alias, number, IMPORT_ACTOR, IMPORT_COMMENT)
+
+    def _version(self, name: str, version: dict[str, Any]) -> None:
+        source = version["source"]
+        run_id = version["run_id"]
+        recorded, artifact_path, files = self._version_files(name, version)
+        if not any(f.path == "MLmodel" for f in files):
+            raise InvalidInput(f"its files ({source}) hold no MLmodel file")
+        what = f"version {version['version']} of {name} has a model at {source}"
+        tree = store_model_tree(self.objects, files, what)
+        if run_id:
+            try:
+                self.store.get_run_info(run_id)
+            except NotFound:
+                run_id = None  # its run is not imported (another experiment, or purged)
+        self.store.create_model_version(
+            name,
+            recorded,
+            run_id,
+            artifact_path,
+            tree,
+            version["description"],
+            self._checked(version["tags"], f"version {version['version']} of {name}"),
+            (version["user_id"] or IMPORT_ACTOR)[:256],
+            IMPORT_COMMENT,
+            version=version["version"],
+        )
+        if version["stage"] in v.MODEL_STAGES and version["stage"] != "None":
+            self.store.transition_model_version_stage(
+                name, version["version"], version["stage"], False, IMPORT_ACTOR, IMPORT_COMMENT
+            )
+
+    def _version_files(
+        self, name: str, version: dict[str, Any]
+    ) -> tuple[str, str | None, list[FileInfo]]:
+        """(source to record, artifact path in its run, files) of a version's model folder.
+
+        Files come from the run's imported artifacts when the source is inside them (``runs:/``,
+        or the run's artifact folder), else from the folder the source names (a logged model's
+        location, or any local folder).
+        """
+        from mltrail.mlflow_api.uris import logged_model_id
+
+        source = version["source"]
+        run_id = version["run_id"]
+        inside = _path_in_run(source, run_id)
+        if run_id and inside is not None:
+            try:
+                listed = self.store.list_artifacts(run_id, inside)
+            except NotFound:
+                listed = []
+            prefix = inside + "/"
+            files = [
+                FileInfo(f.path[len(prefix) :], f.hash, f.size, f.mode)
+                for f in listed
+                if f.path.startswith(prefix)
+            ]
+            if files:
+                return f"runs:/{run_id}/{inside}", inside, files
+        # MLflow 3 records where a logged model's files are; older versions name the folder.
+        location = version["storage_location"] or ""
+        model_id = logged_model_id(source)
+        if not location and model_id:
+            location = mlflow_db.logged_model_location(self.db, model_id) or ""
+        location = location or source
+        what = f"version {version['version']} of {name}"
+        folder, _ = self._folder(location, what)
+        if folder is None:
+            raise InvalidInput(f"its files ({location or source}) cannot be read")
+        files, _ = self._store_folder(folder, what)
+        return source[: v.MAX_MODEL_SOURCE_LENGTH], None, files
+
+    def _checked(self, tags: dict[str, str], owner: str) -> dict[str, str]:
+        found = {}
+        for key, value in tags.items():
+            try:
+                found[v.check_key(key, "tag")] = v.check_tag_value(key, value)
+            except InvalidInput as e:
+                self.report.skipped.append(Skipped(f"tag {key!r} of {owner}", e.message))
+        return found
+
+
+def _path_in_run(source: str, run_id: str | None) -> str | None:
+    """The artifact path a version's source names inside its run's artifacts, if it does."""
+    if not run_id:
+        return None
+    if source.startswith("runs:/"):
+        rest = source[len("runs:/") :]
+        head, _, path = rest.partition("/")
+        return path.strip("/") or None if head == run_id else None
+    marker = f"/{run_id}/artifacts/"
+    if marker in source:
+        return source.split(marker, 1)[1].strip("/") or None
+    return None
