@@ -334,3 +334,61 @@ def test_only_the_models_asked_for(_registry_template, target):
     report = import_mlflow(_registry_template["uri"], target, models=["other"])
     assert report.models_created == 0
     assert target.search_registered_models() == []
+
+
+_MLFLOW2_SOURCE = """
+import sys, warnings
+warnings.filterwarnings("ignore")
+import mlflow, mlflow.sklearn
+from sklearn.datasets import load_wine
+from sklearn.linear_model import LogisticRegression
+db, folder = sys.argv[1:3]
+mlflow.set_tracking_uri("sqlite:///" + db)
+mlflow.create_experiment("old", artifact_location=folder)
+mlflow.set_experiment("old")
+X, y = load_wine(return_X_y=True, as_frame=True)
+model = LogisticRegression(max_iter=5000).fit(X, y)
+with mlflow.start_run(run_name="v2-run") as run:
+    mlflow.log_param("C", 1.0)
+    for step in range(30):
+        mlflow.log_metric("loss", 1 / (step + 1), step=step)
+    mlflow.sklearn.log_model(model, "model", registered_model_name="old-model",
+                             pip_requirements=["scikit-learn"])
+mlflow.MlflowClient().transition_model_version_stage("old-model", "1", "Production")
+print(run.info.run_id)
+"""
+
+
+def test_a_database_written_by_mlflow_2(tmp_path, target):
+    import subprocess
+    import textwrap
+
+    import mltrail as mt
+    from mltrail.importers.mlflow import import_mlflow
+
+    python = os.environ.get("MLTRAIL_MLFLOW2_PYTHON")
+    if not python:
+        if os.environ.get("MLTRAIL_REQUIRE_MLFLOW2"):
+            pytest.fail("MLTRAIL_MLFLOW2_PYTHON is not set (.ci/run makes .venv-mlflow2)")
+        pytest.skip("set MLTRAIL_MLFLOW2_PYTHON to a Python with mlflow 2.x and scikit-learn")
+    script = tmp_path / "make.py"
+    script.write_text(textwrap.dedent(_MLFLOW2_SOURCE))
+    db = tmp_path / "old.db"
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    made = subprocess.run(
+        [python, str(script), str(db), str(tmp_path / "art")],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr[-3000:]
+    run_id = made.stdout.strip().splitlines()[-1]
+    report = import_mlflow(f"sqlite:///{db}", target)
+    assert report.skipped == [] and report.schema_revision != "dc11669786a5"
+    run = target.get_run(run_id)
+    assert (run.info.run_name, run.data.params) == ("v2-run", {"C": "1.0"})
+    assert [m.step for m in target.get_metric_history(run_id, "loss")] == list(range(30))
+    [version] = target.list_model_versions("old-model")
+    assert (version.version, version.stage, version.run_id) == (1, "Production", run_id)
+    from sklearn.datasets import load_wine
+
+    X, _ = load_wine(return_X_y=True, as_frame=True)
+    assert len(mt.load_model("models:/old-model/Production", client=target).predict(X)) == len(X)
