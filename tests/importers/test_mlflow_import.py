@@ -392,3 +392,37 @@ def test_a_database_written_by_mlflow_2(tmp_path, target):
 
     X, _ = load_wine(return_X_y=True, as_frame=True)
     assert len(mt.load_model("models:/old-model/Production", client=target).predict(X)) == len(X)
+
+
+@pytest.mark.postgres
+def test_a_postgresql_source(postgres, target, tmp_path):
+    import mlflow
+
+    from mltrail.importers.mlflow import import_mlflow
+
+    uri = postgres.create_database()
+    # mlflow's SQLAlchemy store takes the driver in the URI (psycopg 3 is what the tests have).
+    mlflow.set_tracking_uri(uri.replace("postgresql://", "postgresql+psycopg://"))
+    mlflow.create_experiment("pg", artifact_location=str(tmp_path / "art"))
+    mlflow.set_experiment("pg")
+    with mlflow.start_run(run_name="on-pg") as run:
+        mlflow.log_metric("m", 2.0, step=3)
+        mlflow.log_param("p", "x")
+    mlflow.set_tracking_uri(None)
+    report = import_mlflow(uri, target)
+    assert (report.runs_imported, report.skipped) == (1, [])
+    got = target.get_run(run.info.run_id)
+    assert (got.info.run_name, got.data.params, got.data.metrics) == (
+        "on-pg",
+        {"p": "x"},
+        {"m": 2.0},
+    )
+    # Read-only: the import's own connection could not have written (a write is refused there).
+    from mltrail.importers.mlflow_db import MlflowDb
+
+    db = MlflowDb(uri)
+    import sqlalchemy as sa
+
+    with pytest.raises(sa.exc.DBAPIError, match="read-only"), db.engine.connect() as conn:
+        conn.exec_driver_sql("DELETE FROM runs")
+    db.close()
