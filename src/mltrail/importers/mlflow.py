@@ -115,7 +115,7 @@ def import_mlflow(
                 report.skipped.append(Skipped(f"run {run.run_id}", e.message))
             if progress is not None:
                 progress(done, len(runs), run.name or run.run_id)
-        for model in mlflow_db.registered_models(db, list(models) if models else None):
+        for model in db.registered_models(list(models) if models else None):
             try:
                 job.model(model)
             except MltrailError as e:
@@ -476,7 +476,7 @@ class _Import:
         location = version["storage_location"] or ""
         model_id = logged_model_id(source)
         if not location and model_id:
-            location = mlflow_db.logged_model_location(self.db, model_id) or ""
+            location = self.db.logged_model_location(model_id) or ""
         location = location or source
         what = f"version {version['version']} of {name}"
         folder, _ = self._folder(location, what)

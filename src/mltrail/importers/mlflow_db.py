@@ -130,6 +130,17 @@ class SourceRun:
     artifact_uri: str | None
 
 
+@dataclass
+class SourceModel:
+    """A registered model of the source, with its versions (oldest first) and aliases."""
+
+    name: str
+    description: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    aliases: dict[str, int] = field(default_factory=dict)
+
+
 def _value(value: float | None, is_nan: object) -> float:
     # MLflow stores NaN as is_nan=1 (and 0 or NULL in value, which SQLite cannot hold as NaN).
     return math.nan if is_nan or value is None else float(value)
@@ -344,76 +355,69 @@ class MlflowDb:
             for row in rows
         ]
 
-
-@dataclass
-class SourceModel:
-    """A registered model of the source, with its versions (oldest first) and aliases."""
-
-    name: str
-    description: str | None
-    tags: dict[str, str] = field(default_factory=dict)
-    versions: list[dict[str, Any]] = field(default_factory=list)
-    aliases: dict[str, int] = field(default_factory=dict)
-
-
-def registered_models(db: MlflowDb, names: list[str] | None = None) -> list[SourceModel]:
-    """The registered models (only ``names`` if given), with versions, tags and aliases."""
-    if not db.has("registered_models"):
-        return []
-    m = db.tables["registered_models"].c
-    found: dict[str, SourceModel] = {}
-    with db.engine.connect() as conn:
-        query = sa.select(db.tables["registered_models"]).order_by(m.name)
-        if names:
-            query = query.where(m.name.in_(names))
-        for row in conn.execute(query):
-            found[row.name] = SourceModel(row.name, row.description)
-        if not found:
+    def registered_models(self, names: list[str] | None = None) -> list[SourceModel]:
+        """The registered models (only ``names`` if given), with versions, tags and aliases."""
+        if not self.has("registered_models"):
             return []
-        wanted = list(found)
-        if db.has("registered_model_tags"):
-            t = db.tables["registered_model_tags"].c
-            for row in conn.execute(sa.select(t.name, t.key, t.value).where(t.name.in_(wanted))):
-                found[row.name].tags[row.key] = row.value or ""
-        v = db.tables["model_versions"].c
-        version_tags: dict[tuple[str, int], dict[str, str]] = {}
-        if db.has("model_version_tags"):
-            t = db.tables["model_version_tags"].c
+        m = self.tables["registered_models"].c
+        found: dict[str, SourceModel] = {}
+        with self.engine.connect() as conn:
+            query = sa.select(self.tables["registered_models"]).order_by(m.name)
+            if names:
+                query = query.where(m.name.in_(names))
+            for row in conn.execute(query):
+                found[row.name] = SourceModel(row.name, row.description)
+            if not found:
+                return []
+            wanted = list(found)
+            if self.has("registered_model_tags"):
+                t = self.tables["registered_model_tags"].c
+                for row in conn.execute(
+                    sa.select(t.name, t.key, t.value).where(t.name.in_(wanted))
+                ):
+                    found[row.name].tags[row.key] = row.value or ""
+            v = self.tables["model_versions"].c
+            version_tags: dict[tuple[str, int], dict[str, str]] = {}
+            if self.has("model_version_tags"):
+                t = self.tables["model_version_tags"].c
+                for row in conn.execute(
+                    sa.select(t.name, t.version, t.key, t.value).where(t.name.in_(wanted))
+                ):
+                    version_tags.setdefault((row.name, int(row.version)), {})[row.key] = (
+                        row.value or ""
+                    )
             for row in conn.execute(
-                sa.select(t.name, t.version, t.key, t.value).where(t.name.in_(wanted))
+                sa.select(self.tables["model_versions"])
+                .where(v.name.in_(wanted), v.current_stage != DELETED_STAGE)
+                .order_by(v.name, v.version)
             ):
-                version_tags.setdefault((row.name, int(row.version)), {})[row.key] = row.value or ""
-        for row in conn.execute(
-            sa.select(db.tables["model_versions"])
-            .where(v.name.in_(wanted), v.current_stage != DELETED_STAGE)
-            .order_by(v.name, v.version)
-        ):
-            found[row.name].versions.append(
-                {
-                    "version": int(row.version),
-                    "description": row.description,
-                    "user_id": row.user_id,
-                    "stage": row.current_stage or "None",
-                    "source": row.source or "",
-                    "storage_location": getattr(row, "storage_location", None),
-                    "run_id": row.run_id or None,
-                    "status": row.status,
-                    "tags": version_tags.get((row.name, int(row.version)), {}),
-                }
-            )
-        if db.has("registered_model_aliases"):
-            a = db.tables["registered_model_aliases"].c
-            for row in conn.execute(
-                sa.select(a.name, a.alias, a.version).where(a.name.in_(wanted))
-            ):
-                found[row.name].aliases[row.alias] = int(row.version)
-    return list(found.values())
+                found[row.name].versions.append(
+                    {
+                        "version": int(row.version),
+                        "description": row.description,
+                        "user_id": row.user_id,
+                        "stage": row.current_stage or "None",
+                        "source": row.source or "",
+                        "storage_location": getattr(row, "storage_location", None),
+                        "run_id": row.run_id or None,
+                        "status": row.status,
+                        "tags": version_tags.get((row.name, int(row.version)), {}),
+                    }
+                )
+            if self.has("registered_model_aliases"):
+                a = self.tables["registered_model_aliases"].c
+                for row in conn.execute(
+                    sa.select(a.name, a.alias, a.version).where(a.name.in_(wanted))
+                ):
+                    found[row.name].aliases[row.alias] = int(row.version)
+        return list(found.values())
 
-
-def logged_model_location(db: MlflowDb, model_id: str) -> str | None:
-    """Where an MLflow 3 logged model's files are (its artifact location), or None."""
-    if not db.has("logged_models"):
-        return None
-    c = db.tables["logged_models"].c
-    with db.engine.connect() as conn:
-        return conn.execute(sa.select(c.artifact_location).where(c.model_id == model_id)).scalar()
+    def logged_model_location(self, model_id: str) -> str | None:
+        """Where an MLflow 3 logged model's files are (its artifact location), or None."""
+        if not self.has("logged_models"):
+            return None
+        c = self.tables["logged_models"].c
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(c.artifact_location).where(c.model_id == model_id)
+            ).scalar()
