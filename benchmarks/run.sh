@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one command: bash benchmarks/run.sh [--quick] [--keep]
-#                  [--only startup,logging,search,data,serving,server,compat,ui,pipeline]
+#                  [--only startup,logging,search,data,serving,server,compat,ui,pipeline,import]
 #                  [--large]  (data benchmark: add the 100,000-file dataset)
 #                  (serving: serving_bench.py, needs `wrk`: sudo apt-get install -y wrk)
 #                  (server: server_bench.py, mltrail server vs mlflow server on SQLite and on a
@@ -11,6 +11,8 @@
 #                   Playwright: apt-get install chromium)
 #                  (pipeline: pipeline_bench.py, `mltrail repro` vs `dvc repro` on the same
 #                   50-stage and 20,000-out-file pipelines)
+#                  (import: import_mlflow_bench.py, `mltrail import mlflow` of a 10,000-run
+#                   MLflow store; import_dvc_bench.py, `mltrail import dvc` of a 20,000-file repo)
 # Env: BENCH_QUICK=1 (same as --quick), BENCH_ONLY=..., BENCH_LARGE=1 (same as --large),
 #      BENCH_PYTHON=python3.11 (venv interpreter).
 set -euo pipefail
@@ -47,7 +49,7 @@ mkdir -p "$HERE/.work"
 # (the team server vs `mlflow server`) is server_bench.py and "compat" (the mlflow client against
 # both servers) is compat_bench.py, all run after bench.py's benchmarks: take them out of
 # --only / BENCH_ONLY and pass bench.py the rest.
-ONLY="${BENCH_ONLY:-startup,logging,search,data,serving,server,compat,ui,pipeline}"
+ONLY="${BENCH_ONLY:-startup,logging,search,data,serving,server,compat,ui,pipeline,import}"
 BENCH_ARGS=()
 SERVE_ARGS=()
 while [ $# -gt 0 ]; do
@@ -61,9 +63,10 @@ done
 LIST="$(echo "$ONLY" | tr ',' '\n' | sed 's/^ *//; s/ *$//' | grep -v '^$')" || true
 LISTC=",$(echo "$LIST" | paste -sd, -),"
 has() { [[ "$LISTC" == *",$1,"* ]]; }
-REST="$(echo "$LIST" | grep -vx -e 'serving' -e 'server' -e 'compat' -e 'ui' -e 'pipeline' \
+REST="$(echo "$LIST" | grep -vx -e 'serving' -e 'server' -e 'compat' -e 'ui' -e 'pipeline' -e 'import' \
     | paste -sd, -)" || true
-if [ -n "$REST" ] && ! has serving && ! has server && ! has compat && ! has ui && ! has pipeline; then
+if [ -n "$REST" ] && ! has serving && ! has server && ! has compat && ! has ui && ! has pipeline \
+    && ! has import; then
     exec "$VENV/bin/python" "$HERE/bench.py" "${BENCH_ARGS[@]}" --only "$REST"
 fi
 if ! "$VENV/bin/python" -c 'import sklearn, psutil' 2>/dev/null; then
@@ -95,5 +98,12 @@ fi
 if has pipeline; then
     "$VENV/bin/python" "$HERE/pipeline_bench.py" "${SERVE_ARGS[@]}" \
         --json "$HERE/.work/pipeline-results${QUICK:+-quick}.json" || RC=$((RC > 0 ? RC : $?))
+fi
+if has import; then
+    for kind in mlflow dvc; do
+        [ -f "$HERE/import_${kind}_bench.py" ] || continue
+        "$VENV/bin/python" "$HERE/import_${kind}_bench.py" "${SERVE_ARGS[@]}" \
+            --json "$HERE/.work/import-${kind}-results${QUICK:+-quick}.json" || RC=$((RC > 0 ? RC : $?))
+    done
 fi
 exit "$RC"
