@@ -426,3 +426,185 @@ def test_a_postgresql_source(postgres, target, tmp_path):
     with pytest.raises(sa.exc.DBAPIError, match="read-only"), db.engine.connect() as conn:
         conn.exec_driver_sql("DELETE FROM runs")
     db.close()
+
+
+def _log_history(run_id: str) -> None:
+    import mlflow
+    from mlflow.entities import Metric
+
+    points = [Metric("loss", 1 / (s + 1), 1_000 + s, s) for s in range(2500)]
+    for start in range(0, 2500, 1000):  # one call per point would take 20 s here
+        mlflow.MlflowClient().log_batch(run_id, metrics=points[start : start + 1000])
+
+
+def _log_source(tmp_path: Path, artifact_location: str | None = None) -> dict:
+    """Through the tracking URI set: nested runs, NaN, a long history, an artifact, a dataset,
+    a registered model (logged model) in Staging with an alias, and a deleted experiment."""
+    import mlflow
+    import mlflow.sklearn
+    import pandas as pd
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+
+    mlflow.create_experiment("wine", artifact_location=artifact_location, tags={"team": "risk"})
+    mlflow.set_experiment("wine")
+    (tmp_path / "report.txt").write_text("accuracy 0.9\n")
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    fitted = LogisticRegression(C=0.5, max_iter=5000).fit(X, y)
+    with mlflow.start_run(run_name="parent") as p:
+        mlflow.log_params({"lr": "0.1", "depth": 5})
+        _log_history(p.info.run_id)
+        mlflow.log_metric("odd", float("nan"), step=0)
+        mlflow.log_artifact(str(tmp_path / "report.txt"), "eval/deep")
+        frame = pd.DataFrame({"a": [1, 2]})
+        mlflow.log_input(mlflow.data.from_pandas(frame, name="train"), context="training")
+        mlflow.sklearn.log_model(
+            fitted, name="model", registered_model_name="wine",
+            serialization_format="cloudpickle", pip_requirements=["scikit-learn"],
+        )  # fmt: skip
+        with mlflow.start_run(run_name="child", nested=True) as c:
+            mlflow.log_metric("acc", 0.5)
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias("wine", "production", "1")
+    client.transition_model_version_stage("wine", "1", "Staging")
+    client.set_model_version_tag("wine", "1", "validated", "yes")
+    mlflow.delete_experiment(mlflow.create_experiment("old"))
+    # As MLflow itself reads it back: its file store repeats a run's last points when a model
+    # is logged (linking them to the model), its databases keep one.
+    points = client.get_metric_history(p.info.run_id, "loss")
+    history = sorted((m.step, m.timestamp) for m in points)
+    return {
+        "parent": p.info.run_id, "child": c.info.run_id, "X": X, "model": fitted,
+        "history": history,
+    }  # fmt: skip
+
+
+def _check_imported(target, src: dict, tmp_path: Path) -> None:
+    import mltrail as mt
+
+    assert target.store.get_experiment_by_name("wine").tags == {"team": "risk"}
+    assert target.store.get_experiment_by_name("old").lifecycle_stage == "deleted"
+    parent, child = target.get_run(src["parent"]), target.get_run(src["child"])
+    assert (parent.info.run_name, parent.info.status, parent.data.params) == (
+        "parent", "FINISHED", {"lr": "0.1", "depth": "5"},
+    )  # fmt: skip
+    assert child.info.parent_run_id == src["parent"]
+    history = target.get_metric_history(src["parent"], "loss")
+    assert sorted((m.step, m.timestamp) for m in history) == src["history"]
+    assert {(s, 1_000 + s) for s in range(2500)} == set(src["history"])
+    assert math.isnan(target.get_metric_history(src["parent"], "odd")[0].value)
+    out = target.download_artifacts(src["parent"], "eval/deep/report.txt", tmp_path / "dl.txt")
+    assert out.read_text() == "accuracy 0.9\n"
+    datasets, _ = target.store.get_run_links(src["parent"])
+    assert [(d.name, d.tags.get("mlflow.data.context")) for d in datasets] == [
+        ("train", "training")
+    ]
+    (mv,) = target.list_model_versions("wine")
+    assert (mv.version, mv.stage, mv.aliases, mv.tags, mv.run_id) == (
+        1, "Staging", ["production"], {"validated": "yes"}, src["parent"],
+    )  # fmt: skip
+    predicted = mt.load_model("models:/wine@production", client=target).predict(src["X"])
+    assert list(predicted) == list(src["model"].predict(src["X"]))
+
+
+def test_a_file_store_comes_across(tmp_path, target, monkeypatch):
+    import mlflow
+
+    from mltrail.importers.mlflow import import_mlflow
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    mlruns = tmp_path / "mlruns"
+    mlflow.set_tracking_uri(mlruns.as_uri())
+    try:
+        src = _log_source(tmp_path)
+    finally:
+        mlflow.set_tracking_uri(None)
+    files = sorted((p, p.stat().st_mtime_ns) for p in mlruns.rglob("*"))
+    report = import_mlflow(str(mlruns), target)
+    assert sorted((p, p.stat().st_mtime_ns) for p in mlruns.rglob("*")) == files  # untouched
+    assert (report.source_format, report.skipped) == ("file store", [])
+    assert (report.runs_imported, report.versions_imported) == (2, 1)
+    _check_imported(target, src, tmp_path)
+    again = import_mlflow(mlruns.as_uri(), target)
+    assert (again.runs_unchanged, again.metric_points, again.versions_existing) == (2, 0, 1)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def mlflow_server(tmp_path, s3_endpoint, bucket, aws_env):
+    """A real `mlflow server` on 127.0.0.1 with a SQLite store and its artifacts in S3 (moto)."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = _free_port()
+    db = tmp_path / "server.db"
+    env = {**os.environ, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1", "--backend-store-uri", f"sqlite:///{db}",
+         "--artifacts-destination", f"s3://{bucket}/mlartifacts"],
+        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=log,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "mlflow server did not start"
+            time.sleep(0.3)
+        yield {"url": url, "db": db, "bucket": bucket, "endpoint": s3_endpoint}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+
+
+@pytest.mark.slow
+def test_a_live_server_through_its_rest_api_and_its_s3_artifacts(
+    mlflow_server, tmp_path, monkeypatch
+):
+    import mlflow
+
+    from mltrail import MltrailClient
+    from mltrail.importers.mlflow import import_mlflow
+
+    mlflow.set_tracking_uri(mlflow_server["url"])
+    try:
+        src = _log_source(tmp_path)
+    finally:
+        mlflow.set_tracking_uri(None)
+    # Through the server: its REST API, and its artifact proxy (which reads S3).
+    over_http = MltrailClient(str(tmp_path / "one"))
+    report = import_mlflow(mlflow_server["url"], over_http)
+    assert (report.source_format, report.schema_revision) == ("REST API", mlflow.__version__)
+    assert report.skipped == []
+    _check_imported(over_http, src, tmp_path)
+    again = import_mlflow(mlflow_server["url"], over_http)
+    assert (again.runs_unchanged, again.metric_points, again.versions_existing) == (2, 0, 1)
+    over_http.close()
+    # The same store read directly, its mlflow-artifacts: URIs resolved in the bucket.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", mlflow_server["endpoint"])
+    direct = MltrailClient(str(tmp_path / "two"))
+    uri = f"sqlite:///{mlflow_server['db']}"
+    without = import_mlflow(uri, direct, dry_run=True)
+    assert without.skipped == []  # a dry run reads no artifacts
+    report = import_mlflow(uri, direct, artifacts_root=f"s3://{mlflow_server['bucket']}/mlartifacts")
+    assert report.skipped == []
+    _check_imported(direct, src, tmp_path)
+    direct.close()

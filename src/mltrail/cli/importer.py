@@ -14,7 +14,7 @@ from mltrail.cli.options import json_option
 
 @click.group("import")
 def import_group() -> None:
-    """Bring in the history of another tool (MLflow) so lineage, search and the registry see it."""
+    """Bring in another tool's history (MLflow, DVC) so lineage, search and the registry see it."""
 
 
 @import_group.command("mlflow")
@@ -36,9 +36,10 @@ def import_group() -> None:
 @click.option(
     "--artifacts",
     "artifacts_root",
-    type=click.Path(exists=True, file_okay=False),
-    help="The MLflow server's --artifacts-destination folder, where mlflow-artifacts: URIs "
-    "point. Runs whose artifacts are in local folders need none.",
+    metavar="FOLDER|s3://BUCKET/PREFIX",
+    help="The MLflow server's --artifacts-destination (a folder or s3:// URI), where "
+    "mlflow-artifacts: URIs point. Runs whose artifacts are in local folders or s3:// need "
+    "none; an http:// source downloads them through the server.",
 )
 @click.option("--dry-run", is_flag=True, help="Say what would be imported; write nothing.")
 @json_option
@@ -50,7 +51,9 @@ def mlflow_command(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Import an MLflow tracking database: sqlite:///mlflow.db or postgresql://user@host/db.
+    """Import MLflow's history from SOURCE: a database (sqlite:///mlflow.db,
+    postgresql://user@host/db), a file store folder (./mlruns) or a running MLflow server
+    (http://host:5000, through its REST API).
 
     Experiments (matched by name), runs with their MLflow ids, names, users, parents, statuses
     and times, params, tags, every metric point, dataset inputs and artifacts, and the registry:
@@ -123,7 +126,11 @@ def _print_report(report: Any) -> None:
 
     out = console()
     verb = "Would import" if report.dry_run else "Imported"
-    out.print(f"{verb} from {report.source} (MLflow schema {report.schema_revision}):")
+    kind = {
+        "database": f"MLflow database, schema {report.schema_revision}",
+        "REST API": f"MLflow {report.schema_revision} server, REST API",
+    }.get(report.source_format, f"MLflow {report.source_format}")
+    out.print(f"{verb} from {report.source} ({kind}):")
     rows = [
         (
             "experiments",

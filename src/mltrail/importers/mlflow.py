@@ -1,8 +1,12 @@
-"""``mltrail import mlflow``: an MLflow tracking database's history into mltrail's store.
+"""``mltrail import mlflow``: an MLflow store's history into mltrail's store.
+
+The source is a tracking database (:mod:`.mlflow_db`), a file store folder (:mod:`.mlflow_files`)
+or a running server (:mod:`.mlflow_rest`); each reader has the same methods.
 
 Experiments (by name), runs with their MLflow ids, names, users, parents, statuses and times,
 params, tags (MLflow's system tags as mltrail's own fields and tags, as the MLflow API maps them),
-every metric point, dataset inputs, and artifacts from the run's artifact folder. The target is
+every metric point, dataset inputs, and artifacts from the run's artifact location (local,
+S3, or an MLflow server's proxy: :mod:`.mlflow_artifacts`). The target is
 whatever store the client has: an embedded project, PostgreSQL, or a server over HTTP.
 
 Idempotent and resumable: each run is marked when its import completes with the source's
@@ -13,18 +17,19 @@ a run logged since (a run imported while RUNNING that finished later).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
 
 from mltrail import validation as v
 from mltrail.entities import FileInfo, Metric, NamedDataset, RunBatch, RunStatus
 from mltrail.errors import InvalidInput, MltrailError, NotFound
 from mltrail.importers import mlflow_db
+from mltrail.importers.mlflow_artifacts import ArtifactFile, ArtifactReader, Unreadable
 from mltrail.importers.mlflow_db import MlflowDb, SourceModel, SourceRun
+from mltrail.importers.mlflow_files import MlflowFiles, folder_of
+from mltrail.importers.mlflow_rest import MlflowRest
 from mltrail.mlflow_api import tags as system
 from mltrail.registry.client import store_model_tree
 
@@ -54,6 +59,9 @@ class ImportReport:
     """What an import brought in (or, in a dry run, would), and what it left out."""
 
     source: str
+    #: "database", "file store" or "REST API"
+    source_format: str
+    #: The database's Alembic revision, or the MLflow version of a server ("" for a file store).
     schema_revision: str
     dry_run: bool = False
     experiments_created: int = 0
@@ -78,6 +86,8 @@ class ImportReport:
 
 
 Progress = Callable[[int, int, str], None]
+#: What an import reads from; each has the same reading methods.
+MlflowSource = MlflowDb | MlflowFiles | MlflowRest
 
 
 def import_mlflow(
@@ -90,7 +100,8 @@ def import_mlflow(
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Import an MLflow database (``sqlite:///…``, ``postgresql://…``) into ``client``'s store.
+    """Import an MLflow store (a database URI, a file store folder or a server's http:// URL)
+    into ``client``'s store.
 
     ``experiments`` limits the import to those names, ``models`` the registered models to those;
     a version keeps its number, stage, aliases and source run (when that run is imported too).
@@ -98,14 +109,15 @@ def import_mlflow(
     ``mlflow-artifacts:`` URIs point (the MLflow server's ``--artifacts-destination``).
     ``progress(done, total, run_name)`` is called after each run.
     """
-    db = MlflowDb(source)
+    db = open_source(source)
     try:
-        report = ImportReport(source, db.revision, dry_run)
+        report = ImportReport(source, db.kind, db.revision, dry_run)
         wanted = set(experiments or ())
         found = [e for e in db.experiments() if not wanted or e.name in wanted]
         for name in sorted(wanted - {e.name for e in found}):
             report.skipped.append(Skipped(f"experiment {name!r}", "not in the source"))
-        job = _Import(db, client.store, client.objects, report, artifacts_root)
+        reader = ArtifactReader(artifacts_root, db if isinstance(db, MlflowRest) else None)
+        job = _Import(db, client.store, client.objects, report, reader)
         ids = {e.experiment_id: job.experiment(e) for e in found}
         runs = db.runs(list(ids))
         for done, run in enumerate(runs, 1):
@@ -134,19 +146,42 @@ def import_mlflow(
         db.close()
 
 
+def open_source(source: str) -> MlflowSource:
+    """The reader of an MLflow store: a database URI, a file store folder or a server URL."""
+    if source.startswith(("http://", "https://")):
+        return MlflowRest(source)
+    if "://" in source and not source.startswith("file:"):
+        return MlflowDb(source)
+    folder = folder_of(source)
+    if folder is not None:
+        return MlflowFiles(folder)
+    path = Path(source)
+    if path.is_file():
+        raise InvalidInput(
+            f"{source} is a file, not an MLflow file store folder",
+            hint=f"For an MLflow SQLite database write sqlite:///{path.resolve()}.",
+        )
+    raise InvalidInput(
+        f"{source} is not an MLflow store"
+        + ("" if path.exists() else " (there is no such folder)"),
+        hint="Pass a database (sqlite:///mlflow.db, postgresql://user@host/db), a file store "
+        "folder (./mlruns) or a server (http://host:5000).",
+    )
+
+
 class _Import:
     """One import's writes into the target store."""
 
     def __init__(
         self,
-        db: MlflowDb,
+        db: MlflowSource,
         store: TrackingStore,
         objects: ObjectStore,
         report: ImportReport,
-        artifacts_root: str | None,
+        reader: ArtifactReader,
     ) -> None:
         self.db, self.store, self.objects, self.report = db, store, objects, report
-        self.artifacts_root = artifacts_root
+        self.reader = reader
         self.dry_run = report.dry_run
 
     def experiment(self, exp: Any) -> str | None:
@@ -316,63 +351,31 @@ class _Import:
     def _artifacts(self, run: SourceRun) -> bool:
         """Store the run's artifact files; False when some could not be read."""
         what = f"artifacts of run {run.run_id}"
-        folder, readable = self._folder(run.artifact_uri or "", what)
-        if folder is None:
-            return readable
-        files, complete = self._store_folder(folder, what)
+        try:
+            files, complete = self._store(self.reader.files(run.artifact_uri or ""), what)
+        except (Unreadable, MltrailError) as e:
+            self.report.skipped.append(Skipped(what, _why(e)))
+            return False
         if files:
             self.store.add_artifacts(run.run_id, files)
-        self.report.artifacts += len(files)
         return complete
 
-    def _store_folder(self, folder: Path, what: str) -> tuple[list[FileInfo], bool]:
-        """Store a folder's files as objects: their entries, and False if some were left out."""
+    def _store(self, found: list[ArtifactFile], what: str) -> tuple[list[FileInfo], bool]:
+        """Store a location's files as objects: their entries, and False if some were left out."""
         files = []
         complete = True
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            rel = path.relative_to(folder).as_posix()
+        for item in found:
             try:
-                rel = v.check_artifact_path(rel)
+                rel = v.check_artifact_path(item.path)
             except InvalidInput as e:
-                self.report.skipped.append(Skipped(f"file {rel!r} of the {what}", e.message))
+                self.report.skipped.append(Skipped(f"file {item.path!r} of the {what}", e.message))
                 complete = False
                 continue
-            info = self.objects.put_file(path)
-            mode = 0o755 if os.stat(path).st_mode & 0o111 else 0o644
-            files.append(FileInfo(rel, info.hash, info.size, mode))
+            info = item.put(self.objects)
+            files.append(FileInfo(rel, info.hash, info.size, 0o755 if item.executable else 0o644))
+            self.report.artifacts += 1
             self.report.artifact_bytes += info.size
         return files, complete
-
-    def _folder(self, uri: str, what: str) -> tuple[Path | None, bool]:
-        """The local folder an MLflow artifact URI names (None: there is none to read), and
-        whether it can be read at all (a skip naming ``what`` is recorded when it cannot)."""
-        if not uri:
-            return None, True
-        if uri.startswith("mlflow-artifacts:"):
-            if self.artifacts_root is None:
-                return self._unreadable(
-                    what,
-                    f"{uri} is on an MLflow server: pass --artifacts with its "
-                    "--artifacts-destination folder",
-                )
-            rest = urlparse(uri).path.lstrip("/")
-            folder = Path(self.artifacts_root) / unquote(rest)
-        elif uri.startswith("file:"):
-            folder = Path(unquote(urlparse(uri).path))
-        elif "://" in uri or uri.startswith(("s3:", "gs:", "wasbs:", "dbfs:", "hdfs:", "models:")):
-            return self._unreadable(what, f"{uri} is not a local folder")
-        else:
-            folder = Path(uri)
-        if not folder.exists():
-            # MLflow makes the folder on the first artifact only: none is no artifact.
-            return None, True
-        if not folder.is_dir():
-            return self._unreadable(what, f"{folder} is not a folder")
-        return folder, True
-
-    def _unreadable(self, what: str, why: str) -> tuple[None, bool]:
-        self.report.skipped.append(Skipped(what, why))
-        return None, False
 
     # -- the registry ------------------------------------------------------------------------
     def model(self, model: SourceModel) -> None:
@@ -478,11 +481,13 @@ class _Import:
         if not location and model_id:
             location = self.db.logged_model_location(model_id) or ""
         location = location or source
-        what = f"version {version['version']} of {name}"
-        folder, _ = self._folder(location, what)
-        if folder is None:
-            raise InvalidInput(f"its files ({location or source}) cannot be read")
-        files, _ = self._store_folder(folder, what)
+        try:
+            found = self.reader.files(location)
+        except Unreadable as e:
+            raise InvalidInput(f"its files cannot be read: {e.why}") from None
+        if not found:
+            raise InvalidInput(f"its files ({location}) cannot be read")
+        files, _ = self._store(found, f"version {version['version']} of {name}")
         return source[: v.MAX_MODEL_SOURCE_LENGTH], None, files
 
     def _checked(self, tags: dict[str, str], owner: str) -> dict[str, str]:
@@ -493,6 +498,10 @@ class _Import:
             except InvalidInput as e:
                 self.report.skipped.append(Skipped(f"tag {key!r} of {owner}", e.message))
         return found
+
+
+def _why(e: Unreadable | MltrailError) -> str:
+    return e.why if isinstance(e, Unreadable) else e.message
 
 
 def _path_in_run(source: str, run_id: str | None) -> str | None:

@@ -174,6 +174,8 @@ def _read_only(uri: str) -> sa.Engine:
 class MlflowDb:
     """The tables of one MLflow database, read-only."""
 
+    kind = "database"
+
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self.engine = _read_only(uri)

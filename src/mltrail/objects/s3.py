@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -220,6 +220,10 @@ class S3ObjectStore(ObjectStore):
             f"S3 request on bucket {self.bucket!r} failed: {e}",
             hint=f"Check the bucket and the endpoint {self.endpoint_url}.",
         )
+
+    def errors(self, key: str | None = None) -> AbstractContextManager[None]:
+        """A context turning boto errors on ``key`` (any key of the bucket) into mltrail's."""
+        return self._errors(key=key)
 
     @contextmanager
     def _errors(self, *, hash: str | None = None, key: str | None = None) -> Iterator[None]:
