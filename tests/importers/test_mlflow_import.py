@@ -458,7 +458,7 @@ def _log_source(tmp_path: Path, artifact_location: str | None = None) -> dict:
         mlflow.log_artifact(str(tmp_path / "report.txt"), "eval/deep")
         frame = pd.DataFrame({"a": [1, 2]})
         mlflow.log_input(mlflow.data.from_pandas(frame, name="train"), context="training")
-        mlflow.sklearn.log_model(
+        info = mlflow.sklearn.log_model(
             fitted, name="model", registered_model_name="wine",
             serialization_format="cloudpickle", pip_requirements=["scikit-learn"],
         )  # fmt: skip
@@ -475,7 +475,7 @@ def _log_source(tmp_path: Path, artifact_location: str | None = None) -> dict:
     history = sorted((m.step, m.timestamp) for m in points)
     return {
         "parent": p.info.run_id, "child": c.info.run_id, "X": X, "model": fitted,
-        "history": history,
+        "history": history, "model_id": info.model_id,
     }  # fmt: skip
 
 
@@ -505,6 +505,14 @@ def _check_imported(target, src: dict, tmp_path: Path) -> None:
     )  # fmt: skip
     predicted = mt.load_model("models:/wine@production", client=target).predict(src["X"])
     assert list(predicted) == list(src["model"].predict(src["X"]))
+    # The logged model keeps its MLflow id, among its run's artifacts, linked as its output.
+    (logged,) = target.store.list_logged_models([parent.info.experiment_id])
+    assert (logged.model_id, logged.run_id, logged.status) == (
+        src["model_id"], src["parent"], "READY",
+    )  # fmt: skip
+    assert "MLmodel" in {f.path for f in target.store.list_logged_model_files(logged.model_id)}
+    _, outputs = target.store.get_run_links(src["parent"])
+    assert [(m.model_id, m.direction) for m in outputs] == [(src["model_id"], "output")]
 
 
 def test_a_file_store_comes_across(tmp_path, target, monkeypatch):
@@ -597,6 +605,7 @@ def test_a_live_server_through_its_rest_api_and_its_s3_artifacts(
     _check_imported(over_http, src, tmp_path)
     again = import_mlflow(mlflow_server["url"], over_http)
     assert (again.runs_unchanged, again.metric_points, again.versions_existing) == (2, 0, 1)
+    assert (again.logged_models_imported, again.logged_models_existing) == (0, 1)
     over_http.close()
     # The same store read directly, its mlflow-artifacts: URIs resolved in the bucket.
     monkeypatch.setenv("AWS_ENDPOINT_URL", mlflow_server["endpoint"])

@@ -146,6 +146,10 @@ def _print_report(report: Any) -> None:
             f"{report.models_created} new; versions {report.versions_imported} new, "
             f"{report.versions_existing} existing",
         ),
+        (
+            "logged models",
+            f"{report.logged_models_imported} new, {report.logged_models_existing} existing",
+        ),
     ]
     if not report.dry_run:
         rows += [

@@ -17,6 +17,7 @@ a run logged since (a run imported while RUNNING that finished later).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from mltrail.entities import FileInfo, Metric, NamedDataset, RunBatch, RunStatus
 from mltrail.errors import InvalidInput, MltrailError, NotFound
 from mltrail.importers import mlflow_db
 from mltrail.importers.mlflow_artifacts import ArtifactFile, ArtifactReader, Unreadable
-from mltrail.importers.mlflow_db import MlflowDb, SourceModel, SourceRun
+from mltrail.importers.mlflow_db import MlflowDb, SourceLoggedModel, SourceModel, SourceRun
 from mltrail.importers.mlflow_files import MlflowFiles, folder_of
 from mltrail.importers.mlflow_rest import MlflowRest
 from mltrail.mlflow_api import tags as system
@@ -72,6 +73,8 @@ class ImportReport:
     models_created: int = 0
     versions_imported: int = 0
     versions_existing: int = 0
+    logged_models_imported: int = 0
+    logged_models_existing: int = 0
     metric_points: int = 0
     params: int = 0
     artifacts: int = 0
@@ -120,6 +123,8 @@ def import_mlflow(
         job = _Import(db, client.store, client.objects, report, reader)
         ids = {e.experiment_id: job.experiment(e) for e in found}
         runs = db.runs(list(ids))
+        for model in db.logged_models(list(ids)):
+            job.logged[model.run_id].append(model)
         for done, run in enumerate(runs, 1):
             try:
                 job.run(run, ids[run.experiment_id])
@@ -127,6 +132,9 @@ def import_mlflow(
                 report.skipped.append(Skipped(f"run {run.run_id}", e.message))
             if progress is not None:
                 progress(done, len(runs), run.name or run.run_id)
+        # Those of no run, or of a run left out: the model holds its files itself.
+        for model in [m for models in job.logged.values() for m in models]:
+            job.logged_model(model, ids[model.experiment_id])
         for model in db.registered_models(list(models) if models else None):
             try:
                 job.model(model)
@@ -183,6 +191,8 @@ class _Import:
         self.db, self.store, self.objects, self.report = db, store, objects, report
         self.reader = reader
         self.dry_run = report.dry_run
+        #: The source's logged models by their run (None: of none), until imported.
+        self.logged: defaultdict[str | None, list[SourceLoggedModel]] = defaultdict(list)
 
     def experiment(self, exp: Any) -> str | None:
         """The target experiment of a source one: found by name, else created."""
@@ -234,7 +244,10 @@ class _Import:
         pending = self._metrics(run, fresh=existing is None)
         self._datasets(run)
         # Unmarked, a run whose artifacts could not be read is tried again next time.
-        mark = {MARKER: signature} if self._artifacts(run) else {}
+        complete = self._artifacts(run)
+        for model in self.logged.pop(run.run_id, []):
+            complete = self.logged_model(model, experiment_id) and complete
+        mark = {MARKER: signature} if complete else {}
         # One transaction: the params, the short series and the mark go in together or not.
         self._write(run, RunBatch(run.run_id, pending, params, mark))
         self.report.params += len(params)
@@ -377,6 +390,57 @@ class _Import:
             self.report.artifact_bytes += info.size
         return files, complete
 
+    def logged_model(self, model: SourceLoggedModel, experiment_id: str | None) -> bool:
+        """Import an MLflow 3 logged model with its id, params, tags and files (among its run's
+        artifacts when it has one); False when it could not be (a skip says why)."""
+        what = f"logged model {model.model_id}"
+        if not hasattr(self.store, "create_logged_model"):
+            self.report.skipped.append(Skipped(what, "the target store keeps no logged models"))
+            return False
+        status = model.status if model.status in ("READY", "FAILED") else "FAILED"
+        try:
+            existing = self.store.get_logged_model(model.model_id)
+        except NotFound:
+            existing = None
+        if existing is not None and existing.status == status:
+            self.report.logged_models_existing += 1
+            return True
+        self.report.logged_models_imported += 1
+        if self.dry_run:
+            return True
+        assert experiment_id is not None
+        try:
+            found = self.reader.files(model.artifact_location)
+            if existing is None:
+                run_id = model.run_id if model.run_id and self._has_run(model.run_id) else None
+                params = self._checked(model.params, what)
+                tags = self._checked(model.tags, what)
+                existing = self.store.create_logged_model(
+                    experiment_id, model.name[:500] or "model", run_id,
+                    model.model_type, params, tags, model_id=model.model_id,
+                )  # fmt: skip
+            files, complete = self._store(found, what)
+            # Until its files are all in, the model stays PENDING: a rerun completes it.
+            self.store.add_logged_model_files(model.model_id, files)
+            if existing.run_id is not None:
+                self.store.log_run_models(existing.run_id, "output", [(model.model_id, 0)])
+            if complete:
+                self.store.set_logged_model_status(model.model_id, status)
+                if model.lifecycle_stage == "deleted":
+                    self.store.delete_logged_model(model.model_id)
+            return complete
+        except (Unreadable, MltrailError) as e:
+            self.report.logged_models_imported -= 1
+            self.report.skipped.append(Skipped(what, _why(e)))
+            return False
+
+    def _has_run(self, run_id: str) -> bool:
+        try:
+            self.store.get_run_info(run_id)
+        except NotFound:
+            return False
+        return True
+
     # -- the registry ------------------------------------------------------------------------
     def model(self, model: SourceModel) -> None:
         """Import a registered model: its versions (with their numbers), stages and aliases."""
@@ -426,11 +490,8 @@ class _Import:
             raise InvalidInput(f"its files ({source}) hold no MLmodel file")
         what = f"version {version['version']} of {name} has a model at {source}"
         tree = store_model_tree(self.objects, files, what)
-        if run_id:
-            try:
-                self.store.get_run_info(run_id)
-            except NotFound:
-                run_id = None  # its run is not imported (another experiment, or purged)
+        if run_id and not self._has_run(run_id):
+            run_id = None  # its run is not imported (another experiment, or purged)
         self.store.create_model_version(
             name,
             recorded,

@@ -141,6 +141,30 @@ class SourceModel:
     aliases: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class SourceLoggedModel:
+    """An MLflow 3 logged model of the source (its files are at ``artifact_location``)."""
+
+    model_id: str
+    experiment_id: str
+    name: str
+    run_id: str | None
+    model_type: str | None
+    status: str
+    lifecycle_stage: str
+    artifact_location: str
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+#: MLflow's LoggedModelStatus as numbers (databases, file store) and as names (REST).
+LOGGED_MODEL_STATUS = {
+    1: "PENDING", 2: "READY", 3: "FAILED",
+    "LOGGED_MODEL_PENDING": "PENDING", "LOGGED_MODEL_READY": "READY",
+    "LOGGED_MODEL_UPLOAD_FAILED": "FAILED",
+}  # fmt: skip
+
+
 def _value(value: float | None, is_nan: object) -> float:
     # MLflow stores NaN as is_nan=1 (and 0 or NULL in value, which SQLite cannot hold as NaN).
     return math.nan if is_nan or value is None else float(value)
@@ -412,6 +436,38 @@ class MlflowDb:
                     sa.select(a.name, a.alias, a.version).where(a.name.in_(wanted))
                 ):
                     found[row.name].aliases[row.alias] = int(row.version)
+        return list(found.values())
+
+    def logged_models(self, experiment_ids: list[str]) -> list[SourceLoggedModel]:
+        """The logged models of the experiments (MLflow 3), with their params and tags."""
+        if not self.has("logged_models"):
+            return []
+        c = self.tables["logged_models"].c
+        query = (
+            sa.select(self.tables["logged_models"])
+            .where(c.experiment_id.in_([int(x) for x in experiment_ids]))
+            .order_by(c.creation_timestamp_ms, c.model_id)
+        )
+        with self.engine.connect() as conn:
+            found = {
+                r.model_id: SourceLoggedModel(
+                    r.model_id, str(r.experiment_id), r.name, r.source_run_id or None,
+                    r.model_type, LOGGED_MODEL_STATUS.get(r.status, "READY"),
+                    r.lifecycle_stage or "active", r.artifact_location,
+                )
+                for r in conn.execute(query)
+            }  # fmt: skip
+            for table, field_name in (("logged_model_params", "params"),
+                                      ("logged_model_tags", "tags")):  # fmt: skip
+                if not found or not self.has(table):
+                    continue
+                t = self.tables[table].c
+                kind = "param" if field_name == "params" else "tag"
+                key, value = t[f"{kind}_key"], t[f"{kind}_value"]
+                for model_id, k, x in conn.execute(
+                    sa.select(t.model_id, key, value).where(t.model_id.in_(list(found)))
+                ):
+                    getattr(found[model_id], field_name)[k] = x or ""
         return list(found.values())
 
     def logged_model_location(self, model_id: str) -> str | None:

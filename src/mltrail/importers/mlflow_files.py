@@ -23,8 +23,10 @@ from mltrail.entities import Metric
 from mltrail.errors import InvalidInput
 from mltrail.importers.mlflow_db import (
     DELETED_STAGE,
+    LOGGED_MODEL_STATUS,
     METRIC_BATCH,
     SourceExperiment,
+    SourceLoggedModel,
     SourceModel,
     SourceRun,
 )
@@ -240,6 +242,32 @@ class MlflowFiles:
             model.versions = sorted(versions, key=lambda x: x["version"])
             found.append(model)
         return found
+
+    def logged_models(self, experiment_ids: list[str]) -> list[SourceLoggedModel]:
+        """The logged models of the experiments (MLflow 3), with their params and tags."""
+        if not self._experiments:
+            self.experiments()
+        found = []
+        for exp_id in experiment_ids:
+            folder = self._experiments.get(exp_id)
+            for meta_path in folder.glob("models/*/meta.yaml") if folder else ():
+                meta = _meta(meta_path)
+                if not meta.get("model_id"):
+                    continue
+                status = meta.get("status")
+                model = SourceLoggedModel(
+                    str(meta["model_id"]), exp_id, str(meta.get("name") or "model"),
+                    meta.get("source_run_id") or None, meta.get("model_type"),
+                    LOGGED_MODEL_STATUS.get(status, "READY"),
+                    str(meta.get("lifecycle_stage") or "active"),
+                    str(meta.get("artifact_location") or ""),
+                )  # fmt: skip
+                for field_name in ("params", "tags"):
+                    values = _key_files(meta_path.parent / field_name)
+                    read = {k: f.read_text(encoding="utf-8") for k, f in values}
+                    setattr(model, field_name, read)
+                found.append((int(meta.get("creation_timestamp") or 0), model))
+        return [model for _, model in sorted(found, key=lambda x: (x[0], x[1].model_id))]
 
     def logged_model_location(self, model_id: str) -> str | None:
         """Where an MLflow 3 logged model's files are (its artifact location), or None."""

@@ -21,8 +21,10 @@ from mltrail.errors import InvalidInput, NotFound, StoreError
 from mltrail.importers.mlflow_artifacts import ArtifactFile, files_under
 from mltrail.importers.mlflow_db import (
     DELETED_STAGE,
+    LOGGED_MODEL_STATUS,
     METRIC_BATCH,
     SourceExperiment,
+    SourceLoggedModel,
     SourceModel,
     SourceRun,
 )
@@ -307,6 +309,35 @@ class MlflowRest:
                 key=lambda x: x["version"],
             )
             found.append(model)
+        return found
+
+    def logged_models(self, experiment_ids: list[str]) -> list[SourceLoggedModel]:
+        """The logged models of the experiments (MLflow 3 servers), with their params and tags."""
+        if not experiment_ids:
+            return []
+        found = []
+        try:
+            for m in self._pages(
+                lambda t: self._post(
+                    "/logged-models/search",
+                    {"experiment_ids": experiment_ids, "max_results": 100,
+                     **({"page_token": t} if t else {})},
+                ),
+                "models",
+            ):  # fmt: skip
+                info = m.get("info", {})
+                found.append(
+                    SourceLoggedModel(
+                        info["model_id"], str(info["experiment_id"]), info.get("name", "model"),
+                        info.get("source_run_id") or None, info.get("model_type"),
+                        LOGGED_MODEL_STATUS.get(info.get("status"), "READY"),
+                        info.get("lifecycle_stage", "active"), info.get("artifact_uri", ""),
+                        {p["key"]: p.get("value", "") for p in m.get("data", {}).get("params", ())},
+                        _pairs(info.get("tags")),
+                    )
+                )  # fmt: skip
+        except NotFound:
+            return []  # an MLflow 2 server: no logged models
         return found
 
     def logged_model_location(self, model_id: str) -> str | None:

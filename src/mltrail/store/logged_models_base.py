@@ -27,8 +27,10 @@ class LoggedModelStore(ABC):
         model_type: str | None = None,
         params: dict[str, str] | None = None,
         tags: dict[str, str] | None = None,
+        model_id: str | None = None,
     ) -> LoggedModel:
-        """Create a PENDING logged model with a new ``m-<32 hex>`` id.
+        """Create a PENDING logged model with a new ``m-<32 hex>`` id (or ``model_id``, an
+        import keeping its source's; a taken one is AlreadyExists).
 
         With a run, its files go among the run's artifacts under ``name`` (or, when the run
         already has files there, under ``name-<id prefix>``), recorded as ``artifact_path``.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from mltrail.entities import (
     RunModel,
     ViewType,
 )
-from mltrail.errors import InvalidInput, NotFound, ParamChanged
+from mltrail.errors import AlreadyExists, InvalidInput, NotFound, ParamChanged
 from mltrail.store import schema as t
 from mltrail.store.engine import chunks
 from mltrail.store.logged_models_base import LoggedModelStore
@@ -34,6 +35,9 @@ MODEL_ID_PREFIX = "m-"
 
 def _now() -> int:
     return int(time.time() * 1000)
+
+
+_MODEL_ID = re.compile(r"m-[0-9a-f]{32}")
 
 
 def new_model_id() -> str:
@@ -120,11 +124,25 @@ class SqlLoggedModels(LoggedModelStore):
         model_type: str | None = None,
         params: dict[str, str] | None = None,
         tags: dict[str, str] | None = None,
+        model_id: str | None = None,
     ) -> LoggedModel:
         """Create a PENDING logged model."""
         from mltrail.store.sql import _experiment_pk
 
-        model_id = new_model_id()
+        if model_id is None:
+            model_id = new_model_id()
+        elif not _MODEL_ID.fullmatch(model_id):
+            raise InvalidInput(
+                f"not a logged model id: {model_id!r}",
+                hint="A logged model id is m- and 32 hex digits, as MLflow makes them.",
+            )
+        else:
+            try:
+                self.get_logged_model(model_id)
+            except NotFound:
+                pass
+            else:
+                raise AlreadyExists(f"logged model {model_id} already exists")
         now = _now()
         exp_pk = _experiment_pk(experiment_id)
         with self._write() as conn, conn.begin():
