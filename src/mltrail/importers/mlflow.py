@@ -126,6 +126,8 @@ def import_mlflow(
         for model in db.logged_models(list(ids)):
             job.logged[model.run_id].append(model)
         for done, run in enumerate(runs, 1):
+            if (done - 1) % mlflow_db.PREFETCH_RUNS == 0:
+                db.prefetch([r.run_id for r in runs[done - 1 : done - 1 + mlflow_db.PREFETCH_RUNS]])
             try:
                 job.run(run, ids[run.experiment_id])
             except MltrailError as e:

@@ -102,6 +102,8 @@ _REQUIRED = {
 DELETED_STAGE = "Deleted_Internal"
 #: Metric points read and written per batch: memory stays flat on long histories.
 METRIC_BATCH = 20_000
+#: Runs whose params, tags and short series are read together (MlflowDb.prefetch).
+PREFETCH_RUNS = 500
 
 
 @dataclass
@@ -203,6 +205,7 @@ class MlflowDb:
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self.engine = _read_only(uri)
+        self._cache: dict[str, dict[str, Any]] = {}
         try:
             with self.engine.connect() as conn:
                 inspector = sa.inspect(conn)
@@ -294,8 +297,58 @@ class MlflowDb:
                 for row in conn.execute(query)
             ]
 
+    def prefetch(self, run_ids: list[str]) -> None:
+        """Read the params, tags, metric counts, short series and dataset inputs of many runs
+        in a few queries: the import then asks for them run by run from memory."""
+        cache: dict[str, dict[str, Any]] = {
+            "params": {r: {} for r in run_ids}, "tags": {r: {} for r in run_ids},
+            "counts": {r: {} for r in run_ids}, "points": {}, "inputs": {},
+        }  # fmt: skip
+        with self.engine.connect() as conn:
+            for table in ("params", "tags"):
+                c = self.tables[table].c
+                for run, k, x in conn.execute(
+                    sa.select(c.run_uuid, c.key, c.value).where(c.run_uuid.in_(run_ids))
+                ):
+                    cache[table][run][k] = "" if x is None else x
+            c = self.tables["metrics"].c
+            for run, k, n in conn.execute(
+                sa.select(c.run_uuid, c.key, sa.func.count())
+                .where(c.run_uuid.in_(run_ids))
+                .group_by(c.run_uuid, c.key)
+            ):
+                cache["counts"][run][k] = n
+            # Runs with a long series read theirs in batches (metrics()); the rest in one go.
+            short = [r for r in run_ids if sum(cache["counts"][r].values()) <= METRIC_BATCH]
+            if short:
+                cache["points"] = {r: [] for r in short}
+                for row in conn.execute(self._points_query(short, None)):
+                    cache["points"][row[0]].append(self._point(row))
+        cache["inputs"] = self._dataset_inputs(run_ids)
+        self._cache = cache
+
+    def _points_query(self, run_ids: list[str], keys: list[str] | None) -> sa.Select[Any]:
+        c = self.tables["metrics"].c
+        nan = [c.is_nan] if "is_nan" in self.columns["metrics"] else []
+        query = sa.select(c.run_uuid, c.key, c.value, c.timestamp, c.step, *nan).where(
+            c.run_uuid.in_(run_ids)
+        )
+        if keys is not None:
+            query = query.where(c.key.in_(keys))
+        return query.order_by(c.run_uuid, c.key, c.step, c.timestamp, c.value)
+
+    @staticmethod
+    def _point(row: Any) -> Metric:
+        return Metric(row[1], _value(row[2], len(row) > 5 and row[5]), int(row[3]), int(row[4]))
+
+    def _cached(self, part: str, run_id: str) -> Any:
+        return self._cache.get(part, {}).get(run_id)
+
     def key_values(self, table: str, run_id: str) -> dict[str, str]:
         """A run's params or tags."""
+        cached = self._cached(table, run_id)
+        if cached is not None:
+            return dict(cached)
         c = self.tables[table].c
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(c.key, c.value).where(c.run_uuid == run_id))
@@ -303,6 +356,9 @@ class MlflowDb:
 
     def metric_counts(self, run_id: str) -> dict[str, int]:
         """How many points each metric of a run has."""
+        cached = self._cached("counts", run_id)
+        if cached is not None:
+            return dict(cached)
         c = self.tables["metrics"].c
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -312,51 +368,40 @@ class MlflowDb:
 
     def metric_points(self, run_id: str, keys: list[str]) -> list[Metric]:
         """Every point of the run's metrics ``keys``, in one query (for short series)."""
-        c = self.tables["metrics"].c
-        has_nan = "is_nan" in self.columns["metrics"]
-        columns = [c.key, c.value, c.timestamp, c.step, *([c.is_nan] if has_nan else [])]
-        query = (
-            sa.select(*columns)
-            .where(c.run_uuid == run_id, c.key.in_(keys))
-            .order_by(c.key, c.step, c.timestamp, c.value)
-        )
+        cached = self._cached("points", run_id)
+        if cached is not None:
+            wanted = set(keys)
+            return [m for m in cached if m.key in wanted]
         with self.engine.connect() as conn:
-            return [
-                Metric(r[0], _value(r[1], has_nan and r[4]), int(r[2]), int(r[3]))
-                for r in conn.execute(query)
-            ]
+            return [self._point(r) for r in conn.execute(self._points_query([run_id], keys))]
 
     def metrics(self, run_id: str, key: str, skip: int = 0) -> Iterator[list[Metric]]:
         """One metric's points in batches, by step, then time, then value, after the first
         ``skip`` (those a previous import wrote)."""
-        c = self.tables["metrics"].c
-        has_nan = "is_nan" in self.columns["metrics"]
-        columns = [c.value, c.timestamp, c.step, *([c.is_nan] if has_nan else [])]
-        query = (
-            sa.select(*columns)
-            .where(c.run_uuid == run_id, c.key == key)
-            .order_by(c.step, c.timestamp, c.value)
-            .offset(skip)
-        )
+        query = self._points_query([run_id], [key]).offset(skip)
         with self.engine.connect().execution_options(stream_results=True) as conn:
             result = conn.execute(query)
             while chunk := result.fetchmany(METRIC_BATCH):
-                yield [
-                    Metric(key, _value(row[0], has_nan and row[3]), int(row[1]), int(row[2]))
-                    for row in chunk
-                ]
+                yield [self._point(row) for row in chunk]
 
     def dataset_inputs(self, run_id: str) -> list[dict[str, Any]]:
         """The datasets a run logged as inputs (MLflow 2.4+), with their input tags."""
+        cached = self._cached("inputs", run_id)
+        if cached is not None:
+            return list(cached)
+        return self._dataset_inputs([run_id]).get(run_id, [])
+
+    def _dataset_inputs(self, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {r: [] for r in run_ids}
         if not (self.has("inputs") and self.has("datasets")):
-            return []
+            return found
         i, d = self.tables["inputs"].c, self.tables["datasets"].c
         query = (
-            sa.select(i.input_uuid, d.name, d.digest, d.dataset_source_type, d.dataset_source,
-                      d.dataset_schema, d.dataset_profile)
+            sa.select(i.destination_id, i.input_uuid, d.name, d.digest, d.dataset_source_type,
+                      d.dataset_source, d.dataset_schema, d.dataset_profile)
             .select_from(self.tables["inputs"].join(self.tables["datasets"],
                                                       i.source_id == d.dataset_uuid))
-            .where(i.destination_id == run_id, i.source_type == "DATASET",
+            .where(i.destination_id.in_(run_ids), i.source_type == "DATASET",
                    i.destination_type == "RUN")
         )  # fmt: skip
         with self.engine.connect() as conn:
@@ -368,18 +413,19 @@ class MlflowDb:
                     sa.select(t.input_uuid, t.name, t.value).where(t.input_uuid.in_(list(tags)))
                 ):
                     tags[uuid][name] = value
-        return [
-            {
-                "name": row.name,
-                "digest": row.digest,
-                "source_type": row.dataset_source_type or "",
-                "source": row.dataset_source or "",
-                "schema": row.dataset_schema,
-                "profile": row.dataset_profile,
-                "tags": tags[row.input_uuid],
-            }
-            for row in rows
-        ]
+        for row in rows:
+            found[row.destination_id].append(
+                {
+                    "name": row.name,
+                    "digest": row.digest,
+                    "source_type": row.dataset_source_type or "",
+                    "source": row.dataset_source or "",
+                    "schema": row.dataset_schema,
+                    "profile": row.dataset_profile,
+                    "tags": tags[row.input_uuid],
+                }
+            )
+        return found
 
     def registered_models(self, names: list[str] | None = None) -> list[SourceModel]:
         """The registered models (only ``names`` if given), with versions, tags and aliases."""

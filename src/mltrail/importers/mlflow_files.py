@@ -146,6 +146,9 @@ class MlflowFiles:
                 )
         return sorted(found, key=lambda r: (r.start_time, r.run_id))
 
+    def prefetch(self, run_ids: list[str]) -> None:
+        """Nothing to read ahead: each run's files are read when asked."""
+
     def key_values(self, table: str, run_id: str) -> dict[str, str]:
         """A run's params or tags."""
         return {

@@ -200,6 +200,9 @@ class MlflowRest:
                 )
         return sorted(found, key=lambda r: (r.start_time, r.run_id))
 
+    def prefetch(self, run_ids: list[str]) -> None:
+        """Nothing to read ahead: the run search brought params, tags and inputs."""
+
     def key_values(self, table: str, run_id: str) -> dict[str, str]:
         """A run's params or tags."""
         return dict(self._data[run_id][table])
