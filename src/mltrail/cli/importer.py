@@ -162,3 +162,130 @@ def _print_report(report: Any) -> None:
         out.print(f"Left out ({len(report.skipped)}):")
         for item in report.skipped:
             out.print(f"  {item.what}: {item.reason}", highlight=False)
+
+
+# -- DVC -------------------------------------------------------------------------------------------
+
+
+@import_group.command("dvc")
+@click.argument("path", default=".", type=click.Path(file_okay=False, path_type=str))
+@click.option(
+    "--remote-url",
+    "remote_urls",
+    multiple=True,
+    metavar="NAME=URL",
+    help="Where the mltrail remote made from DVC remote NAME points (repeat for more). "
+    "Default: DVC's URL with -mltrail appended, beside DVC's objects.",
+)
+@click.option(
+    "--no-history",
+    is_flag=True,
+    help="Convert only the current versions, not those of the Git history.",
+)
+@click.option(
+    "--remove-dvc",
+    is_flag=True,
+    help="Also run the git rm/git add of the cutover (DVC's files leave Git; the commit is "
+    "yours). Default: DVC's files stay and the commands are printed.",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be imported; write nothing.")
+@json_option
+def dvc_command(
+    path: str,
+    remote_urls: tuple[str, ...],
+    no_history: bool,
+    remove_dvc: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Import the DVC repository at PATH (default: here) into an mltrail project there.
+
+    .dvc files become .trail pointers (objects from DVC's cache or remotes, checked against
+    their MD5), dvc.yaml and dvc.lock become mltrail.yaml and mltrail.lock (so `mltrail repro`
+    runs nothing DVC had run), DVC remotes become mltrail remotes, and every version of the DVC
+    files in the Git history is recorded so older revisions resolve. DVC's files and cache are
+    only read. Run it again to bring in what changed. Exit 1 when anything was left out (each
+    item is listed with the reason).
+    """
+    from mltrail.cli.context import state
+    from mltrail.cli.data import _reporter
+    from mltrail.errors import InvalidInput
+    from mltrail.importers.dvc import import_dvc
+
+    urls = {}
+    for item in remote_urls:
+        name, sep, url = item.partition("=")
+        if not sep or not name or not url:
+            raise InvalidInput(
+                f"--remote-url {item!r} is not NAME=URL", hint="For example origin=s3://b/p."
+            )
+        urls[name] = url
+    # An explicit --store/--objects or MLTRAIL_TRACKING_URI takes the runs; else the project.
+    st = state()
+    client = get_client() if st.store or st.objects else None
+    report = import_dvc(
+        path,
+        client,
+        dry_run=dry_run,
+        remove_dvc=remove_dvc,
+        remote_urls=urls,
+        history=not no_history,
+        reporter=_reporter(),
+    )
+    if as_json:
+        fmt.echo_json(report.to_dict())
+    else:
+        _print_dvc_report(report)
+    if report.skipped:
+        sys.exit(1)
+
+
+def _print_dvc_report(report: Any) -> None:
+    from mltrail.cli.render import console, key_values
+
+    out = console()
+    verb = "Would import" if report.dry_run else "Imported"
+    out.print(f"{verb} the DVC repository {report.source}:", highlight=False)
+    rows = [
+        (
+            "pointers",
+            f"{report.pointers_written} written, {report.pointers_unchanged} unchanged",
+        ),
+        (
+            "objects",
+            f"{report.objects_stored:,} stored ({fmt.size(report.object_bytes)}, "
+            f"{report.objects_from_remote:,} from remotes), {report.objects_already:,} already",
+        ),
+        ("stages", f"{report.stages} ({report.stages_locked} up to date in mltrail.lock)"),
+        ("remotes", f"{report.remotes_added} added"),
+        ("history", f"{report.history_versions} versions recorded"),
+        ("runs", f"{report.runs_imported} new, {report.runs_existing} existing"),
+        ("model versions", str(report.model_versions)),
+    ]
+    out.print(key_values(rows))
+    if report.changed:
+        out.print("Files written: " + ", ".join(report.changed), highlight=False)
+    else:
+        out.print("Nothing in the repository changed.")
+    for title, items in (
+        ("Stages that will run (their DVC record does not match the workspace)", "stale_stages"),
+        ("Old versions whose data was found nowhere (listed, not imported)", "unavailable"),
+    ):
+        found = getattr(report, items)
+        if found:
+            out.print(f"{title} ({len(found)}):")
+            for item in found:
+                out.print(f"  {item.what}: {item.reason}", highlight=False)
+    for note in report.notes:
+        out.print(f"Note: {note}", highlight=False)
+    if report.cutover:
+        if len(report.cutover) == 1:
+            out.print("To finish the move, commit:")
+        else:
+            out.print("The cutover commit (DVC's files stay until you run it, or --remove-dvc):")
+        for line in report.cutover:
+            out.print(f"  {line}", highlight=False, soft_wrap=True)
+    if report.skipped:
+        out.print(f"Left out ({len(report.skipped)}):")
+        for item in report.skipped:
+            out.print(f"  {item.what}: {item.reason}", highlight=False)

@@ -3,15 +3,21 @@
 Everything goes through the ``git`` command (no library): ``ls-tree`` finds the pointer files of
 a revision and one ``cat-file --batch`` process reads them all, so a revision with thousands of
 pointers costs two processes, not thousands.
+
+Revisions from before an import hold another tool's pointer files; where the project records
+their translation (:mod:`mltrail.data.imported`), a path without a ``.trail`` file at a revision
+takes the pointer its translated file stands for.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from mltrail.data.imported import ImportedBlob, read_imported
 from mltrail.data.pointer import POINTER_SUFFIX, Pointer, parse_pointer
 from mltrail.errors import InvalidInput, InvalidState
 
@@ -40,6 +46,22 @@ class GitRepo:
         # The project may sit in a subfolder of the repository.
         rel = os.path.relpath(os.path.realpath(project_root), os.path.realpath(self.top))
         self.prefix = "" if rel == "." else Path(rel).as_posix() + "/"
+        self._imported: dict[str, ImportedBlob] | None = None
+
+    def imported(self) -> dict[str, ImportedBlob]:
+        """Return the project's translations of imported pointer files, by blob id (read once)."""
+        if self._imported is None:
+            from mltrail.config import PROJECT_DIR
+
+            self._imported = read_imported(self.project_root / PROJECT_DIR)
+        return self._imported
+
+    def _project_rel(self, top_rel: str) -> str | None:
+        """Return a Git-top-relative path relative to the project, or None if outside it."""
+        if not top_rel.startswith(self.prefix):
+            return None
+        rel = top_rel[len(self.prefix) :]
+        return None if rel.split("/", 1)[0] == ".mltrail" else rel
 
     def _git(
         self, *args: str, cwd: Path | None = None, what: str, stdin: bytes | None = None
@@ -92,19 +114,32 @@ class GitRepo:
     def pointers_at(self, rev: str) -> dict[str, Pointer]:
         """Return ``{data path relative to the project: pointer}`` for every pointer at ``rev``."""
         commit = self.resolve(rev)
-        args = ["ls-tree", "-r", "-z", "--full-tree", "--name-only", commit]
-        if self.prefix:
-            args += ["--", self.prefix]
-        listed = self._git(*args, what=f"list {rev}").split("\0")
-        names = [
-            n
-            for n in listed
-            if n.endswith(POINTER_SUFFIX)
-            and Path(n).name != POINTER_SUFFIX
-            and "/.mltrail/" not in f"/{n}"
-        ]
+        imported = self.imported()
+        args = ["ls-tree", "-r", "-z", "--full-tree", commit]
+        if self.prefix and not imported:
+            args += ["--", self.prefix]  # translated files above the project may name its paths
+        names, translated = [], {}
+        for row in self._git(*args, what=f"list {rev}").split("\0"):
+            if "\t" not in row:
+                continue
+            meta, n = row.split("\t", 1)
+            blob = meta.split()[2]
+            if (
+                n.endswith(POINTER_SUFFIX)
+                and Path(n).name != POINTER_SUFFIX
+                and "/.mltrail/" not in f"/{n}"
+                and n.startswith(self.prefix)
+            ):
+                names.append(n)
+            elif blob in imported:
+                translated.update(imported[blob].at(n))
         texts = self._cat(commit, names)
         out = {}
+        # An imported file's pointers first: a .trail file for the same path wins.
+        for top_rel, pointer in translated.items():
+            rel = self._project_rel(top_rel)
+            if rel is not None:
+                out[rel] = pointer
         for name in names:
             text = texts.get(name)
             if text is not None:
@@ -118,6 +153,8 @@ class GitRepo:
         commit = self.resolve(rev)
         name = self.prefix + data_rel + POINTER_SUFFIX
         text = self._cat(commit, [name]).get(name)
+        if text is None and self.imported():
+            return self.pointers_at(commit).get(data_rel)
         return None if text is None else parse_pointer(text, f"{name} at {rev}")
 
     def file_at(self, rev: str, rel: str) -> bytes | None:
@@ -129,6 +166,9 @@ class GitRepo:
     def history(self, data_rel: str) -> list[PointerCommit]:
         """Return the commits that changed a dataset's pointer file, newest first."""
         name = self.prefix + data_rel + POINTER_SUFFIX
+        sources = self._translating_files(data_rel)
+        if sources:
+            return self._history_with_imported(data_rel, name, sources)
         out = self._git(
             "log", "--format=%H%x1f%ct%x1f%an%x1f%s%x1e", "--", name, what=f"read the log of {name}"
         )
@@ -177,7 +217,76 @@ class GitRepo:
             if set(blob) != {"0"} and name != POINTER_SUFFIX and "/.mltrail/" not in f"/{path}":
                 blobs[blob] = path
         texts = self._cat_objects(list(blobs))
-        return [parse_pointer(texts[b], f"{blobs[b]} (blob {b[:12]})") for b in blobs if b in texts]
+        found = [
+            parse_pointer(texts[b], f"{blobs[b]} (blob {b[:12]})") for b in blobs if b in texts
+        ]
+        # Versions from before the import: every translated pointer file, wherever it was.
+        found += [p for item in self.imported().values() for p in item.pointers.values()]
+        return found
+
+    def _translating_files(self, data_rel: str) -> dict[str, str]:
+        """Return ``{file: path relative to its folder}`` of imported files naming ``data_rel``."""
+        target = self.prefix + data_rel
+        out = {}
+        for item in self.imported().values():
+            for file in item.files:
+                folder = posixpath.dirname(file)
+                for rel in (*item.pointers, *item.missing):
+                    if posixpath.normpath(posixpath.join(folder, rel)) == target:
+                        out[file] = rel
+        return out
+
+    def _history_with_imported(
+        self, data_rel: str, name: str, sources: dict[str, str]
+    ) -> list[PointerCommit]:
+        """The history of a dataset over its ``.trail`` file and the imported files naming it."""
+        out = self._git(
+            "log",
+            "--format=\x1e%H%x1f%ct%x1f%an%x1f%s",
+            "--raw",
+            "--no-abbrev",
+            "--",
+            name,
+            *sorted(sources),
+            what=f"read the log of {name}",
+        )
+        imported = self.imported()
+        rows = []
+        trail_blobs = set()
+        for block in out.split("\x1e")[1:]:
+            head, _, raw = block.partition("\n")
+            commit, when, author, subject = head.split("\x1f", 3)
+            changed = {}
+            for line in raw.splitlines():
+                if line.startswith(":") and "\t" in line:
+                    meta, path = line.split("\t", 1)
+                    changed[path.split("\t")[-1]] = meta.split()[3]
+            rows.append((commit, int(when), author, subject, changed))
+            if name in changed and set(changed[name]) != {"0"}:
+                trail_blobs.add(changed[name])
+        texts = self._cat_objects(sorted(trail_blobs))
+        result: list[PointerCommit] = []
+        last: object = object()
+        # Oldest first, so a commit that changed a translated file but not this dataset's
+        # version (another out of the same dvc.lock) is not counted as a version of it.
+        for commit, when, author, subject, changed in reversed(rows):
+            if name in changed:
+                blob = changed[name]
+                text = texts.get(blob)
+                pointer = None if text is None else parse_pointer(text, f"{name} at {commit[:12]}")
+            else:
+                file = next(f for f in changed if f in sources)
+                item = imported.get(changed[file])
+                if item is None and set(changed[file]) != {"0"}:
+                    continue  # a version of that file the import did not see: not a version here
+                pointer = None if item is None else item.pointers.get(sources[file])
+                if item is not None and pointer is None and sources[file] in item.missing:
+                    continue  # a version whose data was found nowhere: the import listed it
+            if pointer != last:
+                result.append(PointerCommit(commit, when, author, subject, pointer))
+                last = pointer
+        result.reverse()
+        return result
 
     def _cat_objects(self, specs: list[str]) -> dict[str, bytes]:
         """Read blobs named by ``git cat-file`` specs with one process; absent ones are omitted."""

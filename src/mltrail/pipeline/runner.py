@@ -283,7 +283,7 @@ class Runner:
                     backup = Backup(
                         self.project.root,
                         self.project.dir / "tmp" / "repro" / f"{os.getpid()}-{name}",
-                        [o.path for o in stage.all_outs()],
+                        [o.path for o in stage.all_outs() if not o.persist],
                     ).__enter__()
                     if pool is None:
                         prefix = f"[{self.label}] " if self.label else ""
@@ -326,8 +326,15 @@ class Runner:
     def run_key(self, st: StageState) -> str | None:
         """Return the stage's run-cache key, or None if its outs cannot be restored."""
         stage = st.stage
-        if not stage.all_outs() or any(not o.cache for o in stage.outs) or stage.always_changed:
-            return None  # nothing to restore, an uncached out, or a stage meant to run each time
+        if (
+            not stage.all_outs()
+            or any(not o.cache for o in stage.outs)
+            or any(o.persist for o in stage.all_outs())
+            or stage.always_changed
+        ):
+            # Nothing to restore, an uncached out, an out the command updates in place, or a
+            # stage meant to run each time.
+            return None
         paths = [o.path for o in stage.all_outs()]
         return runcache.run_key(stage.command, stage.wdir, st.deps, st.params, paths)
 

@@ -16,7 +16,7 @@
         wdir: .                          # folder the command runs in; paths are relative to it
         deps: [src/train.py, data/prepared]
         params: [train.max_depth, {other.yaml: [lr]}, whole.yaml]
-        outs: [models/rf.pkl, {logs: {cache: false}}]
+        outs: [models/rf.pkl, {logs: {cache: false}}, {state: {persist: true}}]
         metrics: [metrics.json]
         always_changed: false
         frozen: false
@@ -66,7 +66,11 @@ STAGE_KEYS = {
     "do": "the stage body repeated for each foreach value",
     "matrix": "lists whose cross product expands the stage (a mapping)",
 }
-OUT_KEYS = {"cache": "store the out in the object store (true/false)", "desc": "a description"}
+OUT_KEYS = {
+    "cache": "store the out in the object store (true/false)",
+    "persist": "keep the previous out in place while the command runs (true/false)",
+    "desc": "a description",
+}
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _VAR = re.compile(r"\$\{\s*([A-Za-z0-9_.\-]+)\s*\}")
 
@@ -93,11 +97,14 @@ class Output:
 
     ``cache``: outs default to True (stored in the object store, git-ignored); metrics files to
     False (small, meant to be committed to Git so `metrics diff` can read old revisions).
+    ``persist``: the previous out is left in place while the command runs (it may update it),
+    and the stage never restores from the run cache.
     """
 
     path: str
     cache: bool = True
     line: int = 0
+    persist: bool = False
 
 
 @dataclass(frozen=True)
@@ -572,14 +579,16 @@ class _Parser:
                     raise self.fail(n, f"{what}: one path per item", "{path: {cache: false}}")
                 raw, knode, opts = pairs[0]
                 path = self.path(knode, wdir, what, item)
-                cache = cache_default
+                cache, persist = cache_default, False
                 if opts.tag != "tag:yaml.org,2002:null":
                     opairs = self.mapping(opts, f"{what} {raw}", "{cache: true/false}")
                     self.check_keys(opts, opairs, OUT_KEYS, f"{what} {raw}")
                     for k, _, v in opairs:
                         if k == "cache":
                             cache = self.boolean(v, f"{what} {raw} cache")
-                out.append(Output(path, cache, line))
+                        elif k == "persist":
+                            persist = self.boolean(v, f"{what} {raw} persist")
+                out.append(Output(path, cache, line, persist))
             else:
                 out.append(Output(self.path(n, wdir, what, item), cache_default, line))
         return tuple(out)
