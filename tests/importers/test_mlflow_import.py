@@ -617,3 +617,35 @@ def test_a_live_server_through_its_rest_api_and_its_s3_artifacts(
     assert report.skipped == []
     _check_imported(direct, src, tmp_path)
     direct.close()
+
+
+def test_into_a_team_server_over_http(source, _registry_template, tmp_path):
+    import mltrail as mt
+    from mltrail import MltrailClient
+    from mltrail.importers.mlflow import import_mlflow
+    from mltrail.server.app import ServerSettings
+    from tests.live import serve
+
+    folder = tmp_path / "server"
+    folder.mkdir()
+    settings = ServerSettings(
+        store_uri=f"sqlite:///{folder / 'mltrail.db'}", objects=str(folder / "objects"),
+        access_log=False,
+    )  # fmt: skip
+    with serve(settings) as url:
+        client = MltrailClient(url)
+        report = import_mlflow(source["uri"], client)
+        assert report.skipped == []
+        assert len(client.get_metric_history(source["parent"], "loss")) == 2500
+        datasets, _ = client.store.get_run_links(source["parent"])
+        assert [d.name for d in datasets] == ["train"]
+        src = _registry_template
+        report = import_mlflow(src["uri"], client)
+        assert report.skipped == []
+        assert report.logged_models_imported == 3
+        fitted = src["models"][2]
+        loaded = mt.load_model("models:/wine@production", client=client)
+        assert list(loaded.predict(src["X"])) == list(fitted.predict(src["X"]))
+        again = import_mlflow(src["uri"], client)
+        assert (again.logged_models_existing, again.versions_existing) == (3, 3)
+        client.close()

@@ -258,3 +258,81 @@ class DatasetIn(Body):
 class LogDatasets(Body):
     direction: Literal["input", "output"]
     datasets: list[DatasetIn]
+
+
+# -- logged models (MLflow 3's model objects) ----------------------------------------------------
+
+
+class LoggedModelOut(BaseModel):
+    model_id: str
+    experiment_id: str
+    name: str
+    run_id: str | None
+    artifact_path: str | None
+    model_type: str | None
+    status: Literal["PENDING", "READY", "FAILED"]
+    lifecycle_stage: str
+    creation_time: Int64
+    last_update_time: Int64
+    params: dict[str, str]
+    tags: dict[str, str]
+
+
+class CreateLoggedModel(Body):
+    experiment_id: str
+    name: str = Field(min_length=1, max_length=500)
+    run_id: str | None = None
+    model_type: str | None = Field(default=None, max_length=500)
+    params: dict[str, str] = {}
+    tags: dict[str, str] = {}
+    model_id: str | None = None
+
+
+class LoggedModelStatusIn(Body):
+    status: Literal["READY", "FAILED"]
+
+
+class RunModelIn(Body):
+    model_id: str
+    step: Int64 = 0
+
+
+class LogRunModels(Body):
+    direction: Literal["input", "output"]
+    models: list[RunModelIn]
+
+
+class NamedDatasetIn(Body):
+    name: str = Field(min_length=1, max_length=500)
+    digest: str = Field(max_length=36)
+    source_type: str = Field(max_length=36)
+    source: str
+    # "schema" would shadow a BaseModel attribute: the JSON field keeps MLflow's name.
+    schema_: str | None = Field(default=None, alias="schema")
+    profile: str | None = None
+    tags: dict[str, str] = {}
+
+
+class LogNamedDatasets(Body):
+    datasets: list[NamedDatasetIn]
+
+
+class RunModelOut(BaseModel):
+    direction: Literal["input", "output"]
+    model_id: str
+    step: Int64
+
+
+class NamedDatasetOut(BaseModel):
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema_: str | None = Field(alias="schema")
+    profile: str | None
+    tags: dict[str, str]
+
+
+class RunLinksOut(BaseModel):
+    datasets: list[NamedDatasetOut]
+    models: list[RunModelOut]

@@ -19,8 +19,10 @@ from mltrail.entities import (
     DatasetUse,
     Experiment,
     FileInfo,
+    LoggedModel,
     Metric,
     ModelVersion,
+    NamedDataset,
     PagedList,
     RegisteredModel,
     RegistryEvent,
@@ -28,6 +30,7 @@ from mltrail.entities import (
     RunBatch,
     RunDataset,
     RunInfo,
+    RunModel,
     ViewType,
 )
 from mltrail.errors import NotFound, error_from_code
@@ -256,6 +259,76 @@ class HttpStore(HttpAuthMixin, TrackingStore):
             f"/runs/{_seg(run_id)}/datasets",
             json_body={"direction": direction, "datasets": [r.to_dict() for r in refs]},
             idempotent=True,
+        )
+
+    # -- logged models (MLflow 3's model objects) and named datasets -------------------------
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str,
+        run_id: str | None = None,
+        model_type: str | None = None,
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        model_id: str | None = None,
+    ) -> LoggedModel:
+        """Create a PENDING logged model (``model_id``: keep a given id, as an import does)."""
+        body = {
+            "experiment_id": experiment_id, "name": name, "run_id": run_id,
+            "model_type": model_type, "params": dict(params or {}), "tags": dict(tags or {}),
+            "model_id": model_id,
+        }  # fmt: skip
+        return LoggedModel(**self._call("POST", "/logged-models", json_body=body))
+
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        """Return a logged model, a deleted one included."""
+        return LoggedModel(**self._call("GET", f"/logged-models/{_seg(model_id)}"))
+
+    def set_logged_model_status(self, model_id: str, status: str) -> LoggedModel:
+        """Mark a logged model READY or FAILED."""
+        found = self._call(
+            "PATCH", f"/logged-models/{_seg(model_id)}", json_body={"status": status}
+        )
+        return LoggedModel(**found)
+
+    def delete_logged_model(self, model_id: str) -> None:
+        """Move a logged model to the bin."""
+        self._call("DELETE", f"/logged-models/{_seg(model_id)}")
+
+    def add_logged_model_files(self, model_id: str, files: Sequence[FileInfo]) -> None:
+        """Record stored files (paths relative to the model folder) as a logged model's files."""
+        self._call(
+            "POST",
+            f"/logged-models/{_seg(model_id)}/files",
+            json_body={"files": [wire.file_to_json(f) for f in files]},
+            idempotent=True,
+        )
+
+    def list_logged_model_files(self, model_id: str, prefix: str | None = None) -> list[FileInfo]:
+        """Return a logged model's files, optionally under a path."""
+        found = self._call(
+            "GET", f"/logged-models/{_seg(model_id)}/files", params={"prefix": prefix}
+        )
+        return [wire.file_from_json(f) for f in found["files"]]
+
+    def log_run_models(
+        self, run_id: str, direction: str, models: Sequence[tuple[str, int]]
+    ) -> None:
+        """Record ``(model_id, step)`` pairs a run used or produced."""
+        body = {"direction": direction, "models": [{"model_id": m, "step": s} for m, s in models]}
+        self._call("POST", f"/runs/{_seg(run_id)}/models", json_body=body, idempotent=True)
+
+    def log_named_datasets(self, run_id: str, datasets: Sequence[NamedDataset]) -> None:
+        """Record datasets a run read, by name and digest."""
+        body = {"datasets": [wire.encode(d) for d in datasets]}
+        self._call("POST", f"/runs/{_seg(run_id)}/named-datasets", json_body=body, idempotent=True)
+
+    def get_run_links(self, run_id: str) -> tuple[list[NamedDataset], list[RunModel]]:
+        """Return a run's named datasets and the logged models it used or produced."""
+        found = self._call("GET", f"/runs/{_seg(run_id)}/links")
+        return (
+            [NamedDataset(**d) for d in found["datasets"]],
+            [RunModel(**m) for m in found["models"]],
         )
 
     def get_run_datasets(self, run_id: str) -> list[RunDataset]:

@@ -10,6 +10,9 @@ if TYPE_CHECKING:
 
 def ROUTERS() -> list[APIRouter]:
     """Every router of the server, in the order the OpenAPI document lists them."""
-    from mltrail.server.routes import admin, objects, ops, registry, tracking
+    from mltrail.server.routes import admin, logged_models, objects, ops, registry, tracking
 
-    return [tracking.router, registry.router, objects.router, admin.router, ops.router]
+    return [
+        tracking.router, logged_models.router, registry.router, objects.router, admin.router,
+        ops.router,
+    ]  # fmt: skip
