@@ -58,6 +58,7 @@ def test_the_tree_is_what_we_expect():
         *("mltrail repro", "mltrail dag"),
         *("mltrail reproduce", "mltrail params diff", "mltrail metrics diff"),
         "mltrail import mlflow",
+        "mltrail import dvc",
         "mltrail server migrate",
         *(f"mltrail server tokens {c}" for c in ("create", "ls", "revoke")),
         *(f"mltrail server permissions {c}" for c in ("set", "rm", "ls")),
