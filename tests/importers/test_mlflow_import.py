@@ -458,10 +458,10 @@ def _log_source(tmp_path: Path, artifact_location: str | None = None) -> dict:
         mlflow.log_artifact(str(tmp_path / "report.txt"), "eval/deep")
         frame = pd.DataFrame({"a": [1, 2]})
         mlflow.log_input(mlflow.data.from_pandas(frame, name="train"), context="training")
+        # MLflow 3's default format, skops (the registry template's are cloudpickle).
         info = mlflow.sklearn.log_model(
-            fitted, name="model", registered_model_name="wine",
-            serialization_format="cloudpickle", pip_requirements=["scikit-learn"],
-        )  # fmt: skip
+            fitted, name="model", registered_model_name="wine", pip_requirements=["scikit-learn"]
+        )
         with mlflow.start_run(run_name="child", nested=True) as c:
             mlflow.log_metric("acc", 0.5)
     client = mlflow.MlflowClient()
