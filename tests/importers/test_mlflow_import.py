@@ -649,3 +649,87 @@ def test_into_a_team_server_over_http(source, _registry_template, tmp_path):
         again = import_mlflow(src["uri"], client)
         assert (again.logged_models_existing, again.versions_existing) == (3, 3)
         client.close()
+
+
+def _bulk_source(db: Path, runs: int, long: int) -> tuple[int, int]:
+    """An MLflow store made by mlflow, filled with plain SQL in its schema (fast): ``runs`` runs
+    with 2 params and 3 metrics each, the first with a ``long``-point history too. Returns
+    (runs, metric points)."""
+    import uuid
+
+    mlflow_store(db)
+    con = sqlite3.connect(db)
+    exp = con.execute("SELECT experiment_id FROM experiments WHERE name = 'served'").fetchone()[0]
+    ids = [uuid.uuid4().hex for _ in range(runs)]
+    con.executemany(
+        "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id,"
+        " status, start_time, end_time, source_version, lifecycle_stage, artifact_uri,"
+        " experiment_id) VALUES (?, ?, 'LOCAL', '', '', 'u', 'FINISHED', ?, ?, '', 'active', '',"
+        " ?)",
+        [(r, f"bulk-{i}", 10 + i, 20 + i, exp) for i, r in enumerate(ids)],
+    )
+    con.executemany(
+        "INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)",
+        [(f"p{p}", str(i), r) for i, r in enumerate(ids) for p in range(2)],
+    )
+    points = [(f"m{m}", i / 7, 1_000 + i, r, 0, 0) for i, r in enumerate(ids) for m in range(3)]
+    points += [("long", s / 3, 5_000 + s, ids[0], s, 0) for s in range(long)]
+    con.executemany(
+        "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        points,
+    )
+    con.commit()
+    con.close()
+    return runs + 1, len(points) + 1  # and mlflow_store's own run and point
+
+
+@pytest.mark.slow
+def test_an_import_killed_with_sigkill_is_completed_by_the_next_one(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    source = tmp_path / "mlflow.db"
+    long = 200_000  # 10 batches: the kill lands in the middle of the first run's history
+    runs, points = _bulk_source(source, 300, long)
+    project = tmp_path / "project"
+    project.mkdir()
+    env = {**os.environ, "MLTRAIL_CAPTURE": "0"}
+    env.pop("MLTRAIL_TRACKING_URI", None)
+    cmd = [sys.executable, "-m", "mltrail", "import", "mlflow", f"sqlite:///{source}", "--json"]
+    subprocess.run([sys.executable, "-m", "mltrail", "init"], cwd=project, env=env, check=True)
+    target_db = project / ".mltrail" / "mltrail.db"
+    proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 120
+    written = 0
+    while written < 2 * 20_000 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+        try:
+            with sqlite3.connect(f"file:{target_db}?mode=ro", uri=True) as con:
+                written = con.execute("SELECT count(*) FROM metrics").fetchone()[0]
+        except sqlite3.OperationalError:
+            continue  # the schema is being created
+    assert proc.poll() is None, "the import ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with sqlite3.connect(target_db) as con:
+        at_kill = con.execute("SELECT count(*) FROM metrics").fetchone()[0]
+    assert 0 < at_kill < long  # half a history, and no run marked yet
+    done = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    report = json.loads(done.stdout)
+    assert report["runs_imported"] + report["runs_updated"] + report["runs_unchanged"] == runs
+    with sqlite3.connect(target_db) as con:
+        assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == runs
+        assert con.execute("SELECT count(*) FROM metrics").fetchone()[0] == points
+        assert con.execute("SELECT count(*) FROM params").fetchone()[0] == 2 * (runs - 1)
+        # Every run is marked complete: nothing is left half imported.
+        marked = con.execute(
+            "SELECT count(*) FROM tags WHERE key = 'mltrail.import.mlflow'"
+        ).fetchone()[0]
+        assert marked == runs
