@@ -231,6 +231,36 @@ def test_what_is_not_an_mlflow_database_is_refused(tmp_path, target):
         import_mlflow(f"sqlite:///{tmp_path / 'copy.db'}", target)
     with pytest.raises(InvalidInput, match="not an MLflow database URI"):
         import_mlflow("mysql://host/db", target)
+    with pytest.raises(InvalidInput, match="is a file, not an MLflow file store"):
+        import_mlflow(str(newer), target)
+    with pytest.raises(InvalidInput, match="no such folder"):
+        import_mlflow(str(tmp_path / "mlruns"), target)
+    with pytest.raises(InvalidInput, match="is not an MLflow store"):
+        import_mlflow(str(tmp_path), target)
+
+
+def test_what_is_not_an_mlflow_server_is_refused(tmp_path, target):
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from mltrail.errors import InvalidInput, StoreError
+    from mltrail.importers.mlflow import import_mlflow
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{other.server_address[1]}"
+        with pytest.raises(InvalidInput, match=r"does not answer as an MLflow server.*404"):
+            import_mlflow(url, target)
+    finally:
+        other.shutdown()
+        other.server_close()
+    with pytest.raises(StoreError, match="cannot reach the MLflow server"):
+        import_mlflow(url, target)
 
 
 def test_the_cli_imports_prints_a_summary_and_exits_1_on_skips(source, tmp_path, monkeypatch):

@@ -76,7 +76,17 @@ class MlflowRest:
                 f"cannot reach the MLflow server at {self.uri}: {e}",
                 hint="Check the URL (http://host:port of `mlflow server`) and that it runs.",
             ) from None
-        self._get("/experiments/search", {"max_results": 1})  # an MLflow server, reachable
+        try:
+            self._get("/experiments/search", {"max_results": 1})
+        except (NotFound, StoreError) as e:
+            self.http.close()
+            if isinstance(e, NotFound) or version.status_code != 200:
+                raise InvalidInput(
+                    f"{self.uri} does not answer as an MLflow server "
+                    f"(GET /version: {version.status_code})",
+                    hint="Pass the URL `mlflow server` listens on, e.g. http://host:5000.",
+                ) from None
+            raise
         self.revision = version.text.strip()[:40]  # the server's MLflow version
 
     def close(self) -> None:
