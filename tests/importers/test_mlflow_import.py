@@ -763,3 +763,31 @@ def test_an_import_killed_with_sigkill_is_completed_by_the_next_one(tmp_path):
             "SELECT count(*) FROM tags WHERE key = 'mltrail.import.mlflow'"
         ).fetchone()[0]
         assert marked == runs
+
+
+def test_an_imported_pyfunc_model_predicts_as_mlflows_did(tmp_path, target, monkeypatch):
+    import mlflow
+    import pandas as pd
+
+    import mltrail as mt
+    from mltrail.importers.mlflow import import_mlflow
+
+    class AddOne(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return model_input["x"] + 1
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    mlruns = tmp_path / "mlruns"
+    mlflow.set_tracking_uri(mlruns.as_uri())
+    try:
+        mlflow.set_experiment("py")
+        with mlflow.start_run():
+            mlflow.pyfunc.log_model(
+                name="model", python_model=AddOne(), registered_model_name="add-one",
+                pip_requirements=["pandas"],
+            )  # fmt: skip
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert import_mlflow(str(mlruns), target).skipped == []
+    loaded = mt.load_model("models:/add-one/1", client=target)
+    assert list(loaded.predict(pd.DataFrame({"x": [1, 2]}))) == [2, 3]
