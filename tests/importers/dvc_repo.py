@@ -61,6 +61,10 @@ class Repo:
         """Run dvc."""
         return self.run(*DVC, *args)
 
+    def gto(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run GTO (installed with dvc): its registry lives in Git tags."""
+        return self.run(str(Path(sys.executable).parent / "gto"), *args)
+
     def git(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run git."""
         return self.run("git", *args)
@@ -136,15 +140,20 @@ stages:
       wdir: gen
       outs:
         - greet-${item}.txt
+artifacts:
+  model:
+    path: out/model.bin
+    type: model
 """
 
 
 def build_repo(root: Path, env: dict[str, str]) -> Repo:
     """A repository with a file, a folder, a pipeline, three tagged versions and a local remote.
 
-    History: v1.0 (raw.csv v1, images 3 files), v2.0 (raw.csv v2, pipeline run), v3.0 (raw.csv v3,
-    a 4th image, pipeline run again). The local remote ``../remote`` has every version; the cache
-    has every version too.
+    History: v1.0 (raw.csv v1, images 3 files), v2.0 (raw.csv v2, pipeline run; GTO model@v1.0.0),
+    v3.0 (raw.csv v3, a 4th image, pipeline run again; model@v1.1.0, assigned to prod), then a DVC
+    experiment ``ep7`` (train.epochs=7) on top. The local remote ``../remote`` and the cache have
+    every version.
     """
     root.mkdir(parents=True)
     r = Repo(root, env)
@@ -169,6 +178,7 @@ def build_repo(root: Path, env: dict[str, str]) -> Repo:
     r.dvc("repro", "-q")
     r.commit("v2: pipeline")
     r.git("tag", "v2.0")
+    r.gto("register", "model", "--version", "v1.0.0")
     r.write("data/raw.csv", "id,x\n1,a\n2,b\n3,c\n4,d\n5,e\n6,f\n")
     r.write("data/images/img3.bin", "image 3\n")
     r.dvc("add", "-q", "data/raw.csv", "data/images")
@@ -176,6 +186,10 @@ def build_repo(root: Path, env: dict[str, str]) -> Repo:
     r.dvc("repro", "-q")
     r.commit("v3: more data, 5 epochs")
     r.git("tag", "v3.0")
+    r.gto("register", "model", "--version", "v1.1.0")
+    r.gto("assign", "model", "--version", "v1.1.0", "--stage", "prod")
+    # An experiment (refs/exps), run in a temporary copy: the workspace stays at v3.0.
+    r.dvc("exp", "run", "-q", "--temp", "-S", "train.epochs=7", "-n", "ep7")
     r.dvc("push", "-q", "--all-commits")
     return r
 

@@ -134,6 +134,8 @@ def test_second_run_changes_nothing(imported: tuple) -> None:
     assert code == 0
     assert report["changed"] == [] and report["pointers_written"] == 0
     assert report["objects_stored"] == 0
+    assert (report["runs_imported"], report["runs_existing"]) == (0, 7)
+    assert report["model_versions"] == 0
     assert repo.git("status", "--porcelain", "--untracked-files=all").stdout == before
     assert {p: p.stat().st_mtime_ns for p in repo.root.rglob("*.trail")} == trails
 
@@ -312,3 +314,57 @@ def test_s3_remote(tmp_path: Path, s3_endpoint: str, s3_client, bucket: str) -> 
     assert any(k.startswith("dvcstore-mltrail/") for k in keys)
     r.mltrail("data", "checkout", check=True)
     assert (r.root / "folder/sub/b.txt").read_text() == "b\n"
+
+
+# -- runs and the registry -------------------------------------------------------------------------
+
+
+def test_lock_commits_and_experiments_become_runs(imported: tuple) -> None:
+    repo, report = imported
+    from mltrail.tracking.client import MltrailClient
+
+    assert report["runs_imported"] == 7
+    client = MltrailClient(f"sqlite:///{repo.root / '.mltrail/mltrail.db'}", create=False)
+    try:
+        exp = client.get_experiment_by_name("repo")
+        runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])} if exp else {}
+        names = sorted(r.info.run_name for r in client.search_runs([exp.experiment_id]))
+        assert names == sorted(
+            ["prepare", "train", "greet@en", "greet@fr", "prepare", "train", "ep7/train"]
+        )
+        ep7 = runs["ep7/train"]
+        assert ep7.data.params["train.epochs"] == "7" and ep7.data.params["extra.json:seed"] == "7"
+        assert ep7.data.metrics["acc"] == pytest.approx(0.57)
+        assert ep7.data.tags["mltrail.dvc.experiment"] == "ep7"
+        assert ep7.info.status == "FINISHED"
+        v3 = repo.git("rev-parse", "v3.0").stdout.strip()
+        trains = [r for r in client.search_runs([exp.experiment_id]) if r.info.run_name == "train"]
+        [at_v3] = [r for r in trains if r.data.tags["mltrail.git.commit"] == v3]
+        assert at_v3.data.params["train.epochs"] == "5"
+        assert at_v3.data.metrics["loss.val"] == pytest.approx(0.25)
+    finally:
+        client.close()
+
+
+def test_gto_tags_become_registry_versions(imported: tuple) -> None:
+    repo, report = imported
+    from mltrail.tracking.client import MltrailClient
+
+    assert report["model_versions"] == 2
+    client = MltrailClient(f"sqlite:///{repo.root / '.mltrail/mltrail.db'}", create=False)
+    try:
+        versions = {mv.version: mv for mv in client.search_model_versions("model")}
+        assert {n: mv.tags["gto.version"] for n, mv in versions.items()} == {
+            1: "v1.0.0",
+            2: "v1.1.0",
+        }
+        assert client.get_model_version_by_alias("model", "prod").version == 2
+        from mltrail.objects.tree import read_tree
+
+        [entry] = read_tree(client.objects, versions[2].tree_hash)
+        assert entry.path == "model.bin"
+        assert client.objects.read_bytes(entry.hash) == (repo.root / "out/model.bin").read_bytes()
+        [old] = read_tree(client.objects, versions[1].tree_hash)
+        assert client.objects.read_bytes(old.hash) == b"model 3 3 0.1 7"  # as at v2.0
+    finally:
+        client.close()

@@ -178,6 +178,7 @@ class _Import:
         #: Root-relative data path → (DVC md5, pointer) of every out converted from the workspace.
         self.known: dict[str, tuple[str, Pointer]] = {}
         self.trail_files: list[str] = []
+        self._stages: dict[str, dict[str, Any]] = {}
         self.dvc_files: list[str] = []
 
     def close(self) -> None:
@@ -202,6 +203,23 @@ class _Import:
             self._client = MltrailClient(loc.tracking_uri, loc.objects)
             self._own_client = True
         return self._client
+
+    def pipeline_name(self) -> str:
+        """Return the pipeline's experiment: mltrail.yaml's ``pipeline:``, or the folder name."""
+        from mltrail.pipeline.spec import load
+
+        try:
+            return load(self.root).name
+        except MltrailError:
+            return self.root.name or "pipeline"
+
+    def stages_at(self, git: Any, commit: str) -> dict[str, Any]:
+        """Return the expanded dvc.yaml stages at ``commit`` by name (read once per commit)."""
+        from mltrail.importers.dvc_history import _stages_at
+
+        if commit not in self._stages:
+            self._stages[commit] = _stages_at(git, commit, git.prefix.rstrip("/"))
+        return self._stages[commit]
 
     def rel(self, p: Path) -> str:
         """Return ``p`` relative to the repository, POSIX style."""
@@ -244,6 +262,12 @@ class _Import:
             from mltrail.importers.dvc_history import import_history
 
             import_history(self)
+            from mltrail.importers.dvc_runs import import_runs
+
+            import_runs(self)
+            from mltrail.importers.dvc_registry import import_registry
+
+            import_registry(self)
         self.cutover()
         st = self.objects.stats
         self.report.objects_stored = st.objects
