@@ -179,6 +179,7 @@ class _Import:
         self.known: dict[str, tuple[str, Pointer]] = {}
         self.trail_files: list[str] = []
         self._stages: dict[str, dict[str, Any]] = {}
+        self._git: Any = None
         self.dvc_files: list[str] = []
 
     def close(self) -> None:
@@ -297,6 +298,29 @@ class _Import:
         if ensure_gitignored(data):
             self.changed(data.parent / ".gitignore")
 
+    def track(self, batch: list[tuple[DvcOut, Path | None, str]], targets: list[str]) -> None:
+        """Convert DVC outs (``targets``: their root-relative paths) and write their pointers."""
+        results = self.objects.convert_outs(batch)
+        for rel, (out, _, what), got in zip(targets, batch, results, strict=True):
+            if isinstance(got, ObjectProblem):
+                self.skip(what, got.message)
+                continue
+            self.known[rel] = (out.md5 or "", got)
+            self.write_trail(rel, got)
+
+    def git(self) -> Any:
+        """Return the Git repository holding the DVC repository, or None (none, or no commits)."""
+        if self._git is None:
+            from mltrail.data.git import GitRepo
+
+            try:
+                repo = GitRepo(self.root)
+                repo.resolve("HEAD")
+                self._git = repo
+            except MltrailError:
+                self._git = False
+        return self._git or None
+
     def pointers(self) -> None:
         """``.dvc`` files → ``.trail`` pointers."""
         batch: list[tuple[DvcOut, Path | None, str]] = []
@@ -323,13 +347,7 @@ class _Import:
                     continue
                 batch.append((out, self.root / rel, f"{name}: {out.path}"))
                 targets.append(rel)
-        results = self.objects.convert_outs(batch)
-        for rel, (out, _, what), got in zip(targets, batch, results, strict=True):
-            if isinstance(got, ObjectProblem):
-                self.skip(what, got.message)
-                continue
-            self.known[rel] = (out.md5 or "", got)
-            self.write_trail(rel, got)
+        self.track(batch, targets)
 
     def read_params(self, rel: str) -> dict[str, Any] | None:
         """Return a params/vars file's mapping from the workspace, or None if it is absent."""
@@ -425,13 +443,7 @@ class _Import:
                 if rel in cached:
                     batch.append((o, self.root / rel, f"{LOCK_NAME} stage {stage.name}: {rel}"))
                     targets.append(rel)
-        results = self.objects.convert_outs(batch)
-        for rel, (out, _, what), got in zip(targets, batch, results, strict=True):
-            if isinstance(got, ObjectProblem):
-                self.skip(what, got.message)
-                continue
-            self.known[rel] = (out.md5 or "", got)
-            self.write_trail(rel, got)
+        self.track(batch, targets)
         entries, stale = convert_lock(
             dvc.stages, lock, LockConverter(self.root, self.scan, self.known)
         )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mltrail.data.git import GitRepo
 from mltrail.data.imported import ImportedBlob, read_imported, write_imported
-from mltrail.errors import InvalidState, MltrailError
+from mltrail.errors import MltrailError
 from mltrail.importers.dvc_files import (
     LOCK_NAME,
     YAML_NAME,
@@ -69,10 +69,8 @@ def dvc_file_versions(git: GitRepo) -> list[tuple[str, str, str]]:
 
 def import_history(job: _Import) -> None:
     """Record every historical version of the DVC files; convert the objects found."""
-    try:
-        git = GitRepo(job.root)
-        git.resolve("HEAD")
-    except (InvalidState, MltrailError):
+    git = job.git()
+    if git is None:
         job.report.notes.append("not a Git repository with commits: no history to import")
         return
     table = read_imported(job.project.dir)

@@ -82,10 +82,8 @@ def artifact_paths(git: GitRepo, commit: str) -> dict[str, str]:
 
 def import_registry(job: _Import) -> None:
     """Create the registry versions and aliases of GTO's tags."""
-    try:
-        git = GitRepo(job.root)
-        git.resolve("HEAD")
-    except MltrailError:
+    git = job.git()
+    if git is None:
         return
     registered: dict[str, dict[str, _Tag]] = {}
     assigned: dict[tuple[str, str], list[tuple[int, int, bool, str]]] = {}

@@ -74,10 +74,8 @@ def _numbers(doc: Any, prefix: str = "") -> dict[str, float]:
 
 def import_runs(job: _Import) -> None:
     """Create the runs of the commits that changed dvc.lock and of DVC's experiments."""
-    try:
-        git = GitRepo(job.root)
-        git.resolve("HEAD")
-    except MltrailError:
+    git = job.git()
+    if git is None:
         return
     lock_name = git.prefix + LOCK_NAME
     commits = _lock_commits(git, lock_name)
