@@ -368,3 +368,45 @@ def test_gto_tags_become_registry_versions(imported: tuple) -> None:
         assert client.objects.read_bytes(old.hash) == b"model 3 3 0.1 7"  # as at v2.0
     finally:
         client.close()
+
+
+MATRIX_YAML = """\
+stages:
+  grid:
+    matrix:
+      model: [cnn, rnn]
+      lr: [0.1, 1]
+    cmd: echo ${item.model} ${item.lr} > out-${item.model}-${item.lr}.txt
+    outs:
+      - out-${item.model}-${item.lr}.txt
+  per:
+    foreach:
+      us: {n: 1}
+      eu: {n: 2}
+    do:
+      cmd: echo ${key} ${item.n} > ${key}.txt
+      outs: ["${key}.txt"]
+  flags:
+    foreach: [true, false]
+    do:
+      cmd: echo ${item} > flag-${item}.txt
+      outs: ["flag-${item}.txt"]
+"""
+
+
+def test_matrix_and_foreach_groups_expand_as_in_dvc(tmp_path: Path) -> None:
+    r = Repo(tmp_path / "repo", tool_env(tmp_path / "home"))
+    r.root.mkdir()
+    r.git("init", "-q")
+    r.dvc("init", "-q")
+    r.write("dvc.yaml", MATRIX_YAML)
+    r.dvc("repro", "-q")
+    dvc_names = r.dvc("stage", "list", "--name-only").stdout.split()
+    code, report = import_json(r, "--no-history")
+    assert code == 0, report["skipped"]
+    from mltrail.pipeline.runner import repro
+    from mltrail.pipeline.spec import load
+
+    assert list(load(r.root).stages) == dvc_names  # grid@cnn-0.1 … flags@false
+    assert "matrix:" in (r.root / "mltrail.yaml").read_text()
+    assert {s.action for s in repro(start=r.root).stages} == {"unchanged"}

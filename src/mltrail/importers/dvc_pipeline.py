@@ -156,10 +156,13 @@ def write_pipeline(
             continue  # DVC could not expand it: already named as unsupported
         if isinstance(body, dict) and ("foreach" in body or "matrix" in body):
             if "foreach" in body:
-                stages[group] = {
-                    "foreach": resolve(body["foreach"]),
-                    "do": _group_body(body.get("do") or {}),
-                }
+                items = resolve(body["foreach"])
+                if isinstance(items, list) and any(isinstance(i, bool) for i in items):
+                    # mltrail would name these stages by str(True); DVC says true. As a mapping
+                    # keyed by DVC's names, ${item} still is the value.
+                    items = {("true" if i else "false") if isinstance(i, bool) else str(i): i
+                             for i in items}  # fmt: skip
+                stages[group] = {"foreach": items, "do": _group_body(body.get("do") or {})}
             else:
                 stages[group] = {**_group_body(body), "matrix": resolve(body["matrix"])}
             templated.append(str(group))
