@@ -180,6 +180,7 @@ class _Import:
         self.trail_files: list[str] = []
         self._stages: dict[str, dict[str, Any]] = {}
         self._git: Any = None
+        self._pointers: dict[str, dict[str, Pointer]] = {}
         self.dvc_files: list[str] = []
 
     def close(self) -> None:
@@ -221,6 +222,12 @@ class _Import:
         if commit not in self._stages:
             self._stages[commit] = _stages_at(git, commit, git.prefix.rstrip("/"))
         return self._stages[commit]
+
+    def pointers_at(self, commit: str) -> dict[str, Pointer]:
+        """Return every pointer at ``commit``, imported ones included (read once per commit)."""
+        if commit not in self._pointers:
+            self._pointers[commit] = self.git().pointers_at(commit)
+        return self._pointers[commit]
 
     def rel(self, p: Path) -> str:
         """Return ``p`` relative to the repository, POSIX style."""

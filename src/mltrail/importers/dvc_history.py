@@ -113,6 +113,7 @@ def import_history(job: _Import) -> None:
         from mltrail.data.imported import IMPORTED_FILE
 
         job.changed(job.project.dir / IMPORTED_FILE)
+        git._imported = None  # read the new table when runs and versions resolve revisions
 
 
 def _skipped(what: str, why: str) -> Any:

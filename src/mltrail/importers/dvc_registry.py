@@ -173,7 +173,7 @@ def _tree_of(job: _Import, git: GitRepo, dest: Any, commit: str, path: str, what
     from mltrail.registry.client import store_model_tree
 
     local = job.objects.store
-    pointer = git.pointers_at(commit).get(path)
+    pointer = job.pointers_at(commit).get(path)
     name = posixpath.basename(path)
     if pointer is None:
         data = git.file_at(commit, path)

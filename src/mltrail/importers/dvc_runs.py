@@ -186,7 +186,7 @@ def _one_run(
             )
         ]
     )
-    pointers = git.pointers_at(commit)
+    pointers = job.pointers_at(commit)
 
     def refs(items: list[Any], context: str | None = None) -> list[DatasetRef]:
         out = []
