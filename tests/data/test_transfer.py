@@ -235,3 +235,20 @@ def test_a_shared_missing_object_makes_every_dataset_using_it_incomplete(
         transfer.pull(start=clone)
     assert (clone / "data/c.txt").read_text() == "c"
     assert not (clone / "data/a").exists() and not (clone / "data/b").exists()
+
+
+def test_push_all_commits_sends_earlier_versions_a_clone_can_open(project, tmp_path_factory):
+    remote = tmp_path_factory.mktemp("remote")
+    _committed_project(project, str(remote))
+    git(project, "tag", "v1")
+    write(project / "data/table.csv", b"id,x\n1,2\n2,5\n")
+    data.add(["data/table.csv"], start=project)
+    git(project, "commit", "-qam", "v2")
+    assert transfer.push().datasets == 2  # the workspace's versions only
+    clone = _clone(project, tmp_path_factory.mktemp("clone") / "c")
+    with pytest.raises(NotFound), data.open(clone / "data/table.csv", rev="v1", start=clone) as f:
+        f.read()
+    pushed = transfer.push(all_commits=True)
+    assert (pushed.datasets, pushed.copied) == (3, 1)  # + v1's table
+    with data.open(clone / "data/table.csv", rev="v1", start=clone) as f:
+        assert f.read() == b"id,x\n1,2\n"

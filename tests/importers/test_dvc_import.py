@@ -203,6 +203,12 @@ def test_push_then_a_fresh_clone_pulls_every_byte(source: Repo, tmp_path: Path) 
 
     # The lock came across: in the clone too nothing runs.
     assert {s.action for s in repro(start=clone.root).stages} == {"unchanged"}
+    # Versions from before the cutover: pushed with --all-commits, the clone opens them.
+    import mltrail.data as data
+
+    repo.mltrail("data", "push", "--all-commits", check=True)
+    with data.open(clone.root / "data/raw.csv", rev="v1.0", mode="r", start=clone.root) as f:
+        assert f.read() == V1
 
 
 def test_objects_come_from_the_remote_when_not_cached(source: Repo, tmp_path: Path) -> None:

@@ -240,10 +240,17 @@ def _transfer_line(verb: str, t: Transfer) -> str:
 
 @data_group.command("push")
 @_transfer_options
+@click.option(
+    "--all-commits",
+    is_flag=True,
+    help="Also every version committed on any branch, tag or ref (those `mltrail import dvc` "
+    "recorded included), so a clone can open any revision.",
+)
 @json_option
 def push_command(
-    paths: tuple[Path, ...], remote: str | None, jobs: int | None, as_json: bool
-) -> None:
+    paths: tuple[Path, ...], remote: str | None, jobs: int | None, all_commits: bool,
+    as_json: bool,
+) -> None:  # fmt: skip
     """Send the versions the pointer files name (all, or PATHS) to a remote.
 
     Only objects the remote lacks are sent, in parallel; a folder's listing goes last, so an
@@ -251,7 +258,9 @@ def push_command(
     """
     from mltrail.data.transfer import push
 
-    result = push(paths or None, remote=remote, jobs=jobs, reporter=_reporter())
+    result = push(
+        paths or None, remote=remote, jobs=jobs, reporter=_reporter(), all_commits=all_commits
+    )
     if as_json:
         fmt.echo_json(result.to_dict())
     else:

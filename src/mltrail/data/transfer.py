@@ -157,11 +157,14 @@ def push(
     jobs: int | None = None,
     start: PathArg | None = None,
     reporter: Reporter = QUIET,
+    all_commits: bool = False,
 ) -> Transfer:
     """Send the versions the pointer files name (all, or those of ``paths``) to a remote.
 
-    Only objects the remote lacks are sent. Versions not in the local cache are reported (as
-    ``NotFound``, after everything else was sent).
+    ``all_commits`` adds every version committed on any branch, tag or ref (those an import
+    recorded from before the cutover included), so a clone can open any revision with the
+    remote alone. Only objects the remote lacks are sent. Versions not in the local cache are
+    reported (as ``NotFound``, after everything else was sent).
     """
     project = Project.find(start)
     r, dest = _open(project, remote, jobs)
@@ -170,6 +173,14 @@ def push(
         local = project.store()
         wanted = _Wanted()
         datasets = _datasets(project, paths)
+        if all_commits:
+            from mltrail.data.git import GitRepo
+
+            named = {p.hash for _, p in datasets}
+            for pointer in GitRepo(project.root).all_pointers():
+                if pointer.hash not in named:
+                    named.add(pointer.hash)
+                    datasets.append((f"a committed version {pointer.hash[:12]}", pointer))
         result.datasets = len(datasets)
         for name, pointer in datasets:
             if pointer.kind == "dir":
