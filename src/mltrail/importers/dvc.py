@@ -44,6 +44,7 @@ from mltrail.importers.dvc_files import (
 from mltrail.importers.dvc_objects import ObjectImporter, ObjectProblem
 from mltrail.importers.dvc_pipeline import HEADER, LockConverter, convert_lock, write_pipeline
 from mltrail.importers.dvc_yaml import DvcPipeline, parse_pipeline, resolve_top, vars_of
+from mltrail.importers.report import Skipped
 
 if TYPE_CHECKING:
     from mltrail.tracking.client import MltrailClient
@@ -51,14 +52,6 @@ if TYPE_CHECKING:
 #: Appended to a DVC remote's URL to make the mltrail remote's: a sibling, never inside DVC's
 #: own prefix (DVC's `gc -c` removes what it does not know under its prefix).
 REMOTE_SUFFIX = "-mltrail"
-
-
-@dataclass
-class Skipped:
-    """Something left out of an import, and why."""
-
-    what: str
-    reason: str
 
 
 @dataclass

@@ -27,6 +27,7 @@ from mltrail.importers.dvc_files import (
 )
 from mltrail.importers.dvc_objects import ObjectProblem
 from mltrail.importers.dvc_yaml import DEFAULT_PARAMS, parse_pipeline
+from mltrail.importers.report import Skipped
 
 if TYPE_CHECKING:
     from mltrail.importers.dvc import _Import
@@ -116,9 +117,7 @@ def import_history(job: _Import) -> None:
         git._imported = None  # read the new table when runs and versions resolve revisions
 
 
-def _skipped(what: str, why: str) -> Any:
-    from mltrail.importers.dvc import Skipped
-
+def _skipped(what: str, why: str) -> Skipped:
     return Skipped(what, why)
 
 

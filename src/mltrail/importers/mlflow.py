@@ -31,6 +31,7 @@ from mltrail.importers.mlflow_artifacts import ArtifactFile, ArtifactReader, Unr
 from mltrail.importers.mlflow_db import MlflowDb, SourceLoggedModel, SourceModel, SourceRun
 from mltrail.importers.mlflow_files import MlflowFiles, folder_of
 from mltrail.importers.mlflow_rest import MlflowRest
+from mltrail.importers.report import Skipped
 from mltrail.mlflow_api import tags as system
 from mltrail.registry.client import store_model_tree
 
@@ -45,14 +46,6 @@ MARKER = "mltrail.import.mlflow"
 #: and the comment on each.
 IMPORT_ACTOR = "mlflow-import"
 IMPORT_COMMENT = "imported from MLflow"
-
-
-@dataclass
-class Skipped:
-    """Something left out of an import, and why."""
-
-    what: str
-    reason: str
 
 
 @dataclass
