@@ -51,9 +51,10 @@ def mlflow_command(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Import MLflow's history from SOURCE: a database (sqlite:///mlflow.db,
-    postgresql://user@host/db), a file store folder (./mlruns) or a running MLflow server
-    (http://host:5000, through its REST API).
+    """Import an MLflow store: its database, file store or running server.
+
+    SOURCE is a database (sqlite:///mlflow.db, postgresql://user@host/db), a file store folder
+    (./mlruns) or a running MLflow server (http://host:5000, through its REST API).
 
     Experiments (matched by name), runs with their MLflow ids, names, users, parents, statuses
     and times, params, tags, every metric point, dataset inputs and artifacts, and the registry:
@@ -198,13 +199,14 @@ def dvc_command(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Import the DVC repository at PATH (default: here) into an mltrail project there.
+    """Import a DVC repository: its data, pipeline, remotes and history.
 
-    .dvc files become .trail pointers (objects from DVC's cache or remotes, checked against
-    their MD5), dvc.yaml and dvc.lock become mltrail.yaml and mltrail.lock (so `mltrail repro`
-    runs nothing DVC had run), DVC remotes become mltrail remotes, and every version of the DVC
-    files in the Git history is recorded so older revisions resolve. DVC's files and cache are
-    only read. Run it again to bring in what changed. Exit 1 when anything was left out (each
+    PATH (default: here) becomes an mltrail project too. .dvc files become .trail pointers
+    (objects from DVC's cache or remotes, checked against their MD5), dvc.yaml and dvc.lock
+    become mltrail.yaml and mltrail.lock (so `mltrail repro` runs nothing DVC had run), DVC
+    remotes become mltrail remotes, and every version of the DVC files in the Git history is
+    recorded so older revisions resolve. DVC's files and cache are only read. Run it again to
+    bring in what changed. Exit 1 when anything was left out (each
     item is listed with the reason).
     """
     from mltrail.cli.context import state
