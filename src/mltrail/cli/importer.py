@@ -51,7 +51,7 @@ def mlflow_command(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Import an MLflow store: its database, file store or running server.
+    """Import an MLflow store: a database, a file store or a server.
 
     SOURCE is a database (sqlite:///mlflow.db, postgresql://user@host/db), a file store folder
     (./mlruns) or a running MLflow server (http://host:5000, through its REST API).
