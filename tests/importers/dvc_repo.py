@@ -197,3 +197,17 @@ def build_repo(root: Path, env: dict[str, str]) -> Repo:
 def cache_file(root: Path, md5: str) -> Path:
     """The DVC 3 cache path of an object."""
     return root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def small_repo(root: Path, env: dict[str, str], files: dict[str, str] | None = None) -> Repo:
+    """A Git + DVC repository with ``files`` (default: one ``data.txt``) `dvc add`-ed, committed."""
+    root.mkdir(parents=True)
+    r = Repo(root, env)
+    r.git("init", "-q", "-b", "main")
+    r.dvc("init", "-q")
+    files = files or {"data.txt": "some data\n"}
+    for rel, text in files.items():
+        r.write(rel, text)
+    r.dvc("add", "-q", *files)
+    r.commit("data")
+    return r

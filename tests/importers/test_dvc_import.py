@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("dvc")
 
-from tests.importers.dvc_repo import Repo, build_repo, cache_file, tool_env
+from tests.importers.dvc_repo import Repo, build_repo, cache_file, small_repo, tool_env
 
 V1 = "id,x\n1,a\n2,b\n3,c\n"
 V3 = "id,x\n1,a\n2,b\n3,c\n4,d\n5,e\n6,f\n"
@@ -416,3 +416,27 @@ def test_matrix_and_foreach_groups_expand_as_in_dvc(tmp_path: Path) -> None:
     assert list(load(r.root).stages) == dvc_names  # grid@cnn-0.1 … flags@false
     assert "matrix:" in (r.root / "mltrail.yaml").read_text()
     assert {s.action for s in repro(start=r.root).stages} == {"unchanged"}
+
+
+def test_out_paths_outside_the_repository_are_skipped(tmp_path: Path) -> None:
+    r = small_repo(tmp_path / "repo", tool_env(tmp_path / "home"))
+    md5 = hashlib.md5(b"some data\n").hexdigest()
+    (tmp_path / "escaped.txt").write_text("some data\n")
+    absolute = tmp_path / "abs.txt"
+    absolute.write_text("some data\n")
+    for name, path in (("escape", "../escaped.txt"), ("abs", str(absolute)), ("url", "s3://b/k")):
+        r.write(f"{name}.dvc", f"outs:\n- md5: {md5}\n  size: 10\n  hash: md5\n  path: {path}\n")
+    r.write("sub/wdir.dvc", f"wdir: ../..\nouts:\n- md5: {md5}\n  hash: md5\n  path: x.txt\n")
+    r.commit("bad pointers")
+    code, report = import_json(r)
+    assert code == 1
+    reasons = {s["what"]: s["reason"] for s in report["skipped"]}
+    assert set(reasons) == {
+        "escape.dvc: ../escaped.txt",
+        f"abs.dvc: {absolute}",
+        "url.dvc: s3://b/k",
+        "sub/wdir.dvc: x.txt",
+    }
+    assert all("outside the repository" in why for why in reasons.values()), reasons
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["abs.txt", "escaped.txt", "home", "repo"]
+    assert (r.root / "data.txt.trail").is_file()  # the rest came across

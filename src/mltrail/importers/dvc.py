@@ -40,6 +40,7 @@ from mltrail.importers.dvc_files import (
     parse_dvc_file,
     parse_lock,
     read_config,
+    repo_path,
 )
 from mltrail.importers.dvc_objects import ObjectImporter, ObjectProblem
 from mltrail.importers.dvc_pipeline import HEADER, LockConverter, convert_lock, write_pipeline
@@ -281,6 +282,9 @@ class _Import:
     def write_trail(self, rel: str, pointer: Pointer) -> None:
         """Write the ``.trail`` pointer of a data path (unless it already says this)."""
         data = self.root / rel
+        # The last guard before writing: a path from DVC's files never leads out of the repository.
+        if not Path(os.path.abspath(data)).is_relative_to(self.root):
+            raise InvalidInput(f"{rel} is outside the repository {self.root}")
         ptr = pointer_path(data)
         self.trail_files.append(self.rel(ptr))
         try:
@@ -339,9 +343,11 @@ class _Import:
                     "comes across, the link to update it from there does not"
                 )
             for out in parsed.outs:
-                rel = posixpath.normpath(
-                    posixpath.join(posixpath.dirname(name), parsed.wdir, out.path)
-                )
+                try:
+                    rel = repo_path(posixpath.dirname(name), parsed.wdir, out.path, name)
+                except InvalidInput as e:
+                    self.skip(f"{name}: {out.path}", e.message)
+                    continue
                 if not out.cache:
                     self.skip(f"{name}: {out.path}", "cache: false (DVC does not store it)")
                     continue

@@ -84,6 +84,21 @@ def parse_out(item: Any, what: str) -> DvcOut:
     )
 
 
+def repo_path(folder: str, wdir: str, path: str, what: str) -> str:
+    """Return ``folder/wdir/path`` normalised, relative to the repository; InvalidInput if outside.
+
+    The rule of dvc.yaml's stage paths (:func:`.dvc_yaml._stage`): a ``.dvc`` file is only text,
+    and a URL, an absolute path or a ``..`` escape would have the import read data, and write the
+    ``.trail`` and ``.gitignore``, outside the repository.
+    """
+    if not path.strip() or "://" in path or "://" in wdir:
+        raise InvalidInput(f"{what}: {path!r} is outside the repository (not a repository path)")
+    full = posixpath.normpath(posixpath.join(folder, wdir, path))
+    if full in (".", "..") or full.startswith("../") or posixpath.isabs(full):
+        raise InvalidInput(f"{what}: {path} is outside the repository")
+    return full
+
+
 @dataclass
 class DvcFile:
     """A parsed ``.dvc`` file: its outs, and what makes it more than a plain pointer."""
@@ -284,4 +299,5 @@ __all__ = [
     "parse_lock",
     "parse_out",
     "read_config",
+    "repo_path",
 ]

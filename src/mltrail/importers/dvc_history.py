@@ -24,6 +24,7 @@ from mltrail.importers.dvc_files import (
     load_yaml,
     parse_dvc_file,
     parse_lock,
+    repo_path,
 )
 from mltrail.importers.dvc_objects import ObjectProblem
 from mltrail.importers.dvc_yaml import DEFAULT_PARAMS, parse_pipeline
@@ -127,11 +128,14 @@ def _outs_of(
     """Return ``(path relative to the file's folder, out)`` of the cached outs of one version."""
     if posixpath.basename(path) != LOCK_NAME:
         parsed = parse_dvc_file(text, label)
-        return [
-            (posixpath.normpath(posixpath.join(parsed.wdir, o.path)), o)
-            for o in parsed.outs
-            if o.cache and o.md5
-        ]
+        folder = posixpath.dirname(path[len(git.prefix) :])
+        outs = []
+        for o in parsed.outs:
+            if o.cache and o.md5:
+                # Checked against the repository root, kept relative to the file's folder.
+                full = repo_path(folder, parsed.wdir, o.path, label)
+                outs.append((posixpath.relpath(full, folder or "."), o))
+        return outs
     lock = parse_lock(text, label)
     folder = posixpath.dirname(path)
     stages = _stages_at(git, commit, folder)
@@ -141,7 +145,8 @@ def _outs_of(
         wdir = stage.wdir if stage is not None else "."
         cached = {o.path for o in stage.outs if o.cache} if stage is not None else None
         for o in locked.outs:
-            rel = posixpath.normpath(posixpath.join(wdir, o.path))
+            full = repo_path(posixpath.dirname(path[len(git.prefix) :]), wdir, o.path, label)
+            rel = posixpath.relpath(full, posixpath.dirname(path[len(git.prefix) :]) or ".")
             # Without the dvc.yaml of that time, an out counts as data only when it is cached
             # somewhere (uncached outs and metrics live in Git and are no data version).
             if o.md5 and (cached is None or rel in cached):
