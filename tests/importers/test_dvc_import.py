@@ -440,3 +440,34 @@ def test_out_paths_outside_the_repository_are_skipped(tmp_path: Path) -> None:
     assert all("outside the repository" in why for why in reasons.values()), reasons
     assert sorted(p.name for p in tmp_path.iterdir()) == ["abs.txt", "escaped.txt", "home", "repo"]
     assert (r.root / "data.txt.trail").is_file()  # the rest came across
+
+
+def _dir_listing(root: Path, rows: list[tuple[str, bytes]]) -> str:
+    """Put the files and a ``.dir`` listing of ``(relpath, bytes)`` in DVC's cache; its md5."""
+    canon = []
+    for rel, data in rows:
+        md5 = hashlib.md5(data).hexdigest()
+        cache_file(root, md5).parent.mkdir(parents=True, exist_ok=True)
+        cache_file(root, md5).write_bytes(data)
+        canon.append({"md5": md5, "relpath": rel})
+    text = json.dumps(sorted(canon, key=lambda d: d["relpath"]), sort_keys=True).encode()
+    md5 = hashlib.md5(text).hexdigest()
+    cache_file(root, md5).parent.mkdir(parents=True, exist_ok=True)
+    cache_file(root, md5 + ".dir").write_bytes(text)
+    return md5 + ".dir"
+
+
+def test_dir_listings_with_paths_outside_their_folder_are_skipped(tmp_path: Path) -> None:
+    r = small_repo(tmp_path / "repo", tool_env(tmp_path / "home"))
+    (tmp_path / "evil").write_text("outside\n")
+    for name, bad in (("up", "../../evil"), ("abs", str(tmp_path / "evil")), ("empty", "")):
+        md5 = _dir_listing(r.root, [("ok.txt", b"ok\n"), (bad, b"outside\n")])
+        r.write(f"{name}.dvc", f"outs:\n- md5: {md5}\n  hash: md5\n  path: {name}\n")
+    code, report = import_json(r, "--no-history")
+    assert code == 1
+    reasons = {s["what"]: s["reason"] for s in report["skipped"]}
+    assert set(reasons) == {"up.dvc: up", "abs.dvc: abs", "empty.dvc: empty"}
+    assert all("unsafe tree entry path" in why for why in reasons.values()), reasons
+    assert (r.root / "data.txt.trail").is_file()  # the rest came across
+    assert not any((r.root / f"{n}.trail").exists() for n in ("up", "abs", "empty"))
+    assert report["objects_stored"] == 1  # data.txt only: nothing of a bad listing was read

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mltrail.errors import InvalidInput
+from mltrail.objects.tree import check_tree_path
 
 DVC_DIR = ".dvc"
 DVC_SUFFIX = ".dvc"
@@ -249,6 +250,11 @@ def parse_dir_listing(data: bytes, md5: str, what: str) -> list[tuple[str, str, 
         if not isinstance(h, str) or not _MD5.match(h) or h.endswith(".dir"):
             raise InvalidInput(f"{what}: {e['relpath']} in listing {md5} has no file md5")
         rel = posixpath.normpath(e["relpath"].replace("\\", "/"))
+        try:
+            # Before any file is read: a listing is data, and `ws / rel` must stay in the folder.
+            check_tree_path(rel)
+        except InvalidInput as err:
+            raise InvalidInput(f"{what}: the folder listing {md5} has an {err.message}") from None
         rows.append((rel, h, e.get("isexec") is True))
         canon.append({"md5": h, "relpath": e["relpath"]})
     want = md5.removesuffix(".dir")

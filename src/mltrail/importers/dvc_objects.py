@@ -431,11 +431,12 @@ class ObjectImporter:
             more = f" (and {len(problems) - 1} more files)" if len(problems) > 1 else ""
             return ObjectProblem(first.message + more)
         entries = []
-        for rel, md5, isexec in rows:
-            c = converted[md5]
-            assert isinstance(c, Converted)
-            entries.append(TreeEntry(rel, c.hash, c.size, MODE_EXECUTABLE if isexec else MODE_FILE))
         try:
+            for rel, md5, isexec in rows:
+                c = converted[md5]
+                assert isinstance(c, Converted)
+                mode = MODE_EXECUTABLE if isexec else MODE_FILE
+                entries.append(TreeEntry(rel, c.hash, c.size, mode))
             tree = Tree.from_entries(entries)
         except MltrailError as e:
             return ObjectProblem(f"its listing cannot be an mltrail folder: {e.message}")
