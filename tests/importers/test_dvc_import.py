@@ -471,3 +471,27 @@ def test_dir_listings_with_paths_outside_their_folder_are_skipped(tmp_path: Path
     assert (r.root / "data.txt.trail").is_file()  # the rest came across
     assert not any((r.root / f"{n}.trail").exists() for n in ("up", "abs", "empty"))
     assert report["objects_stored"] == 1  # data.txt only: nothing of a bad listing was read
+
+
+def test_data_log_through_a_merge_that_resolved_a_dvc_conflict(tmp_path: Path) -> None:
+    r = small_repo(tmp_path / "repo", tool_env(tmp_path / "home"))
+    r.git("checkout", "-q", "-b", "side")
+    r.write("data.txt", "side\n")
+    r.dvc("add", "-q", "data.txt")
+    r.commit("side")
+    r.git("checkout", "-q", "main")
+    r.write("data.txt", "main\n")
+    r.dvc("add", "-q", "data.txt")
+    r.commit("main")
+    assert r.run("git", "merge", "-q", "side", check=False).returncode != 0  # data.txt.dvc
+    (r.root / "data.txt.dvc").unlink()  # its conflict markers: dvc add would not parse it
+    r.write("data.txt", "main and side\n")
+    r.dvc("add", "-q", "data.txt")
+    r.commit("merge side")
+    code, report = import_json(r)
+    assert code == 0, report["skipped"]
+    done = r.mltrail("data", "log", "--json", "data.txt")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    subjects = [c["subject"] for v in json.loads(done.stdout)["versions"] for c in v["commits"]]
+    assert subjects[0] == "merge side"  # the version the merge made, against main
+    assert sorted(subjects) == ["data", "main", "merge side", "side"]

@@ -245,6 +245,9 @@ class GitRepo:
             "--format=\x1e%H%x1f%ct%x1f%an%x1f%s",
             "--raw",
             "--no-abbrev",
+            # A merge that differs from all its parents is listed; without a diff of its own it
+            # would name no changed file. Against its first parent it is the version it made.
+            "--diff-merges=first-parent",
             "--",
             name,
             *sorted(sources),
@@ -275,7 +278,9 @@ class GitRepo:
                 text = texts.get(blob)
                 pointer = None if text is None else parse_pointer(text, f"{name} at {commit[:12]}")
             else:
-                file = next(f for f in changed if f in sources)
+                file = next((f for f in changed if f in sources), None)
+                if file is None:
+                    continue  # e.g. a merge that kept its first parent's version of these files
                 item = imported.get(changed[file])
                 if item is None and set(changed[file]) != {"0"}:
                     continue  # a version of that file the import did not see: not a version here
