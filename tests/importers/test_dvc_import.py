@@ -142,10 +142,12 @@ def test_second_run_changes_nothing(imported: tuple) -> None:
 
 def test_cutover_lines_name_the_dvc_and_mltrail_files(imported: tuple) -> None:
     _, report = imported
-    rm, add, commit = report["cutover"]
-    assert rm.startswith("git rm") and "data/raw.csv.dvc" in rm and "dvc.lock" in rm
-    assert ".dvc/config" in rm
-    assert add.startswith("git add") and "data/raw.csv.trail" in add and "mltrail.lock" in add
+    add, rm, commit = report["cutover"]  # added first: a failing add removes nothing
+    assert rm.startswith("git --literal-pathspecs rm")
+    assert "data/raw.csv.dvc" in rm and "dvc.lock" in rm
+    assert ".dvc/config" in rm and ".dvc/.gitignore" not in rm
+    assert add.startswith("git --literal-pathspecs add -f")
+    assert "data/raw.csv.trail" in add and "mltrail.lock" in add
     assert ".mltrail/imported-pointers.json" in add and commit.startswith("git commit")
 
 
@@ -495,3 +497,34 @@ def test_data_log_through_a_merge_that_resolved_a_dvc_conflict(tmp_path: Path) -
     subjects = [c["subject"] for v in json.loads(done.stdout)["versions"] for c in v["commits"]]
     assert subjects[0] == "merge side"  # the version the merge made, against main
     assert sorted(subjects) == ["data", "main", "merge side", "side"]
+
+
+def test_remove_dvc_only_when_nothing_was_left_out(tmp_path: Path) -> None:
+    files = {"data.txt": "some data\n", "gone.txt": "gone\n"}
+    r = small_repo(tmp_path / "repo", tool_env(tmp_path / "home"), files)
+    cache_file(r.root, hashlib.md5(b"gone\n").hexdigest()).unlink()
+    (r.root / "gone.txt").unlink()
+    tracked = r.git("ls-files").stdout.split()
+    code, report = import_json(r, "--remove-dvc")
+    assert code == 1
+    [refused] = [s for s in report["skipped"] if s["what"] == "--remove-dvc"]
+    assert "not run" in refused["reason"] and report["removed"] == []
+    assert r.git("ls-files").stdout.split() == tracked  # nothing removed, nothing staged
+    assert r.git("diff", "--cached", "--name-only").stdout == ""
+    assert "gone.txt.dvc" not in " ".join(report["cutover"])  # its data got no pointer
+    r.git("rm", "-q", "gone.txt.dvc")
+    r.git("commit", "-q", "-m", "drop gone.txt")
+    done = r.mltrail("import", "dvc", "--remove-dvc")  # the files are written: only the git rm
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = " ".join(done.stdout.split())
+    assert "Nothing in the repository changed" not in text
+    assert "Removed from Git (git rm):" in text and "data.txt.dvc" in text
+    tracked = r.git("ls-files").stdout.split()
+    assert "data.txt.dvc" not in tracked and ".dvc/config" not in tracked
+    assert ".dvc/.gitignore" in tracked and (r.root / ".dvc/.gitignore").is_file()
+    assert "data.txt.trail" in tracked
+    r.write(".dvc/config.local", "[core]\n    secret = yes\n")
+    r.git("add", "-A")
+    assert not any(
+        f.startswith(".dvc/") and f != ".dvc/.gitignore" for f in r.git("ls-files").stdout.split()
+    )  # DVC's cache and local config stay ignored

@@ -267,7 +267,9 @@ def _print_dvc_report(report: Any) -> None:
     out.print(key_values(rows))
     if report.changed:
         out.print("Files written: " + ", ".join(report.changed), highlight=False)
-    else:
+    if report.removed:
+        out.print("Removed from Git (git rm): " + ", ".join(report.removed), highlight=False)
+    if not report.changed and not report.removed:
         out.print("Nothing in the repository changed.")
     for title, items in (
         ("Stages that will run (their DVC record does not match the workspace)", "stale_stages"),

@@ -83,6 +83,8 @@ class DvcImportReport:
     notes: list[str] = field(default_factory=list)
     #: The git commands of the cutover commit (run by remove_dvc=True, except the commit).
     cutover: list[str] = field(default_factory=list)
+    #: Files ``remove_dvc=True`` took out of Git (and the workspace) with ``git rm``.
+    removed: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -176,6 +178,8 @@ class _Import:
         self._git: Any = None
         self._pointers: dict[str, dict[str, Pointer]] = {}
         self.dvc_files: list[str] = []
+        #: DVC files with an out that got no pointer: never removed by the cutover.
+        self.incomplete: set[str] = set()
 
     def close(self) -> None:
         """Save the object state, close what was opened."""
@@ -302,12 +306,18 @@ class _Import:
         if ensure_gitignored(data):
             self.changed(data.parent / ".gitignore")
 
-    def track(self, batch: list[tuple[DvcOut, Path | None, str]], targets: list[str]) -> None:
-        """Convert DVC outs (``targets``: their root-relative paths) and write their pointers."""
+    def track(
+        self, batch: list[tuple[DvcOut, Path | None, str]], targets: list[str], owners: list[str]
+    ) -> None:
+        """Convert DVC outs (``targets``: their root-relative paths) and write their pointers.
+
+        ``owners`` names the DVC file of each out.
+        """
         results = self.objects.convert_outs(batch)
-        for rel, (out, _, what), got in zip(targets, batch, results, strict=True):
+        for rel, owner, (out, _, what), got in zip(targets, owners, batch, results, strict=True):
             if isinstance(got, ObjectProblem):
                 self.skip(what, got.message)
+                self.incomplete.add(owner)
                 continue
             self.known[rel] = (out.md5 or "", got)
             self.write_trail(rel, got)
@@ -329,6 +339,7 @@ class _Import:
         """``.dvc`` files → ``.trail`` pointers."""
         batch: list[tuple[DvcOut, Path | None, str]] = []
         targets: list[str] = []
+        owners: list[str] = []
         for f in find_dvc_files(self.root):
             name = self.rel(f)
             try:
@@ -347,13 +358,16 @@ class _Import:
                     rel = repo_path(posixpath.dirname(name), parsed.wdir, out.path, name)
                 except InvalidInput as e:
                     self.skip(f"{name}: {out.path}", e.message)
+                    self.incomplete.add(name)
                     continue
                 if not out.cache:
                     self.skip(f"{name}: {out.path}", "cache: false (DVC does not store it)")
+                    self.incomplete.add(name)
                     continue
                 batch.append((out, self.root / rel, f"{name}: {out.path}"))
                 targets.append(rel)
-        self.track(batch, targets)
+                owners.append(name)
+        self.track(batch, targets, owners)
 
     def read_params(self, rel: str) -> dict[str, Any] | None:
         """Return a params/vars file's mapping from the workspace, or None if it is absent."""
@@ -449,7 +463,7 @@ class _Import:
                 if rel in cached:
                     batch.append((o, self.root / rel, f"{LOCK_NAME} stage {stage.name}: {rel}"))
                     targets.append(rel)
-        self.track(batch, targets)
+        self.track(batch, targets, [LOCK_NAME] * len(targets))
         entries, stale = convert_lock(
             dvc.stages, lock, LockConverter(self.root, self.scan, self.known)
         )
@@ -525,9 +539,16 @@ class _Import:
     def cutover_paths(self) -> tuple[list[str], list[str]]:
         """Return the tracked DVC files to remove and the mltrail files to add to Git."""
         tracked = set(_git_lines(self.root, "ls-files", "-z"))
-        remove = [f for f in self.dvc_files if f in tracked]
-        remove += [f for f in (YAML_NAME, LOCK_NAME, ".dvcignore") if f in tracked]
-        remove += sorted(f for f in tracked if f.startswith(DVC_DIR + "/"))
+        remove = [f for f in self.dvc_files if f in tracked and f not in self.incomplete]
+        remove += [
+            f
+            for f in (YAML_NAME, LOCK_NAME, ".dvcignore")
+            if f in tracked and f not in self.incomplete
+        ]
+        # .dvc/.gitignore stays: without it .dvc/cache and .dvc/config.local (credentials) are
+        # untracked files the next `git add -A` commits.
+        keep = f"{DVC_DIR}/.gitignore"
+        remove += sorted(f for f in tracked if f.startswith(DVC_DIR + "/") and f != keep)
         add = sorted(set(self.trail_files))
         add += [f for f in ("mltrail.yaml", "mltrail.lock") if (self.root / f).exists()]
         proj = [".mltrail/config.toml", ".mltrail/.gitignore", ".mltrail/imported-pointers.json"]
@@ -541,20 +562,36 @@ class _Import:
             return
         remove, add = self.cutover_paths()
         lines = []
-        if remove:
-            lines.append("git rm -r --quiet -- " + " ".join(_quote(f) for f in remove))
+        # Added first: a failing add leaves DVC's files in place.
         if add:
-            lines.append("git add -- " + " ".join(_quote(f) for f in add))
+            lines.append("git --literal-pathspecs add -f -- " + " ".join(_quote(f) for f in add))
+        if remove:
+            lines.append(
+                "git --literal-pathspecs rm -r --quiet -- " + " ".join(_quote(f) for f in remove)
+            )
         lines.append('git commit -m "Move data and pipeline from DVC to mltrail"')
         self.report.cutover = lines
 
     def remove_dvc(self) -> None:
-        """Run the ``git rm``/``git add`` of the cutover (the commit is left to the user)."""
+        """Run the ``git add``/``git rm`` of the cutover (the commit is left to the user).
+
+        Not when anything was left out: DVC's files are then the only record of that data.
+        """
+        if self.report.skipped:
+            self.skip(
+                "--remove-dvc",
+                f"not run, as {len(self.report.skipped)} item(s) were left out: DVC's files stay "
+                "in Git (fix what is listed and import again)",
+            )
+            return
         remove, add = self.cutover_paths()
-        if remove:
-            _git(self.root, "rm", "-r", "--quiet", "--", *remove)
+        # Paths are names, not patterns (a data file may be called `*.csv`); the mltrail files
+        # are added even where a .gitignore would hide them, and before anything is removed.
         if add:
-            _git(self.root, "add", "--", *add)
+            _git(self.root, "--literal-pathspecs", "add", "-f", "--", *add)
+        if remove:
+            _git(self.root, "--literal-pathspecs", "rm", "-r", "--quiet", "--", *remove)
+        self.report.removed = remove
         self.report.cutover = self.report.cutover[-1:]
 
 
@@ -568,7 +605,8 @@ def _git(root: Path, *args: str) -> str:
     done = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=300)
     if done.returncode != 0:
         err = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise InvalidInput(f"git {args[0]} failed: {err[-1] if err else done.returncode}")
+        cmd = next((a for a in args if not a.startswith("-")), "")
+        raise InvalidInput(f"git {cmd} failed: {err[-1] if err else done.returncode}")
     return done.stdout.decode("utf-8", "surrogateescape")
 
 
