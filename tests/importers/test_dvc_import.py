@@ -528,3 +528,43 @@ def test_remove_dvc_only_when_nothing_was_left_out(tmp_path: Path) -> None:
     assert not any(
         f.startswith(".dvc/") and f != ".dvc/.gitignore" for f in r.git("ls-files").stdout.split()
     )  # DVC's cache and local config stay ignored
+
+
+def test_runs_interrupted_mid_import_are_redone_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = small_repo(tmp_path / "repo", tool_env(tmp_path / "home"))
+    r.write("params.yaml", "n: 3\n")
+    cmd = "python -c \"open('out.txt', 'w').write('made')\""
+    r.write("dvc.yaml", f"stages:\n  make:\n    cmd: {cmd}\n    params: [n]\n    outs: [out.txt]\n")
+    r.dvc("repro", "-q")
+    r.commit("a run")
+    for key, value in r.env.items():
+        if key.startswith("MLTRAIL_"):
+            monkeypatch.setenv(key, value)
+    from mltrail.importers.dvc import import_dvc
+    from mltrail.store.sql import SqlStore
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # as a kill -9 after the run was created
+
+    with monkeypatch.context() as m:
+        m.setattr(SqlStore, "write_batches", killed)
+        with pytest.raises(KeyboardInterrupt):
+            import_dvc(r.root)
+    code, report = import_json(r)
+    assert code == 0, report["skipped"]
+    assert report["runs_imported"] == 1
+    from mltrail.tracking.client import MltrailClient
+
+    client = MltrailClient(f"sqlite:///{r.root / '.mltrail/mltrail.db'}", create=False)
+    try:
+        exp = client.get_experiment_by_name("repo")
+        [run] = client.search_runs([exp.experiment_id])
+        assert run.info.status == "FINISHED" and run.data.params["n"] == "3"
+        head = r.git("rev-parse", "HEAD").stdout.strip()
+        assert run.data.tags["mltrail.import.dvc"] == f"{head}:make"
+    finally:
+        client.close()
+    code, report = import_json(r)
+    assert (report["runs_imported"], report["runs_existing"]) == (0, 1)

@@ -7,7 +7,10 @@ the pipeline, the Git commit (and the experiment's name for ``refs/exps`` commit
 lock's params, the numbers of the stage's metrics files at that commit (from Git, or from the
 converted DVC object when DVC cached them), its deps and outs as input and output datasets where
 that revision's pointers name them, FINISHED at the commit's time. Each run carries the marker
-``mltrail.import.dvc = COMMIT:STAGE``: a rerun finds it and adds nothing twice.
+``mltrail.import.dvc = COMMIT:STAGE``: a rerun finds it and adds nothing twice. The marker comes
+in the run's last write, with its params and metrics; until then the run has only
+``mltrail.import.dvc.pending``, and a rerun moves such a run (an interrupted import's) to the bin
+and makes it again.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import posixpath
 from typing import TYPE_CHECKING, Any
 
 from mltrail.data.git import GitRepo
-from mltrail.entities import DatasetRef, Metric, RunBatch
+from mltrail.entities import DatasetRef, LifecycleStage, Metric, RunBatch
 from mltrail.errors import MltrailError
 from mltrail.importers.dvc_files import LOCK_NAME, LockStage, parse_lock
 
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from mltrail.importers.dvc import _Import
 
 MARKER = "mltrail.import.dvc"
+PENDING = "mltrail.import.dvc.pending"
 TAG_EXPERIMENT = "mltrail.dvc.experiment"
 
 
@@ -112,7 +116,16 @@ def import_runs(job: _Import) -> None:
     exp_name = job.pipeline_name()
     exp = store.get_experiment_by_name(exp_name)
     exp_id = exp.experiment_id if exp is not None else store.create_experiment(exp_name)
-    done = {r.data.tags.get(MARKER) for r in _all_runs(client, exp_id, f"tags.`{MARKER}` != ''")}
+    # An import killed mid-run left a run without its marker (half made: redone) or one with
+    # its marker but still RUNNING (everything written but the end).
+    for r in _all_runs(client, exp_id, f"tags.`{PENDING}` != ''"):
+        if MARKER not in r.data.tags:
+            store.set_run_lifecycle(r.info.run_id, LifecycleStage.DELETED.value)
+    marked = _all_runs(client, exp_id, f"tags.`{MARKER}` != ''")
+    for r in marked:
+        if r.info.status == "RUNNING":
+            store.update_run(r.info.run_id, status="FINISHED", end_time=r.info.start_time)
+    done = {r.data.tags.get(MARKER) for r in marked}
     for commit, when, _, name, stage in reversed(todo):  # oldest first
         marker = f"{commit}:{name}"
         if marker in done:
@@ -158,7 +171,7 @@ def _one_run(
     wdir = spec.wdir if spec is not None else "."
     cmd = " && ".join(stage.cmd) if isinstance(stage.cmd, list) else str(stage.cmd)
     tags = {
-        MARKER: marker,
+        PENDING: marker,
         TAG_GIT_COMMIT: commit,
         TAG_PIPELINE: pipeline,
         TAG_STAGE: name,
@@ -177,15 +190,6 @@ def _one_run(
     for o in spec.outs if spec is not None else []:
         if o.kind == "metrics":
             metrics.update(_numbers(_read_at(job, git, commit, o.path, stage, wdir)))
-    store.write_batches(
-        [
-            RunBatch(
-                run_id,
-                [Metric(k, v, ms, 0) for k, v in sorted(metrics.items())],
-                flat_params(params),
-            )
-        ]
-    )
     pointers = job.pointers_at(commit)
 
     def refs(items: list[Any], context: str | None = None) -> list[DatasetRef]:
@@ -202,6 +206,16 @@ def _one_run(
         store.log_run_datasets(run_id, "input", inputs)
     if outputs:
         store.log_run_datasets(run_id, "output", outputs)
+    # The marker last, in the same transaction as params and metrics: a run with it is complete.
+    batch = RunBatch(
+        run_id,
+        [Metric(k, v, ms, 0) for k, v in sorted(metrics.items())],
+        flat_params(params),
+        {MARKER: marker},
+    )
+    errors = store.write_batches([batch])
+    if errors:
+        raise errors[run_id] if run_id in errors else next(iter(errors.values()))
     store.update_run(run_id, status="FINISHED", end_time=ms)
 
 
@@ -226,4 +240,4 @@ def _read_at(
         return None
 
 
-__all__ = ["MARKER", "TAG_EXPERIMENT", "import_runs"]
+__all__ = ["MARKER", "PENDING", "TAG_EXPERIMENT", "import_runs"]
