@@ -568,3 +568,24 @@ def test_runs_interrupted_mid_import_are_redone_once(
         client.close()
     code, report = import_json(r)
     assert (report["runs_imported"], report["runs_existing"]) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "what", "reason"),
+    [
+        ("- cmd: echo\n", "dvc.yaml", "a list, not a mapping"),
+        ("stages:\n  - cmd: echo\n", "dvc.yaml stages", "`stages:` is a list, not a mapping"),
+        ("artifacts:\n  - model.bin\n", "dvc.yaml artifacts", "`artifacts:` is a list"),
+    ],
+)
+def test_dvc_yaml_of_another_shape_is_skipped(
+    tmp_path: Path, text: str, what: str, reason: str
+) -> None:
+    r = small_repo(tmp_path / "repo", tool_env(tmp_path / "home"))
+    r.write("dvc.yaml", text)
+    r.commit("an odd dvc.yaml")
+    code, report = import_json(r)
+    assert code == 1
+    [skipped] = report["skipped"]
+    assert skipped["what"] == what and reason in skipped["reason"], skipped
+    assert (r.root / "data.txt.trail").is_file()  # the rest came across

@@ -402,6 +402,8 @@ class _Import:
         dvc = parse_pipeline(raw, ".", self.read_params)
         for where, why in dvc.unsupported:
             self.skip(where, why)
+        if not isinstance(raw, dict):
+            return  # named in unsupported: nothing of it can be converted
         self.report.stages = len(dvc.stages)
         try:
             text, groups_left, kept = write_pipeline(

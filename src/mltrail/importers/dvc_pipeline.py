@@ -150,7 +150,9 @@ def write_pipeline(
     unsupported: list[tuple[str, str]] = []
     stages: dict[str, Any] = {}
     templated: list[str] = []
-    for group, body in (raw.get("stages") or {}).items():
+    groups = raw.get("stages") if isinstance(raw, dict) else None
+    # Another shape was named as unsupported by parse_pipeline.
+    for group, body in (groups if isinstance(groups, dict) else {}).items():
         members = by_group.get(str(group))
         if not members:
             continue  # DVC could not expand it: already named as unsupported

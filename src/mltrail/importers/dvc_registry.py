@@ -73,6 +73,8 @@ def artifact_paths(git: GitRepo, commit: str) -> dict[str, str]:
             doc = load_yaml(raw, f"{file} at {commit[:7]}") or {}
         except MltrailError:
             continue
+        if not isinstance(doc, dict):
+            continue  # not the mapping GTO reads either
         section = doc.get("artifacts") if file == YAML_NAME else doc
         for name, body in (section or {}).items() if isinstance(section, dict) else ():
             if isinstance(body, dict) and isinstance(body.get("path"), str):

@@ -197,6 +197,12 @@ def resolve_top(
     return ctx.resolve(value, "dvc.yaml", "foreach")
 
 
+def _shape(v: Any) -> str:
+    """Say what a YAML value is, for a message."""
+    names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}
+    return next((n for t, n in names.items() if isinstance(v, t)), f"a {type(v).__name__}")
+
+
 def _composite(v: Any) -> bool:
     return isinstance(v, (dict, list))
 
@@ -212,8 +218,20 @@ def parse_pipeline(
     where = posixpath.join(folder, "dvc.yaml") if folder != "." else "dvc.yaml"
     result = DvcPipeline()
     if not isinstance(doc, dict):
-        result.unsupported.append((where, "not a mapping of stages"))
+        result.unsupported.append(
+            (where, f"{_shape(doc)}, not a mapping (DVC's has `stages:`, `vars:`… at its top)")
+        )
         return result
+    sections = {
+        "params": list, "metrics": list, "artifacts": dict, "stages": dict,
+    }  # fmt: skip
+    for key, kind in sections.items():
+        if doc.get(key) is not None and not isinstance(doc[key], kind):
+            want = "a list of files" if kind is list else "a mapping of names"
+            result.unsupported.append(
+                (f"{where} {key}", f"`{key}:` is {_shape(doc[key])}, not {want}; left out")
+            )
+            doc = {k: v for k, v in doc.items() if k != key}
     ctx = _Context(read_file)
     default = posixpath.normpath(posixpath.join(folder, DEFAULT_PARAMS))
     found = read_file(default)
