@@ -589,3 +589,22 @@ def test_dvc_yaml_of_another_shape_is_skipped(
     [skipped] = report["skipped"]
     assert skipped["what"] == what and reason in skipped["reason"], skipped
     assert (r.root / "data.txt.trail").is_file()  # the rest came across
+
+
+def test_non_ascii_paths_keep_their_history(tmp_path: Path) -> None:
+    r = small_repo(tmp_path / "repo", tool_env(tmp_path / "home"), {"données/é t.txt": "v1\n"})
+    r.write("données/é t.txt", "v2\n")
+    r.dvc("add", "-q", "données/é t.txt")
+    r.commit("v2")
+    code, report = import_json(r)
+    assert code == 0, report["skipped"]
+    assert report["history_versions"] == 2
+    done = r.mltrail("data", "log", "--json", "données/é t.txt")
+    assert done.returncode == 0, done.stderr
+    subjects = [c["subject"] for v in json.loads(done.stdout)["versions"] for c in v["commits"]]
+    assert subjects == ["v2", "data"]
+    import mltrail.data as data
+
+    first = r.git("rev-list", "--max-parents=0", "HEAD").stdout.strip()
+    with data.open(r.root / "données/é t.txt", rev=first, mode="r", start=r.root) as f:
+        assert f.read() == "v1\n"

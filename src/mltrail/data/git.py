@@ -244,6 +244,7 @@ class GitRepo:
             "log",
             "--format=\x1e%H%x1f%ct%x1f%an%x1f%s",
             "--raw",
+            "-z",
             "--no-abbrev",
             # A merge that differs from all its parents is listed; without a diff of its own it
             # would name no changed file. Against its first parent it is the version it made.
@@ -256,14 +257,9 @@ class GitRepo:
         imported = self.imported()
         rows = []
         trail_blobs = set()
-        for block in out.split("\x1e")[1:]:
-            head, _, raw = block.partition("\n")
+        for head, changes in raw_log_z(out):
             commit, when, author, subject = head.split("\x1f", 3)
-            changed = {}
-            for line in raw.splitlines():
-                if line.startswith(":") and "\t" in line:
-                    meta, path = line.split("\t", 1)
-                    changed[path.split("\t")[-1]] = meta.split()[3]
+            changed = {path: blob for blob, path in changes}
             rows.append((commit, int(when), author, subject, changed))
             if name in changed and set(changed[name]) != {"0"}:
                 trail_blobs.add(changed[name])
@@ -324,4 +320,30 @@ class GitRepo:
         return out
 
 
-__all__ = ["GitRepo", "PointerCommit"]
+def raw_log_z(out: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Split ``git log -z --raw --format=%x1e…`` into ``(header, [(new blob, path)])`` per commit.
+
+    With -z, paths are as they are (no quoting of non-ASCII, tabs or newlines); a rename or copy
+    names two paths, of which the second is the file's path in the commit.
+    """
+    commits = []
+    for block in out.split("\x1e")[1:]:
+        head, _, raw = block.partition("\0")
+        tokens = raw.split("\0")
+        changes = []
+        i = 0
+        while i < len(tokens):
+            token = tokens[i].lstrip("\n")
+            i += 1
+            if not token.startswith(":"):
+                continue
+            meta = token.split()
+            n = 2 if meta[-1][:1] in ("R", "C") else 1
+            if len(meta) >= 5 and i + n <= len(tokens):
+                changes.append((meta[3], tokens[i + n - 1]))
+            i += n
+        commits.append((head, changes))
+    return commits
+
+
+__all__ = ["GitRepo", "PointerCommit", "raw_log_z"]

@@ -14,7 +14,7 @@ import posixpath
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mltrail.data.git import GitRepo
+from mltrail.data.git import GitRepo, raw_log_z
 from mltrail.data.imported import ImportedBlob, read_imported, write_imported
 from mltrail.errors import MltrailError
 from mltrail.importers.dvc_files import (
@@ -41,6 +41,7 @@ def dvc_file_versions(git: GitRepo) -> list[tuple[str, str, str]]:
         "--all",
         "-m",
         "--raw",
+        "-z",  # paths as they are: quoted ones (non-ASCII) would match no file
         "--no-abbrev",
         "--format=\x1e%H",
         "--",
@@ -49,14 +50,8 @@ def dvc_file_versions(git: GitRepo) -> list[tuple[str, str, str]]:
         what="read the history of the DVC files",
     )
     seen: dict[str, tuple[str, str, str]] = {}
-    for block in out.split("\x1e")[1:]:
-        commit, _, raw = block.partition("\n")
-        for line in raw.splitlines():
-            if not line.startswith(":") or "\t" not in line:
-                continue
-            meta, path = line.split("\t", 1)
-            path = path.split("\t")[-1]
-            blob = meta.split()[3]
+    for commit, changes in raw_log_z(out):
+        for blob, path in changes:
             name = posixpath.basename(path)
             if set(blob) == {"0"} or not path.startswith(git.prefix):
                 continue
