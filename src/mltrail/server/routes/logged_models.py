@@ -14,12 +14,12 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from mltrail import validation as v
-from mltrail.entities import FileInfo, NamedDataset
-from mltrail.objects.hashing import check_hash
+from mltrail.entities import NamedDataset
 from mltrail.server import schemas as s
 from mltrail.server.app import ServerState, reply, state_of
 from mltrail.server.auth import Principal, allow, allow_run, principal
 from mltrail.server.routes.ops import ERROR_RESPONSES
+from mltrail.server.routes.tracking import checked_files
 from mltrail.store import wire
 
 router = APIRouter(prefix="/api/v1", tags=["logged models"], responses=ERROR_RESPONSES)
@@ -81,11 +81,7 @@ def add_logged_model_files(
 ) -> Response:
     """Record files already in the object store as a logged model's files."""
     _allow_model(who, state, model_id, "write")
-    files = [
-        FileInfo(v.check_artifact_path(f.path), check_hash(f.hash), f.size, f.mode)
-        for f in body.files
-    ]
-    state.store.add_logged_model_files(model_id, files)
+    state.store.add_logged_model_files(model_id, checked_files(body))
     return Response(status_code=204)
 
 

@@ -267,15 +267,19 @@ def get_metric_history(run_id: str, key: str, who: Who, state: State) -> Respons
 # -- artifacts and datasets ----------------------------------------------------------------------
 
 
+def checked_files(body: s.AddArtifacts) -> list[FileInfo]:
+    """The files of a request, their paths and hashes checked as the Python API checks them."""
+    return [
+        FileInfo(v.check_artifact_path(f.path), check_hash(f.hash), f.size, f.mode)
+        for f in body.files
+    ]
+
+
 @router.post("/runs/{run_id}/artifacts", status_code=204)
 def add_artifacts(run_id: str, body: s.AddArtifacts, who: Who, state: State) -> Response:
     """Record files already in the object store as a run's artifacts."""
     allow_run(who, state, run_id, "write")
-    files = [
-        FileInfo(v.check_artifact_path(f.path), check_hash(f.hash), f.size, f.mode)
-        for f in body.files
-    ]
-    state.store.add_artifacts(run_id, files)
+    state.store.add_artifacts(run_id, checked_files(body))
     return Response(status_code=204)
 
 
