@@ -28,13 +28,10 @@ def _plural(n: int, word: str) -> str:
 
 def _reporter() -> Reporter:
     """A rich progress bar on stderr when it is a terminal, else nothing."""
+    from mltrail.cli.render import is_terminal
     from mltrail.data import Reporter
 
-    try:
-        tty = sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        tty = False
-    if not tty:
+    if not is_terminal(sys.stderr):
         return Reporter()
 
     class Bar(Reporter):

@@ -95,11 +95,9 @@ class _RunsBar:
         self._task: Any = None
 
     def update(self, done: int, total: int, name: str) -> None:
-        try:
-            tty = sys.stderr.isatty()
-        except (AttributeError, ValueError):
-            tty = False
-        if not tty:
+        from mltrail.cli.render import is_terminal
+
+        if not is_terminal(sys.stderr):
             return
         if self._progress is None:
             from rich.console import Console

@@ -85,11 +85,9 @@ _FORMATS = {
 
 def _progress_bar(total: int) -> tuple[Any, Any]:
     """A rich bar on stderr for a big input read on a terminal; else (None, None)."""
-    try:
-        tty = sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        tty = False
-    if not tty or total < PROGRESS_MIN_BYTES:
+    from mltrail.cli.render import is_terminal
+
+    if not is_terminal(sys.stderr) or total < PROGRESS_MIN_BYTES:
         return None, None
     from rich.console import Console
     from rich.progress import (

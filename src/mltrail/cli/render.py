@@ -32,15 +32,20 @@ class Column:
     style: str | None = None
 
 
+def is_terminal(stream: Any) -> bool:
+    """Whether ``stream`` is a terminal (False for pipes, files and streams a test replaced)."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 def terminal_width() -> int:
     """The terminal's width; COLUMNS, else 80, when stdout is a pipe or file."""
     env = os.environ.get("COLUMNS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
-    try:
-        tty = sys.stdout.isatty()
-    except (AttributeError, ValueError):
-        tty = False
+    tty = is_terminal(sys.stdout)
     return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns if tty else DEFAULT_WIDTH
 
 
