@@ -19,7 +19,7 @@ import os
 import posixpath
 import subprocess
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +45,7 @@ from mltrail.importers.dvc_files import (
 from mltrail.importers.dvc_objects import ObjectImporter, ObjectProblem
 from mltrail.importers.dvc_pipeline import HEADER, LockConverter, convert_lock, write_pipeline
 from mltrail.importers.dvc_yaml import DvcPipeline, parse_pipeline, resolve_top, vars_of
-from mltrail.importers.report import Skipped
+from mltrail.importers.report import Report, Skipped
 
 if TYPE_CHECKING:
     from mltrail.tracking.client import MltrailClient
@@ -56,7 +56,7 @@ REMOTE_SUFFIX = "-mltrail"
 
 
 @dataclass
-class DvcImportReport:
+class DvcImportReport(Report):
     """What an import brought in (in a dry run, would), and what it left out."""
 
     source: str
@@ -86,10 +86,6 @@ class DvcImportReport:
     #: Files ``remove_dvc=True`` took out of Git (and the workspace) with ``git rm``.
     removed: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return asdict(self)
 
 
 def find_repo(path: str | os.PathLike[str]) -> Path:

@@ -31,7 +31,7 @@ from mltrail.importers.mlflow_artifacts import ArtifactFile, ArtifactReader, Unr
 from mltrail.importers.mlflow_db import MlflowDb, SourceLoggedModel, SourceModel, SourceRun
 from mltrail.importers.mlflow_files import MlflowFiles, folder_of
 from mltrail.importers.mlflow_rest import MlflowRest
-from mltrail.importers.report import Skipped
+from mltrail.importers.report import Report, Skipped
 from mltrail.mlflow_api import tags as system
 from mltrail.registry.client import store_model_tree
 
@@ -49,7 +49,7 @@ IMPORT_COMMENT = "imported from MLflow"
 
 
 @dataclass
-class ImportReport:
+class ImportReport(Report):
     """What an import brought in (or, in a dry run, would), and what it left out."""
 
     source: str
@@ -73,12 +73,6 @@ class ImportReport:
     artifacts: int = 0
     artifact_bytes: int = 0
     skipped: list[Skipped] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        from dataclasses import asdict
-
-        return asdict(self)
 
 
 Progress = Callable[[int, int, str], None]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass
@@ -13,4 +14,12 @@ class Skipped:
     reason: str
 
 
-__all__ = ["Skipped"]
+class Report:
+    """What every import's report can do: become JSON (``--json``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)  # type: ignore[call-overload]
+
+
+__all__ = ["Report", "Skipped"]
