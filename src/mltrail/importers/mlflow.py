@@ -423,6 +423,14 @@ class _Import:
             self.report.skipped.append(Skipped(what, _why(e)))
             return False
 
+    def _logged_ready(self, model_id: str) -> bool:
+        if not hasattr(self.store, "get_logged_model"):
+            return False
+        try:
+            return self.store.get_logged_model(model_id).status == "READY"
+        except NotFound:
+            return False
+
     def _has_run(self, run_id: str) -> bool:
         try:
             self.store.get_run_info(run_id)
@@ -525,9 +533,14 @@ class _Import:
             ]
             if files:
                 return f"runs:/{run_id}/{inside}", inside, files
+        model_id = logged_model_id(source)
+        if model_id and self._logged_ready(model_id):
+            # The logged model came across already: its stored files, not a second read.
+            stored = self.store.list_logged_model_files(model_id)
+            if any(f.path == "MLmodel" for f in stored):
+                return source[: v.MAX_MODEL_SOURCE_LENGTH], None, stored
         # MLflow 3 records where a logged model's files are; older versions name the folder.
         location = version["storage_location"] or ""
-        model_id = logged_model_id(source)
         if not location and model_id:
             location = self.db.logged_model_location(model_id) or ""
         location = location or source
