@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 60) -> None:
+    """Poll until ``condition()`` is true; fail the test after ``seconds``."""
+    # Tests wait on what happened, not on a clock: a busy CI machine can take seconds per step.
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"still false after {seconds} s"
+        time.sleep(0.01)
 
 
 @contextmanager

@@ -16,6 +16,7 @@ pytest.importorskip("fastapi")
 
 from mltrail.objects import hash_bytes
 from mltrail.store import open_store
+from tests.live import wait_for
 
 MiB = 1024 * 1024
 API = "/api/v1/objects"
@@ -33,13 +34,6 @@ def _error(response: httpx.Response, status: int, code: str | None = None) -> di
     if code is not None:
         assert body["error_code"] == code
     return body
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def _objects(tmp_path: Path) -> Path:
@@ -178,7 +172,7 @@ def test_a_chunked_upload_is_cut_off_at_the_limit(
         assert "10000 bytes" in body["message"]
     with _http(url) as http:
         assert http.head(f"{API}/{h}").status_code == 404
-    _wait_for(lambda: _temp_files(tmp_path) == [])
+    wait_for(lambda: _temp_files(tmp_path) == [])
 
 
 def test_a_client_killed_mid_upload_leaves_no_object_and_no_temp_file(
@@ -191,9 +185,9 @@ def test_a_client_killed_mid_upload_leaves_no_object_and_no_temp_file(
     head = f"PUT {API}/{h} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n"
     sock.sendall(head.encode() + data[: len(data) // 2])
     # The server has the upload under way once its temp file exists.
-    _wait_for(lambda: len(_temp_files(tmp_path)) == 1)
+    wait_for(lambda: len(_temp_files(tmp_path)) == 1)
     sock.close()  # the client dies half way
-    _wait_for(lambda: _temp_files(tmp_path) == [])
+    wait_for(lambda: _temp_files(tmp_path) == [])
     with _http(live_server) as http:
         assert http.head(f"{API}/{h}").status_code == 404
         # And the server is fine: the same object can be sent whole.

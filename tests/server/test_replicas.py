@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from mltrail.server.app import ENV_SETTINGS, ServerSettings
+from tests.live import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -300,10 +301,10 @@ def _log_through_a_restart(server: Server, pg: Any) -> None:
     for t in threads:
         t.start()
     try:
-        time.sleep(0.5)
+        wait_for(lambda: len(acknowledged) > 0)
         before_outage = len(acknowledged)
         pg.stop_server("fast")
-        time.sleep(1.0)
+        wait_for(lambda: len(failures) > 0)
         during = httpx.get(server.url + "/health", timeout=10)
         assert during.status_code == 503 and during.json()["store"] == "unavailable"
         assert server.proc.poll() is None
@@ -311,7 +312,7 @@ def _log_through_a_restart(server: Server, pg: Any) -> None:
         pg.start_server()
         wait_ready(server, timeout=30)
         recovered_at = len(acknowledged)
-        time.sleep(0.5)
+        wait_for(lambda: len(acknowledged) > recovered_at)
     finally:
         stop.set()
         for t in threads:
