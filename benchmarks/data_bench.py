@@ -609,7 +609,7 @@ def bench_dataset(ds: dict, cfg: dict) -> dict:
 
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
-        # mltrail's hardlinked files are read-only, but rm -rf only needs the folders writable.
+        # Hardlinked files (link = "hardlink") are read-only; rm -rf needs only writable folders.
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()

@@ -142,3 +142,18 @@ def test_remote_push_pull_commands(project: Path, invoke: Invoke, tmp_path_facto
     invoke("remote", "remove", "backup")
     err = invoke("data", "push", "-r", "backup", code=1).stderr
     assert "no remote named 'backup' (configured: origin)" in err
+
+
+def test_checkout_copies_by_default_and_warns_root_about_hardlinks(project: Path, invoke: Invoke):
+    invoke("data", "add", "data/images")
+    shutil.rmtree(project / "data" / "images")
+    result = invoke("data", "checkout")
+    assert "hardlink" not in result.stdout and "warning:" not in result.stderr
+    shutil.rmtree(project / "data" / "images")
+    result = invoke("data", "checkout", "--link", "hardlink")
+    assert "Checked out data/images: 3 files (3 hardlink)" in result.stdout
+    if os.geteuid() == 0:
+        assert "warning: data/images: 3 file(s) are hardlinks into the cache" in result.stderr
+        assert "mltrail data unprotect PATH" in result.stderr
+    else:
+        assert "warning:" not in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import mltrail.data as data
+from mltrail.data.ops import link_counts
 from mltrail.data.pointer import read_pointer
 from mltrail.errors import IntegrityError, InvalidInput, InvalidState, NotFound, StoreNotFound
 from mltrail.objects import LocalObjectStore, hashing, read_tree
@@ -241,6 +243,12 @@ def test_hardlinked_files_are_read_only(project: Path):
     csv.unlink()
     [r] = data.checkout(link="hardlink")
     assert r.links == {"hardlink": 1}
+    # Root writes through the read-only mode: asked-for hardlinks come with a warning there.
+    if os.geteuid() == 0:
+        assert "data/customers.csv: 1 file(s) are hardlinks" in r.warning
+        assert "unprotect" in r.warning
+    else:
+        assert r.warning == ""
     st = csv.stat()
     assert st.st_nlink == 2 and stat.S_IMODE(st.st_mode) & 0o222 == 0
     if os.geteuid() != 0:  # root writes through any mode
@@ -259,8 +267,79 @@ def test_copies_are_writable(project: Path, link: str):
     data.add([csv])
     csv.unlink()
     [r] = data.checkout(link=link)
-    if link == "copy" or "hardlink" not in r.links:
-        assert csv.stat().st_mode & stat.S_IWUSR
+    assert r.links in ({"copy": 1}, {"reflink": 1}) and r.warning == ""
+    st = csv.stat()
+    assert st.st_mode & stat.S_IWUSR and st.st_nlink == 1
+
+
+@pytest.mark.parametrize("config", [None, "auto"])
+def test_in_place_edit_after_default_checkout_leaves_the_cache_intact(
+    project: Path, config: str | None
+):
+    # The case: as root (CI and most containers) a read-only hardlink is no protection,
+    # so the default must never hand out the cached object itself. No config and an existing
+    # project's explicit `link = "auto"` behave alike.
+    if config:
+        cfg = project / ".mltrail" / "config.toml"
+        cfg.write_text(cfg.read_text() + f'\n[data]\nlink = "{config}"\n')
+    csv, images = _dataset(project)
+    data.add([csv, images])
+    csv.unlink()
+    shutil.rmtree(images)
+    results = data.checkout()
+    assert "hardlink" not in link_counts(results)
+    store = _store(project)
+    target = images / "0.png"
+    original = target.read_bytes()
+    tree = read_tree(store, read_pointer(project / "data" / "images.trail").hash)
+    [h] = [e.hash for e in tree if e.path == "0.png"]
+    with open(target, "ab") as f:
+        f.write(b"x")
+    with open(csv, "ab") as f:
+        f.write(b"2,bob\n")
+    assert store.verify(h) and store.read_bytes(h) == original
+    assert store.verify(read_pointer(project / "data" / "customers.csv.trail").hash)
+    statuses = {s.path: s for s in data.status()}
+    assert statuses["data/customers.csv"].state == "modified"
+    assert (statuses["data/images"].state, statuses["data/images"].modified) == (
+        "modified",
+        ["0.png"],
+    )
+    data.checkout(force=True)
+    assert target.read_bytes() == original
+    assert _states() == dict.fromkeys(["data/customers.csv", "data/images"], "unchanged")
+
+
+def test_status_after_a_copy_checkout_hashes_nothing(project: Path, monkeypatch):
+    _, images = _dataset(project)
+    data.add([images])
+    shutil.rmtree(images)
+    [r] = data.checkout(link="copy")
+    assert r.written == 5
+    # Checkout records the copies it verified in the stat cache: nothing is hashed again.
+    monkeypatch.setattr(hashing, "hash_fd", lambda *a, **k: pytest.fail("rehashed"))
+    assert _states() == {"data/images": "unchanged"}
+    assert [(c.written, c.unchanged) for c in data.checkout()] == [(0, 5)]
+
+
+def test_hardlinks_of_an_older_checkout_become_copies(project: Path):
+    csv, images = _dataset(project)
+    data.add([csv, images])
+    csv.unlink()
+    shutil.rmtree(images)
+    data.checkout(link="hardlink")  # what `auto` used to do on filesystems without reflinks
+    files = [csv, *sorted(images.rglob("*.png"))]
+    assert all(f.stat().st_nlink == 2 for f in files)
+    # Asking for hardlinks again leaves them alone; the safe default replaces them.
+    assert [c.written for c in data.checkout(link="hardlink")] == [0, 0]
+    results = data.checkout()
+    assert {c.path: c.written for c in results} == {"data/customers.csv": 1, "data/images": 5}
+    assert "hardlink" not in link_counts(results)
+    for f in files:
+        st = f.stat()
+        assert st.st_nlink == 1 and st.st_mode & stat.S_IWUSR
+    assert [c.written for c in data.checkout()] == [0, 0]
+    assert set(_states().values()) == {"unchanged"}
 
 
 def test_link_type_from_config(project: Path):

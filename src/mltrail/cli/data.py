@@ -181,14 +181,17 @@ def _print_files(base: str, added: list[str], modified: list[str], deleted: list
 )
 @click.option(
     "--link",
-    type=click.Choice(["auto", "reflink", "hardlink", "copy"]),
-    help="How to put files in place (default: [data] link in .mltrail/config.toml, or auto).",
+    type=click.Choice(["auto", "reflink", "copy", "hardlink"]),
+    help="How to put files in place: auto (reflink, else copy), reflink, copy, or hardlink "
+    "(read-only, shares the cached object; see docs/data.md). Default: [data] link in "
+    ".mltrail/config.toml, or auto.",
 )
 def checkout_command(paths: tuple[Path, ...], force: bool, link: str | None) -> None:
     """Make the workspace match the pointer files (all, or PATHS), from the local cache.
 
-    Every file is verified against its hash before it is put in place. Hardlinked files are
-    read-only: `mltrail data unprotect PATH` makes writable copies.
+    Every file is verified against its hash before it is put in place. Files are reflinked or
+    copied unless hardlinks are asked for; hardlinked files are read-only, and `mltrail data
+    unprotect PATH` makes writable copies.
     """
     from mltrail.data import checkout
 
@@ -196,12 +199,17 @@ def checkout_command(paths: tuple[Path, ...], force: bool, link: str | None) -> 
 
 
 def _print_checkout(results: list[CheckedOut]) -> None:
+    from mltrail.cli.errors import print_warning
+
     for r in results:
         if r.written:
             how = ", ".join(f"{n} {kind}" for kind, n in sorted(r.links.items()))
             click.echo(f"Checked out {r.path}: {_plural(r.written, 'file')} ({how})")
         else:
             click.echo(f"Up to date {r.path}")
+    for r in results:
+        if r.warning:
+            print_warning(r.warning)
 
 
 @data_group.command("unprotect")

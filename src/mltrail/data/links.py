@@ -1,10 +1,12 @@
-"""Putting cached objects into the workspace: reflink, hardlink or copy, always verified.
+"""Putting cached objects into the workspace: reflink, copy or hardlink, always verified.
 
-``auto`` tries a reflink (a copy-on-write clone: instant, shares disk blocks, and the workspace file
-is independent and writable), then a hardlink (instant, no extra space, but the workspace file *is*
-the cached object, so it stays read-only), then a plain copy. Every file is first placed under a
-temp name beside its destination, hashed, and only renamed into place if the hash matches: a
-damaged object is reported and never checked out, and a failure leaves no partial file behind.
+``auto`` (the default) tries a reflink (a copy-on-write clone: instant, shares disk blocks, and the
+workspace file is independent and writable), then a plain copy: either way an edit of the workspace
+file can never reach the cache. ``hardlink`` is used only when asked for: the workspace file *is*
+the cached object, checked out read-only, and root writes through a read-only mode, so as root it
+comes with a warning. Every file is first placed under a temp name beside its destination, hashed,
+and only renamed into place if the hash matches: a damaged object is reported and never checked
+out, and a failure leaves no partial file behind.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from mltrail.atomic import temp_name
 from mltrail.errors import IntegrityError, InvalidInput, InvalidState
 from mltrail.objects.hashing import hash_file
 
-LINK_TYPES = ("auto", "reflink", "hardlink", "copy")
+LINK_TYPES = ("auto", "reflink", "copy", "hardlink")
 #: Linux FICLONE ioctl: _IOW(0x94, 9, int).
 _FICLONE = 0x40049409
 # Errors that mean "this kind of link is not possible here", not "something is broken".
@@ -47,7 +49,7 @@ def check_link_type(value: object, source: str = "config") -> str:
     if value not in LINK_TYPES:
         raise InvalidInput(
             f"unknown data link type {value!r} in {source}",
-            hint='Use one of "auto", "reflink", "hardlink", "copy" in [data] link.',
+            hint='Use one of "auto", "reflink", "copy", "hardlink" in [data] link.',
         )
     return str(value)
 
@@ -115,8 +117,9 @@ def _link(obj: Path, tmp: Path, link: str, executable: bool) -> str:
             _NO_REFLINK.add(dev)
     elif link == "reflink":
         raise _link_error("reflink", obj, tmp, OSError(errno.EOPNOTSUPP, "not supported"))
-    # A hardlink shares the object's mode (read-only, not executable): executables are copied.
-    if link in ("auto", "hardlink") and not executable and dev not in _NO_HARDLINK:
+    # Only on request: a hardlink makes the workspace file the cached object itself. It shares
+    # the object's mode (read-only, not executable), so executables are copied.
+    if link == "hardlink" and not executable and dev not in _NO_HARDLINK:
         try:
             os.link(obj, tmp)
             return "hardlink"
@@ -155,6 +158,25 @@ def _link_error(kind: str, obj: Path, tmp: Path, e: OSError) -> InvalidInput:
     )
 
 
+def hardlink_risk(name: str, count: int) -> str:
+    """Return the warning for ``count`` files of ``name`` hardlinked into the cache, "" if not root.
+
+    Read-only protects the cache from everyone but root, and most containers run as root.
+    """
+    if not count or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return ""
+    return (
+        f"{name}: {count} file(s) are hardlinks into the cache and you are root, who can write "
+        "read-only files: an in-place edit would damage the cached version. Run `mltrail data "
+        'unprotect PATH` before editing, or set [data] link = "auto" in .mltrail/config.toml.'
+    )
+
+
+def is_read_only_link(st: os.stat_result) -> bool:
+    """Return True if a stat result looks like a hardlink into the cache (shared and read-only)."""
+    return st.st_nlink > 1 and not st.st_mode & stat.S_IWUSR
+
+
 def is_protected(path: Path) -> bool:
     """Return True if ``path`` is read-only for its owner (how hardlinked files are checked out)."""
     return not os.stat(path).st_mode & stat.S_IWUSR
@@ -177,4 +199,13 @@ def unprotect(path: Path, umask: int) -> bool:
     return True
 
 
-__all__ = ["LINK_TYPES", "check_link_type", "current_umask", "is_protected", "place", "unprotect"]
+__all__ = [
+    "LINK_TYPES",
+    "check_link_type",
+    "current_umask",
+    "hardlink_risk",
+    "is_protected",
+    "is_read_only_link",
+    "place",
+    "unprotect",
+]

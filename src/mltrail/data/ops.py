@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from mltrail.data.links import check_link_type, current_umask, place
+from mltrail.data.links import check_link_type, current_umask, hardlink_risk, place
 from mltrail.data.links import unprotect as _unprotect_file
 from mltrail.data.lock import data_lock
 from mltrail.data.pointer import Pointer, pointer_path, read_pointer, write_pointer
@@ -85,8 +85,10 @@ class CheckedOut:
     written: int
     #: Files already right, left alone.
     unchanged: int
-    #: How the written files were made: ``{"hardlink": 3, "copy": 1}``.
+    #: How the written files were made: ``{"copy": 3, "reflink": 1}``.
     links: dict[str, int] = field(default_factory=dict)
+    #: Set when files were hardlinked into the cache as root (an in-place edit would damage it).
+    warning: str = ""
 
 
 # -- add -------------------------------------------------------------------------------------------
@@ -258,6 +260,7 @@ def checkout(
             pointer = read_pointer(ptr)
             data = ptr.with_name(ptr.name[: -len(".trail")])
             name = project.rel(data)
+            linked: set[str] = set()
             if pointer.kind == "dir":
                 try:
                     tree = read_tree(store, pointer.hash)
@@ -269,23 +272,27 @@ def checkout(
                 if os.path.lexists(data) and not os.path.isdir(data):
                     raise InvalidInput(f"cannot check out folder {name}: a file is in the way")
                 entries = list(tree)
-                have = (
-                    scan(project.root, data, cache, reporter).by_path()
-                    if os.path.isdir(data)
-                    else {}
-                )
+                found = scan(project.root, data, cache, reporter) if os.path.isdir(data) else None
+                have = found.by_path() if found else {}
+                linked.update(found.linked if found else ())
             else:
                 if os.path.isdir(data):
                     raise InvalidInput(f"cannot check out file {name}: a folder is in the way")
                 entries = [TreeEntry(data.name, pointer.hash, pointer.size, MODE_FILE)]
                 have = {}
                 if os.path.exists(data):
-                    have[data.name] = (scan(project.root, data, cache, reporter).hash, MODE_FILE)
+                    found = scan(project.root, data, cache, reporter)
+                    have[data.name] = (found.hash, MODE_FILE)
+                    if found.linked:
+                        linked.add(data.name)
+            if link == "hardlink":
+                linked.clear()
             base = data if pointer.kind == "dir" else data.parent
             result = CheckedOut(name, pointer.kind, pointer.hash, 0, 0)
             for e in entries:
                 now = have.get(e.path)
-                if now == (e.hash, e.mode):
+                # A read-only hardlink an older checkout made is replaced by a safe copy.
+                if now == (e.hash, e.mode) and e.path not in linked:
                     result.unchanged += 1
                     continue
                 if now is not None and now[0] != e.hash and not force:
@@ -371,6 +378,8 @@ def _run(
             rows.append((rel_key(project.root, job.dest), StatKey.of(st), job.entry.hash))
         # mltrail wrote and verified these files itself: no racy-timestamp doubt.
         cache.put_many(rows, trusted=True)
+        for r in results:
+            r.warning = hardlink_risk(r.path, r.links.get("hardlink", 0))
 
 
 # -- unprotect -------------------------------------------------------------------------------------

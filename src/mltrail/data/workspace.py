@@ -16,6 +16,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Literal
 
+from mltrail.data.links import is_read_only_link
 from mltrail.data.statcache import StatCache, StatKey
 from mltrail.errors import InvalidInput, InvalidState
 from mltrail.objects.hashing import (
@@ -58,6 +59,8 @@ class Scan:
     files: dict[str, str] = field(default_factory=dict)
     #: How many files had to be hashed (the rest came from the stat cache).
     hashed: int = 0
+    #: Entries that are read-only hardlinks (an older checkout's): paths (folders) or ``[""]``.
+    linked: list[str] = field(default_factory=list)
 
     @cached_property
     def tree(self) -> Tree | None:
@@ -91,7 +94,8 @@ def scan(root: Path, path: Path, cache: StatCache, reporter: Reporter = QUIET) -
         raise InvalidInput(f"{path} is not a regular file or folder and cannot be tracked")
     hashes, hashed = _hashes(cache, [(key, str(path), StatKey.of(st))], {}, reporter)
     h, _ = hashes[key]
-    return Scan("file", h, st.st_size, 1, [], {"": str(path)}, hashed=hashed)
+    linked = [""] if is_read_only_link(st) else []
+    return Scan("file", h, st.st_size, 1, [], {"": str(path)}, hashed=hashed, linked=linked)
 
 
 def _scan_dir(
@@ -106,6 +110,7 @@ def _scan_dir(
     misses: list[tuple[str, str, StatKey]] = []
     at: dict[str, int] = {}
     seen: set[str] = set()
+    linked: list[str] = []
     for rel, source in found:
         try:
             st = os.stat(source)
@@ -118,6 +123,8 @@ def _scan_dir(
         seen.add(ckey)
         skey = (st.st_ino, st.st_size, st.st_mtime_ns)
         mode = MODE_EXECUTABLE if st.st_mode & stat.S_IXUSR else MODE_FILE
+        if st.st_nlink > 1 and not st.st_mode & stat.S_IWUSR:  # is_read_only_link, inlined
+            linked.append(rel)
         row = known.get(ckey)
         if row is not None and row[0] == skey:
             rows.append([rel, row[1], st.st_size, mode])
@@ -138,7 +145,7 @@ def _scan_dir(
     files = dict(found)  # plain strings: only `add` needs them, and Paths cost 0.1 s per 20k
     size = sum(row[2] for row in rows)
     tree_hash = hash_bytes(tree_bytes(rows))
-    return Scan("dir", tree_hash, size, len(rows), rows, files, hashed=hashed)
+    return Scan("dir", tree_hash, size, len(rows), rows, files, hashed=hashed, linked=linked)
 
 
 def _hashes(
