@@ -58,6 +58,24 @@ def test_example_runs_end_to_end(tmp_path: Path):
     assert client.get_run(version.run_id).data.metrics["accuracy"] == best
     assert "model/MLmodel" in [a.path for a in client.list_artifacts(version.run_id)]
     assert "served:     POST /invocations -> [" in out.stdout
+    # The README's first filter, run right after its own example, finds runs.
+    assert client.search_runs(exp.experiment_id, _readme_filter())
+
+
+def _readme_filter() -> str:
+    readme = (ROOT / "README.md").read_text()
+    return re.findall(r'mltrail runs ls .*?--filter "([^"]+)"', readme)[0]
+
+
+def test_readme_filter_matches_the_example_grid():
+    # Fast guard for the slow test above: the filtered max_depth is one the example trains.
+    import ast
+
+    depth = re.search(r"params\.max_depth = (\d+)", _readme_filter())
+    assert depth is not None
+    source = (ROOT / "examples" / "wine" / "train.py").read_text()
+    grid = ast.literal_eval(re.search(r"^GRID = (\{.*\})$", source, re.M).group(1))
+    assert int(depth.group(1)) in grid["max_depth"]
 
 
 def test_ruff_is_clean():
