@@ -216,3 +216,29 @@ def test_listing_a_deleted_experiment_warns(invoke: Invoke, seeded):
     assert result.stdout == "No runs found.\n"
     assert "warning: experiment 'sweep' is deleted; its runs show with --deleted" in result.stderr
     assert len(_names(invoke, "-e", "sweep", "--deleted")) == 5
+
+
+def test_a_typo_in_a_filter_key_names_the_nearest_key(invoke: Invoke, seeded):
+    result = invoke("runs", "ls", "-f", "metrics.acuracy > 0.9", code=1)
+    assert result.stdout == ""  # not "No runs found."
+    assert "error: no run in the searched experiments has metrics.acuracy" in result.stderr
+    assert "hint: Did you mean metrics.accuracy?" in result.stderr
+    # A param written as a metric: the same key under its real prefix.
+    result = invoke("runs", "ls", "--json", "-f", "metrics.max_depth = 3", code=1)
+    assert "hint: Did you mean params.max_depth?" in result.stderr
+    # A key some run has, with no match, is just an empty result.
+    assert invoke("runs", "ls", "-f", "metrics.accuracy > 2").stdout == "No runs found.\n"
+
+
+def test_a_typo_in_a_sort_key_names_the_nearest_key(invoke: Invoke, seeded):
+    result = invoke("runs", "ls", "-e", "sweep", "-s", "-metrics.los", code=1)
+    assert "error: no run in the searched experiments has metrics.los" in result.stderr
+    assert "hint: Did you mean metrics.loss?" in result.stderr
+    # A key only some runs have sorts as before.
+    assert _names(invoke, "-s", "params.only_a")[0] == "baseline"
+
+
+def test_unknown_key_in_an_empty_experiment_is_not_an_error(invoke: Invoke, seeded):
+    assert invoke("runs", "ls", "-e", "empty", "-f", "metrics.acuracy > 1").stdout == (
+        "No runs found.\n"
+    )

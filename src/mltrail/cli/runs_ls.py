@@ -90,6 +90,10 @@ def ls_command(
     view = view or ACTIVE_ONLY
     exp_names = _experiment_names(client, experiments, view)
     runs, more = _search(client, list(exp_names), filter_string, list(order_by), limit, view)
+    from mltrail.search.keys import check_search_keys
+
+    # A typo'd key (metrics.acuracy) is an error with the nearest key, not "No runs found."
+    check_search_keys(client, list(exp_names), filter_string, list(order_by), view, runs)
     if as_json:
         fmt.echo_json([run.to_row() for run in runs])
         return
