@@ -71,7 +71,8 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     metavar="LOCATION",
     envvar="MLTRAIL_OBJECTS",
     show_envvar=True,
-    help="Object store for artifacts (a folder). Default: beside the tracking store.",
+    help="Object store for artifacts, datasets and models: s3://bucket/prefix or a folder. "
+    "Default: beside the tracking store.",
 )
 @click.option(
     "--version",
