@@ -65,3 +65,20 @@ def test_run_duration():
     assert fmt.run_duration_ms(1000, 3000, running=False) == 2000
     assert fmt.run_duration_ms(1000, None, running=False) is None
     assert fmt.run_duration_ms(1000, None, running=True, now=5000) == 4000
+
+
+def test_number_columns_are_formatted_alike():
+    # The column: `1` beside `0.955556` read as another kind of value.
+    assert fmt.number_column([1.0, 0.955556, 0.9111111111, None]) == [
+        "1.000000",
+        "0.955556",
+        "0.911111",
+        None,
+    ]
+    # Integers stay integers only when the whole column is integral.
+    assert fmt.number_column([1.0, 20.0, None, math.nan]) == ["1", "20", None, "NaN"]
+    assert fmt.number_column([-3.5, 100.0, math.inf]) == ["-3.50000", "100.00000", "inf"]
+    # Too wide for one number of decimals: the same significant digits each.
+    assert fmt.number_column([1e9, 0.5]) == ["1.00000e+09", "0.500000"]
+    assert fmt.number_column([1e-9, 0.5]) == ["1.00000e-09", "0.500000"]
+    assert fmt.number_column([]) == [] and fmt.number_column([0.0]) == ["0"]

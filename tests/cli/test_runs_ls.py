@@ -242,3 +242,9 @@ def test_unknown_key_in_an_empty_experiment_is_not_an_error(invoke: Invoke, seed
     assert invoke("runs", "ls", "-e", "empty", "-f", "metrics.acuracy > 1").stdout == (
         "No runs found.\n"
     )
+
+
+def test_a_metric_column_has_one_number_format(invoke: Invoke, seeded):
+    lines = invoke("runs", "ls", "-e", "sweep", "-c", "metrics.loss").stdout.splitlines()
+    cells = [line.split()[-1] for line in lines[2:]]
+    assert sorted(cells) == ["0.200000", "0.250000", "0.333333", "0.500000", "1.000000"]

@@ -126,6 +126,44 @@ def number(value: float, digits: int = 6) -> str:
     return f"{value:.{digits}g}"
 
 
+#: Widest a fixed-point number column may get before it switches to significant digits.
+_FIXED_WIDTH = 12
+
+
+def number_column(values: list[float | None], digits: int = 6) -> list[str | None]:
+    """Format a column of metric values alike: ints if all are, else one number of decimals.
+
+    A lone ``1`` under ``0.955556`` reads as a different kind of value: the whole column gets
+    the decimals that show its smallest value to ``digits`` significant digits (``1.000000``),
+    or, when that would be too wide, ``digits`` significant digits each (``1.00000e+09``).
+    None (a run without the metric) stays None.
+    """
+    values = [None if v is None else float(v) for v in values]
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if all(v.is_integer() and abs(v) < 1e15 for v in finite):
+        return [None if v is None else _integral(v) for v in values]
+    decimals = max(
+        (digits - 1 - math.floor(math.log10(abs(v))) for v in finite if v != 0), default=0
+    )
+    decimals = max(decimals, 0)
+    fixed = [f"{v:.{decimals}f}" for v in finite]
+    if decimals <= digits + 2 and max(map(len, fixed)) <= _FIXED_WIDTH:
+        return [None if v is None else _fixed(v, decimals) for v in values]
+    return [None if v is None else _significant(v, digits) for v in values]
+
+
+def _integral(v: float) -> str:
+    return f"{v:.0f}" if math.isfinite(v) else number(v)
+
+
+def _fixed(v: float, decimals: int) -> str:
+    return f"{v:.{decimals}f}" if math.isfinite(v) else number(v)
+
+
+def _significant(v: float, digits: int) -> str:
+    return f"{v:#.{digits}g}" if math.isfinite(v) else number(v)
+
+
 def exact(value: float) -> str:
     """A metric value with every digit it has (shortest round-trip form)."""
     if math.isnan(value) or math.isinf(value):

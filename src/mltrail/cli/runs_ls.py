@@ -167,13 +167,14 @@ class _Col:
         self.min_width = min(self.min_width or self.width, self.width)
 
 
-def _cell(run: Run, key: str) -> str:
+def _cells(runs: list[Run], key: str) -> list[str]:
     from mltrail.tracking import table as runs_table  # here: `runs --help` stays light
 
-    found = runs_table.value(run, key)
-    if found is None:
-        return fmt.missing()
-    return fmt.number(found) if key.startswith("metrics.") else str(found)
+    found = [runs_table.value(run, key) for run in runs]
+    if key.startswith("metrics."):
+        # One format per column: `1` beside `0.955556` reads as another kind of value.
+        found = fmt.number_column(found)
+    return [fmt.missing() if v is None else str(v) for v in found]
 
 
 def _print(
@@ -252,7 +253,7 @@ def _extra_columns(runs: list[Run], keys: list[str], explicit: bool) -> list[_Co
     return [
         _Col(
             runs_table.bare(key) if bare_counts[runs_table.bare(key)] == 1 else key,
-            [_cell(run, key) for run in runs],
+            _cells(runs, key),
             justify="right" if key.startswith("metrics.") else "left",
             cap=MAX_EXPLICIT_WIDTH if explicit else MAX_EXTRA_WIDTH,
             min_width=8,
