@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from mltrail.errors import CorruptStore, SchemaTooNew
+from mltrail.errors import CorruptStore, SchemaTooNew, StoreError
 from mltrail.store import migrate, open_store
 from mltrail.store.engine import make_engine
 from mltrail.store.schema import metadata
@@ -90,3 +90,18 @@ def test_integrity_check_after_writes(tmp_path: Path):
     store.close()
     con = sqlite3.connect(tmp_path / "m.db")
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_an_unreachable_postgresql_server_gets_a_server_hint():
+    import socket
+
+    pytest.importorskip("psycopg")
+    with socket.socket() as s:  # a port that was just free: nothing listens on it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(StoreError, match="cannot connect to the store at postgresql://") as err:
+        open_store(f"postgresql://bob:s3cret@127.0.0.1:{port}/mltrail")
+    assert not isinstance(err.value, CorruptStore)
+    assert "s3cret" not in str(err.value)  # the password is never echoed
+    hint = err.value.hint or ""
+    assert "PostgreSQL server is running" in hint and "move the file" not in hint

@@ -51,6 +51,8 @@ def ensure_schema(engine: sa.Engine, where: str, *, upgrade: bool = True) -> Non
             revision = current_revision(conn)
             conn.rollback()
     except sa.exc.DatabaseError as exc:
+        if not is_sqlite(engine):
+            _server_error(engine, exc)
         raise CorruptStore(
             f"{where} is not a usable mltrail store: {_first_line(exc)}",
             hint="Point MLTRAIL_TRACKING_URI elsewhere, or move the file away and run "
@@ -91,6 +93,23 @@ def _upgrade(conn: sa.Connection, target: str = "head") -> None:
     config.set_main_option("script_location", str(_MIGRATIONS_DIR))
     config.attributes["connection"] = conn
     command.upgrade(config, target)
+
+
+def _server_error(engine: sa.Engine, exc: sa.exc.DatabaseError) -> None:
+    """Raise the error for a database server (PostgreSQL) that could not be opened."""
+    # The URI as given may hold a password: name the server without it.
+    url = engine.url.set(drivername=engine.url.get_backend_name())
+    where = url.render_as_string(hide_password=True)
+    if isinstance(exc, sa.exc.OperationalError):
+        raise StoreError(
+            f"cannot connect to the store at {where}: {_first_line(exc)}",
+            hint="Check that the PostgreSQL server is running and reachable, and that the host, "
+            "port, database name, user and password in the URI are right.",
+        ) from None
+    raise CorruptStore(
+        f"{where} is not a usable mltrail store: {_first_line(exc)}",
+        hint="Point the URI at a database mltrail created, or at an empty one.",
+    ) from None
 
 
 def _first_line(exc: BaseException) -> str:
