@@ -95,3 +95,18 @@ def test_ruff_is_clean():
         text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_ci_installs_its_tools_and_checks_python():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "missing+=(git)" in ci and "missing+=(python3-venv)" in ci
+    assert "sys.version_info < (3, 11)" in ci
+
+
+def test_the_test_extra_installs_pyarrow():
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert any(re.match(r"pyarrow\b", dep) for dep in extras["test"])

@@ -169,7 +169,7 @@ def test_gzipped_csv(tmp_path: Path, wine_model):
 
 
 def test_parquet(tmp_path: Path, wine_model):
-    pytest.importorskip("pyarrow")
+    # No importorskip: pyarrow is in the test extra, so a missing one fails instead of hiding.
     source = tmp_path / "in.parquet"
     X.to_parquet(source)
     predict_file(wine_model, source, tmp_path / "out.csv", chunk_rows=100)
