@@ -18,9 +18,10 @@ def open_store(uri: str, where: str | None = None, *, migrate: bool = True) -> T
 
         return SqlStore(uri, where, migrate=migrate)
     if uri.startswith(("http://", "https://")):
-        from mltrail.store.http import HttpStore
+        # Writes to a server go through the local spool first, so an outage loses nothing.
+        from mltrail.store.spool import SpooledStore, offline_mode
 
-        return HttpStore(uri)
+        return SpooledStore(uri, offline=offline_mode())
     raise InvalidInput(
         f"unsupported tracking URI {uri!r}",
         hint="Use sqlite:///path/to/mltrail.db, postgresql://user@host/db, http://server:5000 "

@@ -31,6 +31,7 @@ from mltrail.entities import (
 from mltrail.errors import InvalidInput, InvalidState, MltrailError, NotFound, StoreError
 from mltrail.registry.client import RegistryMixin
 from mltrail.store import TrackingStore, open_store
+from mltrail.store.spool import TAG_INCOMPLETE
 from mltrail.tracking.writer import BackgroundWriter
 
 if TYPE_CHECKING:
@@ -208,7 +209,9 @@ class MltrailClient(RegistryMixin):
                 )
             from mltrail.objects import open_object_store
 
-            self._objects = open_object_store(self.location.objects)
+            objects = open_object_store(self.location.objects)
+            spooled = getattr(self.store, "spooled_objects", None)
+            self._objects = spooled(objects) if spooled is not None else objects
         return self._objects
 
     def close(self) -> None:
@@ -343,10 +346,19 @@ class MltrailClient(RegistryMixin):
             )
         status = RunStatus(status)
         self._running.discard(run_id)
+
+        def end() -> RunInfo:
+            final = status
+            failed = self._writer.errors_of(run_id)
+            if status is RunStatus.FINISHED and failed:
+                # Never FINISHED with data missing: the run says what was not stored.
+                final = RunStatus.FAILED
+                note = f"{len(failed)} write(s) not stored; first: {failed[0]}"[:5000]
+                self.store.write_batches([RunBatch(run_id, tags={TAG_INCOMPLETE: note})])
+            return self.store.update_run(run_id, status=final.value, end_time=_now_ms())
+
         # Queued behind every point logged so far, so the run ends after its data is written.
-        info = self._writer.call(
-            lambda: self.store.update_run(run_id, status=status.value, end_time=_now_ms())
-        )
+        info = self._writer.call(end)
         self._raise_write_errors(run_id)
         return info
 
@@ -476,10 +488,16 @@ class MltrailClient(RegistryMixin):
     def flush(self) -> None:
         """Block until every queued point and tag is in the store; raise what failed."""
         self._writer.flush()
+        drain = getattr(self.store, "drain", None)  # a spool: wait for the server's answers
+        if drain is not None:
+            drain()
         self._raise_write_errors(None)
 
     def _raise_write_errors(self, run_id: str | None) -> None:
-        errors = self._writer.take_errors(run_id)
+        errors: list[BaseException] = list(self._writer.take_errors(run_id))
+        refused = getattr(self.store, "take_errors", None)  # what a server refused later
+        if refused is not None:
+            errors += refused(run_id)
         if errors:
             first = errors[0]
             if isinstance(first, MltrailError):

@@ -18,11 +18,10 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-import sqlalchemy as sa
-
 from mltrail.entities import Metric, RunBatch
 from mltrail.errors import MltrailError, StoreError
 from mltrail.store.base import TrackingStore
+from mltrail.store.db_errors import is_database_error, is_transient, store_error
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +34,9 @@ _STOP = 3
 MAX_BATCH = 20_000
 #: How long a write is retried when the database is unavailable (locked, restarting).
 RETRY_SECONDS = 120.0
+#: While a spooling store has writes waiting for its server, items are gathered this long so
+#: that an outage makes few large records rather than many small ones.
+BACKLOG_GATHER_SECONDS = 0.2
 
 _writers: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
 
@@ -101,8 +103,11 @@ class BackgroundWriter:
 
     def _loop(self) -> None:
         get, get_nowait = self._queue.get, self._queue.get_nowait
+        backlog = getattr(self.store, "backlog", None)
         while True:
             items = [get()]
+            if backlog is not None and backlog() and items[0][0] != _CALL:
+                time.sleep(BACKLOG_GATHER_SECONDS)
             # Whatever arrived while the last batch was being written goes into this one.
             try:
                 while len(items) < MAX_BATCH:
@@ -130,9 +135,9 @@ class BackgroundWriter:
                 pending = {}
                 fn, future = payload
                 try:
-                    future.set_result(fn())
+                    future.set_result(_retrying(fn))
                 except BaseException as exc:  # handed to the caller, who re-raises it
-                    future.set_exception(exc)
+                    future.set_exception(store_error(exc) if is_database_error(exc) else exc)
             else:
                 self._write(pending)
                 return False
@@ -143,26 +148,18 @@ class BackgroundWriter:
         if not pending:
             return
         batches = list(pending.values())
-        deadline = time.monotonic() + RETRY_SECONDS
-        delay = 0.05
-        while True:
-            try:
-                errors = self.store.write_batches(batches)
-                break
-            except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-                # Locked or unreachable database: nothing acknowledged may be dropped, so wait.
-                if time.monotonic() > deadline:
-                    errors = {b.run_id: _unavailable(exc) for b in batches}
-                    break
-                log.debug("store unavailable, retrying in %.2fs: %s", delay, exc)
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
-            except Exception as exc:
-                errors = {b.run_id: exc for b in batches}
-                break
+        try:
+            errors = _retrying(lambda: self.store.write_batches(batches))
+        except Exception as exc:
+            error = store_error(exc) if is_database_error(exc) else exc
+            errors = {b.run_id: error for b in batches}
         for run_id, exc in errors.items():
             self._errors.setdefault(run_id, []).append(exc)
             log.warning("mltrail: data for run %s was not stored: %s", run_id, exc)
+
+    def errors_of(self, run_id: str) -> list[Exception]:
+        """A run's write errors not taken yet (kept for :meth:`take_errors`)."""
+        return list(self._errors.get(run_id, ()))
 
     def _after_fork(self) -> None:
         # The child inherits the queue's contents but not the thread; the parent writes them.
@@ -171,17 +168,38 @@ class BackgroundWriter:
         self._start_lock = threading.Lock()
 
 
+def _retrying(fn: Callable[[], Any]) -> Any:
+    """Call ``fn``, waiting out a locked or restarting database; other failures raise at once."""
+    deadline = time.monotonic() + RETRY_SECONDS
+    delay = 0.05
+    while True:
+        try:
+            return fn()
+        except Exception as exc:
+            # Nothing acknowledged may be dropped, so a lock or a restart is waited for; a full
+            # disk is not, as waiting would only hide it.
+            if not (is_database_error(exc) and is_transient(exc)):
+                raise
+            if time.monotonic() > deadline:
+                raise _unavailable(exc) from None
+            log.debug("store unavailable, retrying in %.2fs: %s", delay, exc)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
 def _unavailable(exc: BaseException) -> MltrailError:
-    return StoreError(
-        f"the store stayed unavailable for {RETRY_SECONDS:.0f}s: "
-        f"{str(getattr(exc, 'orig', exc)).splitlines()[0]}"
-    )
+    error = store_error(exc)
+    return StoreError(f"the store stayed unavailable for {RETRY_SECONDS:.0f}s: {error.message}")
 
 
 def _drain_all() -> None:
     for writer in list(_writers):
         try:
             writer.close()
+            # Then what a spooling store holds for its server, within its flush timeout.
+            finish = getattr(writer.store, "finish", None)
+            if finish is not None:
+                finish()
         except Exception as exc:  # never turn interpreter exit into a traceback
             log.warning("mltrail: could not drain the logging queue: %s", exc)
 
