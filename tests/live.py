@@ -18,8 +18,8 @@ def wait_for(condition: Callable[[], bool], seconds: float = 60) -> None:
 
 
 @contextmanager
-def serve(settings: object) -> Iterator[str]:
-    """Serve ``create_app(settings)`` on a free loopback port; yield its base URL."""
+def serve(settings: object, port: int = 0) -> Iterator[str]:
+    """Serve ``create_app(settings)`` on a loopback port (a free one by default); yield its URL."""
     import uvicorn
 
     from mltrail.netutil import bind
@@ -28,7 +28,7 @@ def serve(settings: object) -> Iterator[str]:
     app = create_app(settings)  # type: ignore[arg-type]
     # As the real server binds: asyncio sets TCP_NODELAY only on sockets made with proto TCP,
     # and without it every kept-alive request of a client waits ~40 ms for a delayed ACK.
-    sock = bind("127.0.0.1", 0)
+    sock = bind("127.0.0.1", port)
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)

@@ -30,7 +30,7 @@ schema = 1
 # Everything in .mltrail/ but config.toml is machine-local state. The later lines are also added on
 # first use (for projects initialised before they were listed here); listing them up front keeps
 # the committed .gitignore unmodified by the first `data add` or `repro`.
-_GITIGNORE = "/mltrail.db*\n/objects/\n/tmp/\n/cache/\n/data.lock\n/runs/\n"
+_GITIGNORE = "/mltrail.db*\n/objects/\n/tmp/\n/cache/\n/data.lock\n/runs/\n/spool/\n"
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ COMMANDS = {
     "ui": "mltrail.cli.server:ui_command",
     "server": "mltrail.cli.server:server_group",
     "doctor": "mltrail.cli.doctor:doctor_command",
+    "sync": "mltrail.cli.sync:sync_command",
 }
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

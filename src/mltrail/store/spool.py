@@ -187,8 +187,11 @@ def _try_lock(path: Path) -> int | None:
 class Writer:
     """This process's folder in a server's spool: record files numbered in order, under a lock."""
 
-    def __init__(self, server_dir: Path) -> None:
+    def __init__(self, server_dir: Path, uri: str) -> None:
         server_dir.mkdir(parents=True, exist_ok=True)
+        url_file = server_dir / "server"
+        if not url_file.exists():
+            url_file.write_text(uri + "\n")  # where `mltrail sync` sends these records
         name = f"{_OWNER_PREFIX}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         # Made under a dot name and locked before it gets its real name, so nobody adopts a
         # folder whose writer has not locked it yet.
@@ -454,15 +457,22 @@ class SpooledStore(HttpStore):
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         """Return an experiment by name; offline, one standing for the name until sync."""
-        if self.offline:
-            return Experiment(BY_NAME + name, name, LifecycleStage.ACTIVE.value, 0, 0)
-        return super().get_experiment_by_name(name)
+        if not self.offline:
+            try:
+                return super().get_experiment_by_name(name)
+            except StoreError as exc:
+                # The server is away: log under the name; the experiment is found when sent.
+                self._unavailable = exc
+        return Experiment(BY_NAME + name, name, LifecycleStage.ACTIVE.value, 0, 0)
 
     def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> str:
         """Create an experiment; offline, its id stands for its name until sync creates it."""
-        if self.offline:
-            return BY_NAME + name
-        return super().create_experiment(name, tags)
+        if not self.offline:
+            try:
+                return super().create_experiment(name, tags)
+            except StoreError as exc:
+                self._unavailable = exc
+        return BY_NAME + name
 
     def get_run_info(self, run_id: str) -> RunInfo:
         """Return a run's info (offline, as this process created it)."""
@@ -640,7 +650,7 @@ class SpooledStore(HttpStore):
     def _append(self, op: str, run_id: str, args: dict[str, Any], wait: bool = False) -> Record:
         with self._cond:
             if self._writer is None:
-                self._writer = Writer(self.server_dir)
+                self._writer = Writer(self.server_dir, self.uri)
             upload = sorted(self._new_objects)
             record = self._writer.append(op, run_id, args, upload)
             self._new_objects.clear()
@@ -858,3 +868,110 @@ def _reset_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+# -- mltrail sync ----------------------------------------------------------------------------------
+@dataclass
+class SyncReport:
+    """What ``mltrail sync`` found and sent, per server."""
+
+    server: str
+    records: int = 0
+    runs: set[str] = field(default_factory=set)
+    points: int = 0
+    sent: int = 0
+    refused: int = 0
+    busy_writers: int = 0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary."""
+        return {
+            "server": self.server,
+            "records": self.records,
+            "runs": len(self.runs),
+            "points": self.points,
+            "sent": self.sent,
+            "refused": self.refused,
+            "busy_writers": self.busy_writers,
+            "error": self.error,
+        }
+
+
+def server_folders(root: Path) -> list[tuple[Path, str]]:
+    """Each server's spool folder under ``root``, with the URL it sends to."""
+    found = []
+    try:
+        names = sorted(os.listdir(root))
+    except FileNotFoundError:
+        return []
+    for name in names:
+        url_file = root / name / "server"
+        if url_file.is_file():
+            found.append((root / name, url_file.read_text().strip()))
+    return found
+
+
+def sync(
+    root: Path | None = None,
+    *,
+    dry_run: bool = False,
+    progress: Any = None,
+    timeout: float | None = None,
+) -> list[SyncReport]:
+    """Send every write that dead or offline processes left in the spool; report per server.
+
+    A writer that is still running keeps its own records (counted as busy). Each record is
+    removed once the server acknowledged it, so an interrupted sync resumes where it stopped.
+    """
+    root = root or spool_root()
+    reports = []
+    for folder, url in server_folders(root):
+        report = SyncReport(url, busy_writers=len(live_writers(folder)))
+        adopted = list(orphans(folder))
+        try:
+            records = [r for f, _ in adopted for p in owner_records(f) if (r := read_record(p))]
+            report.records = len(records)
+            report.points = sum(r.points() for r in records)
+            report.runs = {run for r in records for run in _runs_of(r) if run}
+            if not dry_run and records:
+                _send_all(url, folder, records, report, progress, timeout)
+        finally:
+            for f, fd in adopted:
+                drop_folder(f, fd)
+        reports.append(report)
+    return reports
+
+
+def _send_all(
+    url: str,
+    folder: Path,
+    records: list[Record],
+    report: SyncReport,
+    progress: Any,
+    timeout: float | None,
+) -> None:
+    store = HttpStore(url)
+    sender = Sender(store, folder)
+    limit = flush_timeout() if timeout is None else timeout
+    try:
+        for record in records:
+            deadline = time.monotonic() + limit
+            delay = 0.05
+            while True:
+                try:
+                    _, refused = sender.send(record)
+                    break
+                except BaseException as exc:
+                    if time.monotonic() > deadline:
+                        report.error = str(exc).splitlines()[0] if str(exc) else repr(exc)
+                        return
+                    time.sleep(delay)
+                    delay = _backoff(delay)
+            record.path.unlink(missing_ok=True)
+            report.sent += 1
+            report.refused += refused is not None
+            if progress is not None:
+                progress(record)
+    finally:
+        store.close()
