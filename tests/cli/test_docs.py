@@ -33,6 +33,7 @@ def test_the_tree_is_what_we_expect():
         "mltrail init",
         "mltrail doctor",
         "mltrail ui",
+        "mltrail sync",
         "mltrail lineage",
         *(f"mltrail exp {c}" for c in ("ls", "create", "delete", "restore", "rename")),
         *(

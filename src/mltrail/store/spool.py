@@ -315,7 +315,6 @@ class Sender:
         except BaseException as exc:
             if is_held(exc):
                 raise
-            self._reject(record, exc)
             return None, exc
 
     def _apply(self, record: Record) -> Any:
@@ -327,10 +326,8 @@ class Sender:
             return HttpStore.create_run(store, **args)
         if record.op == "batches":
             batches = [wire.batch_from_json(b) for b in args["batches"]]
-            errors = HttpStore.write_batches(store, batches, batch_id=args["batch_id"])
-            if errors:
-                raise next(iter(errors.values()))
-            return {}
+            # Per-run refusals: the other runs' data was applied, so the record is done.
+            return HttpStore.write_batches(store, batches, batch_id=args["batch_id"])
         if record.op == "update_run":
             if args.get("status") == RunStatus.FINISHED.value:
                 refused = self.refused(record.run_id)
@@ -371,20 +368,21 @@ class Sender:
         for h in remote.missing([h for h in hashes if local.exists(h)]):
             remote.put_file(local.path_of(h), expected_hash=h)
 
-    def _reject(self, record: Record, exc: BaseException) -> None:
+    def reject(self, record: Record, exc: BaseException, run_id: str) -> None:
+        """Keep a record the server refused (no caller heard of it) in ``rejected/``."""
         folder = self.server_dir / "rejected"
         folder.mkdir(parents=True, exist_ok=True)
         doc = {
             "op": record.op,
-            "run_id": record.run_id,
+            "run_id": run_id,
             "args": record.args,
             "error": str(exc),
             "error_class": type(exc).__name__,
             "time": int(time.time() * 1000),
         }
-        name = f"{record.run_id}-{uuid.uuid4().hex[:8]}{_RECORD_SUFFIX}"
+        name = f"{run_id}-{uuid.uuid4().hex[:8]}{_RECORD_SUFFIX}"
         (folder / name).write_text(json.dumps(doc))
-        log.warning("mltrail: the server refused a write for run %s: %s", record.run_id, exc)
+        log.warning("mltrail: the server refused a write for run %s: %s", run_id, exc)
 
     def refused(self, run_id: str) -> str:
         """What the server refused of a run's writes ('' when nothing was)."""
@@ -515,7 +513,7 @@ class SpooledStore(HttpStore):
             parent_run_id,
         )
         self._created[run_id] = info
-        answer = self._wait(record, soft=True)[0]
+        answer = self._answer(record)
         if isinstance(answer, Run):
             self._created[run_id] = answer.info
             return answer
@@ -531,14 +529,11 @@ class SpooledStore(HttpStore):
         args = {"batch_id": batch_id or uuid.uuid4().hex, "batches": []}
         args["batches"] = [wire.batch_to_json(b) for b in batches]
         run_id = batches[0].run_id if len({b.run_id for b in batches}) == 1 else ""
-        # A param may clash with one already stored; the caller must hear of it.
-        with_params = any(b.params for b in batches)
-        record = self._append("batches", run_id, args, wait=with_params)
-        if with_params:
-            refused = self._wait(record, soft=True)[1]
-            if refused is not None:
-                return {b.run_id: refused for b in batches}  # type: ignore[misc]
-        return {}
+        record = self._append("batches", run_id, args, wait=True)
+        answer, refused = self._wait(record, soft=True)
+        if refused is not None:
+            return {b.run_id: refused for b in batches}  # type: ignore[misc]
+        return answer or {}
 
     def update_run(
         self,
@@ -552,7 +547,7 @@ class SpooledStore(HttpStore):
         args = {k: x for k, x in args.items() if x is not None}
         record = self._append("update_run", run_id, args, wait=True)
         ending = status in (RunStatus.FINISHED.value, RunStatus.FAILED.value, "KILLED")
-        answer = self._wait(record, soft=not ending, timeout=flush_timeout() if ending else None)[0]
+        answer = self._answer(record, soft=not ending, timeout=flush_timeout() if ending else None)
         if isinstance(answer, RunInfo):
             return answer
         if ending and not self.offline:
@@ -564,7 +559,8 @@ class SpooledStore(HttpStore):
 
     def add_artifacts(self, run_id: str, files: Sequence[FileInfo]) -> None:
         """Record artifact files; bytes not yet on the server go with the record."""
-        self._append("add_artifacts", run_id, {"files": [wire.file_to_json(f) for f in files]})
+        files_json = [wire.file_to_json(f) for f in files]
+        self._answer(self._append("add_artifacts", run_id, {"files": files_json}, wait=True))
 
     def log_run_datasets(self, run_id: str, direction: str, refs: Sequence[DatasetRef]) -> None:
         """Record dataset versions a run read or wrote."""
@@ -573,7 +569,7 @@ class SpooledStore(HttpStore):
         direction = v.check_dataset_direction(direction)
         refs = [v.check_dataset_ref(r) for r in refs]
         args = {"direction": direction, "refs": [_ref_json(r) for r in refs]}
-        self._append("run_datasets", run_id, args)
+        self._answer(self._append("run_datasets", run_id, args, wait=True))
 
     # -- what the object wrapper needs -------------------------------------------------------------
     def keep_object(self, data: bytes | None = None, path: str | os.PathLike | None = None) -> Any:
@@ -686,6 +682,13 @@ class SpooledStore(HttpStore):
                 self._waiting.discard(record.path)
                 self._verdicts.pop(record.path, None)
 
+    def _answer(self, record: Record, *, soft: bool = True, timeout: float | None = None) -> Any:
+        """Wait for a record like :meth:`_wait`; raise what the server refused."""
+        answer, refused = self._wait(record, soft=soft, timeout=timeout)
+        if refused is not None:
+            raise refused
+        return answer
+
     def _tell_left(self, run_id: str | None) -> None:
         mine = [r for r in self._queue if run_id is None or r.run_id == run_id]
         if not mine:
@@ -755,13 +758,17 @@ class SpooledStore(HttpStore):
         record.path.unlink(missing_ok=True)
         with self._cond:
             self._unavailable = None
+            heard = not adopted and record.path in self._waiting
             if not adopted:
                 self._queue.pop(0)
-                if record.path in self._waiting:
+                if heard:
                     self._verdicts[record.path] = (answer, refused)
-            if refused is not None:
-                for run_id in _runs_of(record):
-                    self._errors.setdefault(run_id, []).append(refused)
+            if not heard:
+                # Nobody waits for this answer any more: keep what was refused and tell the
+                # run's next flush or end.
+                for run_id, error in _refusals(record, answer, refused).items():
+                    self.sender.reject(record, error, run_id)
+                    self._errors.setdefault(run_id, []).append(error)
             self._cond.notify_all()
         return True
 
@@ -839,6 +846,15 @@ class SpooledObjects(ObjectStore):
     def iter_hashes(self) -> Iterator[str]:
         """The server's objects."""
         return self.remote.iter_hashes()
+
+
+def _refusals(record: Record, answer: Any, refused: BaseException | None) -> dict[str, Any]:
+    """Run id -> what the server refused of a record (a batch can be refused for some runs)."""
+    if refused is not None:
+        return {run_id: refused for run_id in _runs_of(record)}
+    if record.op == "batches" and answer:
+        return dict(answer)
+    return {}
 
 
 def _runs_of(record: Record) -> list[str]:
@@ -960,7 +976,10 @@ def _send_all(
             delay = 0.05
             while True:
                 try:
-                    _, refused = sender.send(record)
+                    answer, refused = sender.send(record)
+                    refusals = _refusals(record, answer, refused)
+                    for run_id, error in refusals.items():
+                        sender.reject(record, error, run_id)
                     break
                 except BaseException as exc:
                     if time.monotonic() > deadline:
@@ -970,7 +989,7 @@ def _send_all(
                     delay = _backoff(delay)
             record.path.unlink(missing_ok=True)
             report.sent += 1
-            report.refused += refused is not None
+            report.refused += bool(refusals)
             if progress is not None:
                 progress(record)
     finally:
