@@ -209,3 +209,22 @@ def test_a_write_the_server_refuses_is_raised_at_flush(tmp_path: Path):
         finally:
             for key in env:
                 os.environ.pop(key, None)
+
+
+def test_the_next_process_sends_what_a_killed_one_left(tmp_path: Path, monkeypatch):
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _start(tmp_path, _env(tmp_path, url, POINTS="300", END="0"))
+    run_id = proc.stdout.readline().strip()  # type: ignore[union-attr]
+    assert len(run_id) == 32, proc.stderr.read()  # type: ignore[union-attr]
+    wait_for(lambda: len(_records(tmp_path)) >= 4)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    monkeypatch.setenv("MLTRAIL_SPOOL_DIR", str(tmp_path / "spool"))
+    from mltrail import MltrailClient
+
+    with serve(default_settings(tmp_path), port=port):
+        client = MltrailClient(url)  # any mltrail process using that server adopts the writes
+        wait_for(lambda: _records(tmp_path) == [])
+        assert _run(url, run_id)["points"] == list(range(300))
+        client.close()

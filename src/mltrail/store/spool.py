@@ -239,35 +239,37 @@ class Writer:
 
 def orphans(server_dir: Path) -> Iterator[tuple[Path, int]]:
     """Writer folders whose process is gone, each locked for the caller: (folder, lock fd)."""
-    try:
-        names = sorted(os.listdir(server_dir))
-    except FileNotFoundError:
-        return
-    for name in names:
-        folder = server_dir / name
-        if not name.startswith(_OWNER_PREFIX) or not folder.is_dir():
-            continue
-        fd = _try_lock(folder / "lock")
-        if fd is not None:
-            yield folder, fd
+    for folder in _writer_folders(server_dir):
+        if folder.is_dir():
+            fd = _try_lock(folder / "lock")
+            if fd is not None:
+                yield folder, fd
 
 
-def live_writers(server_dir: Path) -> list[Path]:
-    """Writer folders whose process still runs (their lock is held)."""
-    found = []
+def _writer_folders(server_dir: Path) -> list[Path]:
     try:
         names = sorted(os.listdir(server_dir))
     except FileNotFoundError:
         return []
-    for name in names:
-        folder = server_dir / name
-        if name.startswith(_OWNER_PREFIX) and folder.is_dir():
-            fd = _try_lock(folder / "lock")
-            if fd is None:
-                found.append(folder)
-            else:
-                os.close(fd)
-    return found
+    return [server_dir / n for n in names if n.startswith(_OWNER_PREFIX)]
+
+
+def _is_live(folder: Path) -> bool:
+    fd = _try_lock(folder / "lock")
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
+
+
+def live_writers(server_dir: Path) -> list[Path]:
+    """Writer folders whose process still runs (their lock is held)."""
+    return [f for f in _writer_folders(server_dir) if f.is_dir() and _is_live(f)]
+
+
+def has_orphans(server_dir: Path) -> bool:
+    """True when a writer that is gone left a folder (without taking its lock)."""
+    return any(f.is_dir() and not _is_live(f) for f in _writer_folders(server_dir))
 
 
 def drop_folder(folder: Path, fd: int) -> None:
@@ -433,7 +435,7 @@ class SpooledStore(HttpStore):
         self._waiting: set[Path] = set()
         self._closed = False
         _stores.add(self)
-        if not offline and any(True for _ in _orphan_folders(self.server_dir)):
+        if not offline and has_orphans(self.server_dir):
             self._start()  # a process that died left writes: send them
 
     def __repr__(self) -> str:
@@ -715,7 +717,7 @@ class SpooledStore(HttpStore):
 
     def _loop(self) -> None:
         # Writes a dead process left behind go first: they are older than ours.
-        for folder, fd in _orphan_folders(self.server_dir):
+        for folder, fd in orphans(self.server_dir):
             try:
                 for path in owner_records(folder):
                     record = read_record(path)
@@ -872,10 +874,6 @@ def _ref_json(ref: DatasetRef) -> dict[str, Any]:
         "nfiles": ref.nfiles,
         "context": ref.context,
     }
-
-
-def _orphan_folders(server_dir: Path) -> Iterator[tuple[Path, int]]:
-    return orphans(server_dir)
 
 
 def _reset_after_fork() -> None:
