@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -811,6 +811,19 @@ class SpooledObjects(ObjectStore):
         if size is not None or self.store.offline:
             return size
         return self.remote.size_or_none(hash)
+
+    def missing(self, hashes: Iterable[str]) -> set[str]:
+        """The hashes in neither the spool nor the server (asked in bulk)."""
+        local = self._local()
+        absent = {h for h in set(hashes) if not local.exists(h)}
+        if self.store.server_unavailable() or not absent:
+            return absent
+        try:
+            return self.remote.missing(absent)
+        except Exception as exc:
+            if not is_held(exc):
+                raise
+            return absent  # stored into the spool, then, and uploaded when the server is back
 
     def put_file(
         self, path: str | os.PathLike[str], *, expected_hash: str | None = None
