@@ -56,6 +56,7 @@ def _free_port() -> int:
 
 def _env(tmp_path: Path, url: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
+    env.pop("MLTRAIL_MODE", None)
     env.update(
         MLTRAIL_TRACKING_URI=url,
         MLTRAIL_SPOOL_DIR=str(tmp_path / "spool"),
@@ -63,8 +64,6 @@ def _env(tmp_path: Path, url: str, **extra: str) -> dict[str, str]:
         HOME=str(tmp_path / "home"),
         **extra,
     )
-    env.pop("MLTRAIL_MODE", None)
-    env.update(extra)
     return env
 
 
@@ -119,15 +118,21 @@ def test_a_server_down_while_logging_loses_nothing_and_the_run_ends_after_its_da
     assert _records(tmp_path) == []
 
 
-def test_a_killed_client_leaves_its_writes_for_mltrail_sync(tmp_path: Path):
+def _killed_with_writes(tmp_path: Path, points: int) -> tuple[int, str]:
+    """A client that logged ``points`` with no server up, SIGKILLed: (the port, its run id)."""
     port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = _start(tmp_path, _env(tmp_path, url, POINTS="500", END="0"))
+    proc = _start(tmp_path, _env(tmp_path, f"http://127.0.0.1:{port}", POINTS=str(points), END="0"))
     run_id = proc.stdout.readline().strip()  # type: ignore[union-attr]
     assert len(run_id) == 32, proc.stderr.read()  # type: ignore[union-attr]
     wait_for(lambda: len(_records(tmp_path)) >= 4)
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
+    return port, run_id
+
+
+def test_a_killed_client_leaves_its_writes_for_mltrail_sync(tmp_path: Path):
+    port, run_id = _killed_with_writes(tmp_path, 500)
+    url = f"http://127.0.0.1:{port}"
     env = {"MLTRAIL_SPOOL_DIR": str(tmp_path / "spool"), "MLTRAIL_FLUSH_TIMEOUT": "1"}
     waiting = CliRunner().invoke(cli, ["sync", "--dry-run", "--json"], env=env)
     assert waiting.exit_code == 0, waiting.output
@@ -187,39 +192,28 @@ def test_offline_reads_say_they_need_the_server(tmp_path: Path, monkeypatch):
     client.close()
 
 
-def test_a_write_the_server_refuses_is_raised_at_flush(tmp_path: Path):
-    with serve(default_settings(tmp_path)) as url:
-        from mltrail import MltrailClient
-        from mltrail.errors import InvalidState
+def test_a_write_the_server_refuses_is_raised_at_flush(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("MLTRAIL_SPOOL_DIR", str(tmp_path / "spool"))
+    from mltrail import MltrailClient
+    from mltrail.errors import InvalidState
 
-        env = {"MLTRAIL_SPOOL_DIR": str(tmp_path / "spool")}
-        os.environ.update(env)
-        try:
-            client = MltrailClient(url)
-            run = client.create_run()
-            client.log_metric(run.run_id, "m", 1.0)
+    with serve(default_settings(tmp_path)) as url:
+        client = MltrailClient(url)
+        run = client.create_run()
+        client.log_metric(run.run_id, "m", 1.0)
+        client.flush()
+        other = MltrailClient(url)
+        other.set_terminated(run.run_id, "KILLED")
+        client.log_metric(run.run_id, "m", 2.0)  # refused: the run ended elsewhere
+        with pytest.raises(InvalidState, match="queued write"):
             client.flush()
-            other = MltrailClient(url)
-            other.set_terminated(run.run_id, "KILLED")
-            client.log_metric(run.run_id, "m", 2.0)  # refused: the run ended elsewhere
-            with pytest.raises(InvalidState, match="queued write"):
-                client.flush()
-            other.close()
-            client.close()
-        finally:
-            for key in env:
-                os.environ.pop(key, None)
+        other.close()
+        client.close()
 
 
 def test_the_next_process_sends_what_a_killed_one_left(tmp_path: Path, monkeypatch):
-    port = _free_port()
+    port, run_id = _killed_with_writes(tmp_path, 300)
     url = f"http://127.0.0.1:{port}"
-    proc = _start(tmp_path, _env(tmp_path, url, POINTS="300", END="0"))
-    run_id = proc.stdout.readline().strip()  # type: ignore[union-attr]
-    assert len(run_id) == 32, proc.stderr.read()  # type: ignore[union-attr]
-    wait_for(lambda: len(_records(tmp_path)) >= 4)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
     monkeypatch.setenv("MLTRAIL_SPOOL_DIR", str(tmp_path / "spool"))
     from mltrail import MltrailClient
 

@@ -132,11 +132,6 @@ class Record:
     args: dict[str, Any]
     upload: list[str] = field(default_factory=list)
 
-    @property
-    def seq(self) -> int:
-        """The record's position in its writer's order."""
-        return int(self.path.stem)
-
     def points(self) -> int:
         """Metric points the record carries."""
         if self.op != "batches":
@@ -548,14 +543,21 @@ class SpooledStore(HttpStore):
         args = {"run_id": run_id, "status": status, "end_time": end_time, "run_name": run_name}
         args = {k: x for k, x in args.items() if x is not None}
         record = self._append("update_run", run_id, args, wait=True)
-        ending = status in (RunStatus.FINISHED.value, RunStatus.FAILED.value, "KILLED")
+        ending = status is not None and RunStatus(status).is_terminal
         answer = self._answer(record, soft=not ending, timeout=flush_timeout() if ending else None)
         if isinstance(answer, RunInfo):
             return answer
         if ending and not self.offline:
             self._tell_left(run_id)
         base = self._created.get(run_id) or RunInfo(
-            run_id, "", run_name or "", RunStatus.RUNNING.value, "", 0, None, "active"
+            run_id,
+            "",
+            run_name or "",
+            RunStatus.RUNNING.value,
+            "",
+            0,
+            None,
+            LifecycleStage.ACTIVE.value,
         )
         return base
 
