@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -537,3 +538,22 @@ def test_objects_import_does_not_load_boto3() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert out.stdout.strip() == "S3ObjectStore"
+
+
+def test_unfinished_multipart_uploads_are_counted_and_aborted_when_old(
+    store: S3ObjectStore, s3_client: Any, bucket: str
+) -> None:
+    key = store.key_of(hash_bytes(b"never finished"))
+    upload = s3_client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    s3_client.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"x" * 100)
+    other = s3_client.create_multipart_upload(Bucket=bucket, Key="elsewhere/ab/cd")["UploadId"]
+    listed = s3_client.list_multipart_uploads(Bucket=bucket, Prefix=PREFIX)["Uploads"]
+    # Ages relative to the server's own clock (moto dates every upload the same day in 2010).
+    age = time.time() - listed[0]["Initiated"].timestamp()
+    young = store.temp_files(remove=True, older_than=age + 3600)
+    assert (young.stale, young.live) == (0, 1)  # another process may still be on it
+    old = store.temp_files(older_than=age - 60)
+    assert (old.stale, old.stale_bytes) == (1, 100)
+    store.temp_files(remove=True, older_than=age - 60)
+    left = s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    assert [u["UploadId"] for u in left] == [other]  # outside the store's prefix: not ours

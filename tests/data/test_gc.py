@@ -157,3 +157,25 @@ def test_gc_cli(project: Path):
     assert json.loads(out.stdout)["removed"] == 3
     again = run_cli("data", "gc", cwd=project)
     assert again.returncode == 0 and again.stdout.startswith("Nothing to remove; kept 5")
+
+
+def test_gc_and_doctor_handle_temp_files_of_killed_commands(project: Path):
+    from click.testing import CliRunner
+
+    from mltrail.cli import cli
+    from mltrail.objects.tempfiles import temp_filename
+    from tests.test_objects_tempfiles import _dead_name
+
+    write(project / "data/a.txt", "a")
+    data.add(["data/a.txt"])
+    tmp = _store(project).root / "tmp"
+    (tmp / _dead_name()).write_bytes(b"x" * 1000)
+    (tmp / temp_filename()).write_bytes(b"a live writer's")  # this process is alive
+    doctor = CliRunner().invoke(cli, ["doctor"])
+    assert "temp files: 1 left by killed commands (1000 B)" in doctor.output
+    assert "mltrail data gc" in doctor.output
+    assert gc(dry_run=True).temp_files == 1 and len(list(tmp.iterdir())) == 2
+    done = CliRunner().invoke(cli, ["data", "gc"])
+    assert done.exit_code == 0, done.output
+    assert "Removed 1 temp file (1000 B) left by killed commands." in done.output
+    assert len(list(tmp.iterdir())) == 1

@@ -404,3 +404,15 @@ def test_good_artifact_paths_pass(live_server: str, run_id: str) -> None:
     assert sorted(f["path"] for f in listed) == sorted(
         ["model/weights.bin", "a b/c:d.txt", "100%.txt", "x..y/..z", "dir/file.txt"]
     )
+
+
+def test_an_upload_removes_temp_files_a_killed_server_left(live_server: str, tmp_path: Path):
+    from tests.test_objects_tempfiles import _dead_name
+
+    folder = _objects(tmp_path) / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / _dead_name()).write_bytes(b"half an upload")
+    data = b"after the restart"
+    with _http(live_server) as http:
+        assert http.put(f"{API}/{hash_bytes(data)}", content=data).status_code == 201
+    assert _temp_files(tmp_path) == []

@@ -366,6 +366,7 @@ def gc_command(keep: tuple[str, ...], dry_run: bool, force: bool, as_json: bool)
 
     Kept always: the versions the working tree's pointer files name, and every run's artifacts.
     Objects stored in the last 15 minutes are kept too (something may be about to refer to them).
+    Temp files that killed commands left in the cache are removed as well.
     """
     from mltrail.data.gc import gc
     from mltrail.errors import InvalidInput
@@ -373,7 +374,8 @@ def gc_command(keep: tuple[str, ...], dry_run: bool, force: bool, as_json: bool)
     if not dry_run and not force:
         preview = gc(keep, dry_run=True)
         if preview.removed == 0:
-            _print_gc(preview, as_json)
+            # Only temp files of dead writers (if any) go: garbage by construction, no question.
+            _print_gc(gc(keep) if preview.temp_files else preview, as_json)
             return
         if not sys.stdin.isatty():
             raise InvalidInput(
@@ -404,6 +406,12 @@ def _print_gc(result: Any, as_json: bool) -> None:
         + (f", {result.recent} stored in the last 15 minutes" if result.recent else "")
         + "."
     )
+    if result.temp_files:
+        verb = "Would remove" if result.dry_run else "Removed"
+        click.echo(
+            f"{verb} {_plural(result.temp_files, 'temp file')} ({fmt.size(result.temp_bytes)}) "
+            "left by killed commands."
+        )
     if result.unknown_trees:
         click.echo(
             f"Note: {_plural(result.unknown_trees, 'folder version')} not in the cache; "

@@ -90,6 +90,7 @@ def _store_checks() -> list[Check]:
     # Opening the store brought its schema to HEAD or failed, so an open store is at HEAD.
     checks.append(Check("schema", True, f"revision {HEAD} (up to date)"))
     checks.append(_objects_check(client))
+    checks.append(_temp_check(client))
     return checks
 
 
@@ -110,6 +111,26 @@ def _objects_check(client: MltrailClient) -> Check:
     counted = f"{count}+" if count >= MAX_COUNT else str(count)
     plural = "" if count == 1 else "s"
     return Check("object store", True, f"{objects.location} ({counted} object{plural})")
+
+
+def _temp_check(client: MltrailClient) -> Check:
+    from mltrail.errors import MltrailError
+
+    try:
+        found = client.objects.temp_files()
+    except MltrailError as exc:
+        return Check("temp files", False, exc.message, exc.hint)
+    except Exception as exc:  # doctor reports every failure as a line instead of stopping
+        return Check("temp files", False, f"{type(exc).__name__}: {exc}")
+    if not found.stale:
+        return Check("temp files", True, "none left by killed commands")
+    # Not a failure: the next write to the store removes them, so doctor only reports them.
+    return Check(
+        "temp files",
+        True,
+        f"{found.stale} left by killed commands ({fmt.size(found.stale_bytes)})",
+        "The next command that writes to the store removes them, or now: mltrail data gc",
+    )
 
 
 @click.command("doctor")

@@ -10,7 +10,9 @@ registered model version:
 - ``all-runs``: every dataset version a run recorded as an input or output (``mt.log_input``).
 
 Objects younger than :data:`GRACE_SECONDS` are kept whatever refers to them: a run or an
-``add`` may have stored them a moment ago without having recorded the reference yet.
+``add`` may have stored them a moment ago without having recorded the reference yet. Temp files
+that killed writers left in the cache (see ``objects.tempfiles``) are removed too; those of
+writers still running are not.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ class Collected:
     dry_run: bool
     #: Folder versions whose tree object is not in the cache (their files cannot be told apart).
     unknown_trees: int = 0
+    #: Temp files of dead writers removed (or, in a dry run, that would be), and their bytes.
+    temp_files: int = 0
+    temp_bytes: int = 0
 
     def to_dict(self) -> dict[str, object]:
         """Return a JSON-ready dict."""
@@ -125,7 +130,10 @@ def gc(
                     "object, then run gc again.",
                 ) from None
             kept.update(e.hash for e in tree)
-        return _sweep(store, scopes, kept, dry_run, unknown, reporter)
+        result = _sweep(store, scopes, kept, dry_run, unknown, reporter)
+        temps = store.temp_files(remove=not dry_run)
+        result.temp_files, result.temp_bytes = temps.stale, temps.stale_bytes
+        return result
 
 
 def _sweep(

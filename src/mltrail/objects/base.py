@@ -32,6 +32,7 @@ from mltrail.objects.hashing import (
     hash_file,
     map_parallel,
 )
+from mltrail.objects.tempfiles import TempScan
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,13 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def iter_hashes(self) -> Iterator[str]:
         """Yield the hash of every object in the store, in no particular order."""
+
+    def temp_files(self, *, remove: bool = False) -> TempScan:
+        """Count what dead writers left half-written in the store; with ``remove``, delete it.
+
+        Backends without temp files of their own report nothing.
+        """
+        return TempScan()
 
     def verify(self, hash: str) -> bool:
         """Return True if the object's content still matches its hash, False if it is damaged."""

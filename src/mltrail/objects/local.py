@@ -2,7 +2,9 @@
 
 Writes are crash-safe: an object is written to ``root/tmp/``, synced to disk, renamed onto its
 final name with ``os.replace`` and its folder synced. A killed process leaves at most a stray temp
-file (removed by a later writer once it is a day old), never a partial object under a final name.
+file, never a partial object under a final name. Temp files are named for their writer (see
+``tempfiles``): the next writer removes those of dead processes of this host at once, and any
+other once it is a day old.
 Two writers of the same object, in threads or processes, each rename a complete copy of the same
 bytes, so whichever lands last changes nothing. Objects are read-only (0o444, less the umask).
 """
@@ -13,11 +15,11 @@ import errno
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from mltrail.errors import IntegrityError, InvalidState, StoreError
+from mltrail.errors import IntegrityError, InvalidState, NotFound, StoreError
 from mltrail.objects.base import (
     ObjectInfo,
     ObjectStore,
@@ -37,20 +39,19 @@ from mltrail.objects.hashing import (
     is_valid_hash,
     map_parallel,
 )
+from mltrail.objects.tempfiles import RESWEEP_SECONDS, TempScan, scan_folder, temp_filename
 
 # Stored objects are read-only so that an editor or script opening a cached file (or a hard link
 # to it) cannot change it in place and silently break its hash. Set at creation: the descriptor
 # that creates the file can still write it, and no chmod call is needed per object.
 _OBJECT_MODE = 0o444
-# A temp file older than this cannot belong to a write still in progress.
-_STALE_TMP_SECONDS = 24 * 3600
-# put_files syncs and publishes in batches of at most this many files or bytes, which bounds how
-# much copied data a crash can throw away.
+# put_files and fetch_from sync and publish in batches of at most this many files or bytes, which
+# bounds how much copied data a crash throws away (a killed fetch keeps every finished batch).
 _BATCH_FILES = 10_000
+_BATCH_BYTES = 64 * 1024**2
 # From this many hashes on, missing() lists shard folders instead of probing each object.
 _LIST_THRESHOLD = 2_000
 _SHARDS = frozenset(f"{i:02x}" for i in range(256))
-_BATCH_BYTES = 1024**3
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -67,7 +68,8 @@ class LocalObjectStore(ObjectStore):
         # Plain strings on the per-object paths: pathlib costs more than the syscalls here.
         self._root = str(self.root)
         self._tmp = os.path.join(self._root, "tmp")
-        self._tmp_ready = False
+        # When this store last swept its temp folder (monotonic clock), or None: not yet.
+        self._swept: float | None = None
 
     def __repr__(self) -> str:
         return f"LocalObjectStore({self._root!r})"
@@ -262,20 +264,36 @@ class LocalObjectStore(ObjectStore):
         hashes: Iterable[str],
         progress: Callable[[int], None] | None = None,
         workers: int | None = None,
+        *,
+        sizes: Mapping[str, int] | None = None,
+        skip: Callable[[str, IntegrityError | NotFound], None] | None = None,
     ) -> int:
         """Copy the objects this store lacks from ``source``, each verified; return how many.
 
-        Objects are streamed (never whole in memory) into temp files, synced in batches and only
-        then given their names: an interrupted fetch leaves complete objects or none, and a rerun
+        Objects are streamed (never whole in memory) into temp files, synced in batches of at
+        most ``_BATCH_FILES`` objects or ``_BATCH_BYTES`` bytes (by ``sizes``, when known) and
+        only then given their names: an interrupted fetch keeps every finished batch, and a rerun
         copies only what is still missing. A damaged object in ``source`` raises
-        ``IntegrityError`` and is not stored.
+        ``IntegrityError`` and is not stored; with ``skip``, damaged and vanished objects are
+        handed to it instead and the others are still copied.
         """
         todo = sorted(self.missing(hashes))
-        for at in range(0, len(todo), _BATCH_FILES):
-            self._fetch_batch(
-                source, todo[at : at + _BATCH_FILES], progress, workers or default_workers()
-            )
-        return len(todo)
+        if sizes is None and isinstance(source, LocalObjectStore):
+            sizes = {h: source.size_or_none(h) or 0 for h in todo}
+        copied = 0
+        batch: list[str] = []
+        batch_bytes = 0
+        for h in todo:
+            batch.append(h)
+            batch_bytes += sizes.get(h, 0) if sizes is not None else 0
+            if len(batch) >= _BATCH_FILES or batch_bytes >= _BATCH_BYTES:
+                copied += self._fetch_batch(
+                    source, batch, progress, workers or default_workers(), skip
+                )
+                batch, batch_bytes = [], 0
+        if batch:
+            copied += self._fetch_batch(source, batch, progress, workers or default_workers(), skip)
+        return copied
 
     def _fetch_batch(
         self,
@@ -283,7 +301,8 @@ class LocalObjectStore(ObjectStore):
         batch: list[str],
         progress: Callable[[int], None] | None,
         workers: int,
-    ) -> None:
+        skip: Callable[[str, IntegrityError | NotFound], None] | None,
+    ) -> int:
         created: list[str] = []
         local_source = isinstance(source, LocalObjectStore)
 
@@ -294,35 +313,46 @@ class LocalObjectStore(ObjectStore):
                 raise self._write_error(e) from e
             return len(chunk)
 
-        def one(h: str) -> tuple[str, int]:
+        def copy(h: str, fd: int) -> int:
+            size = source.size_or_none(h) if local_source else None
+            if size is not None and size < CHUNK_SIZE:
+                # Small local objects: read and verify in one go; a streaming reader per
+                # object (1 MiB buffer each) costs more than the copy (20,000 x 4 KiB).
+                return write(fd, source.read_bytes(h))
+            total = 0
+            with source.open(h) as src:
+                while chunk := _read_source(source, h, src):
+                    total += write(fd, chunk)
+            return total
+
+        def one(h: str) -> tuple[str, int] | None:
             fd, tmp = self._new_temp()
             created.append(tmp)
             try:
-                size = source.size_or_none(h) if local_source else None
-                if size is not None and size < CHUNK_SIZE:
-                    # Small local objects: read and verify in one go; a streaming reader per
-                    # object (1 MiB buffer each) costs more than the copy (20,000 x 4 KiB).
-                    return tmp, write(fd, source.read_bytes(h))
-                total = 0
-                with source.open(h) as src:
-                    while chunk := _read_source(source, h, src):
-                        total += write(fd, chunk)
-                return tmp, total
+                return tmp, copy(h, fd)
+            except (IntegrityError, NotFound) as e:
+                if skip is None:
+                    raise
+                _discard(tmp)
+                skip(h, e)
+                return None
             finally:
                 os.close(fd)
 
-        def done(h: str, result: tuple[str, int]) -> None:
-            if progress is not None:
+        def done(h: str, result: tuple[str, int] | None) -> None:
+            if progress is not None and result is not None:
                 progress(result[1])
 
         try:
             results = map_parallel(one, batch, workers, done)
-            self._sync_temps([tmp for tmp, _ in results])
-            self._publish([(tmp, h) for (tmp, _), h in zip(results, batch, strict=True)])
+            good = [(r[0], h) for r, h in zip(results, batch, strict=True) if r is not None]
+            self._sync_temps([tmp for tmp, _ in good])
+            self._publish(good)
         except BaseException:
             for tmp in created:
                 _discard(tmp)
             raise
+        return len(good)
 
     def _sync_temps(self, temps: list[str]) -> None:
         if not temps:
@@ -364,11 +394,11 @@ class LocalObjectStore(ObjectStore):
 
     def _new_temp(self) -> tuple[int, str]:
         # The temp folder sits inside root so the final rename never crosses filesystems.
-        if not self._tmp_ready:
+        if self._swept is None or time.monotonic() - self._swept > RESWEEP_SECONDS:
             self._prepare_tmp()
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_BINARY
         while True:
-            tmp = os.path.join(self._tmp, f"{os.urandom(8).hex()}.tmp")
+            tmp = os.path.join(self._tmp, temp_filename())
             try:
                 return os.open(tmp, flags, _OBJECT_MODE), tmp
             except FileExistsError:  # pragma: no cover - 64 random bits
@@ -381,18 +411,13 @@ class LocalObjectStore(ObjectStore):
             os.makedirs(self._tmp, exist_ok=True)
         except OSError as e:
             raise self._write_error(e) from e
-        cutoff = time.time() - _STALE_TMP_SECONDS
-        try:
-            with os.scandir(self._tmp) as it:
-                for entry in it:
-                    try:
-                        if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                            _discard(entry.path)
-                    except OSError:
-                        pass  # another process cleaned it first, or it is not ours to remove
-        except OSError:
-            pass  # cleaning is opportunistic; the write itself decides whether the store works
-        self._tmp_ready = True
+        # Cleaning is opportunistic: the write itself decides whether the store works.
+        scan_folder(self._tmp, remove=True, discard=_discard)
+        self._swept = time.monotonic()
+
+    def temp_files(self, *, remove: bool = False) -> TempScan:
+        """Count the temp files dead writers left in ``root/tmp``; with ``remove``, delete them."""
+        return scan_folder(self._tmp, remove=remove, discard=_discard)
 
     def _write_error(self, e: OSError) -> StoreError:
         what = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))

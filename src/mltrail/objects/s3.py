@@ -2,8 +2,10 @@
 
 Writes are all-or-nothing by construction: a single PUT, or the completion of a multipart upload,
 is the only thing that makes an object visible under its key, so an interrupted upload leaves no
-object behind (a killed process can leave the parts of an unfinished multipart upload, which S3
-does not show as objects; a bucket lifecycle rule "AbortIncompleteMultipartUpload" removes them).
+object behind. A killed process can leave the parts of an unfinished multipart upload, which S3
+does not show as objects and cannot tie to a process: the next multipart upload of this store
+aborts those under its prefix that are older than a day (``temp_files``; a bucket lifecycle rule
+"AbortIncompleteMultipartUpload" does the same on the server side).
 Every file is hashed locally before it is sent, so an object already on the server is never sent
 again. Reads hash what arrives and raise :class:`~mltrail.errors.IntegrityError` on a mismatch.
 
@@ -13,7 +15,9 @@ is opened, so the CLI starts fast without it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -50,6 +54,7 @@ from mltrail.objects.hashing import (
     is_valid_hash,
     map_parallel,
 )
+from mltrail.objects.tempfiles import STALE_SECONDS, TempScan
 
 #: Below this size a file goes up in one PUT of bytes already in memory (and hashed from exactly
 #: those bytes); from it on, in parallel parts. 8 MiB is boto3's own default threshold.
@@ -118,6 +123,8 @@ class S3ObjectStore(ObjectStore):
         # Set once the bucket is known to exist: a HEAD 404 cannot tell a missing object from a
         # missing bucket, so the first one asks the bucket, and later ones need not.
         self._bucket_seen = False
+        # Set once this store has aborted the stale multipart uploads under its prefix.
+        self._swept = False
 
     def __repr__(self) -> str:
         return f"S3ObjectStore({self.bucket!r}, {self.prefix!r}, endpoint={self.endpoint_url!r})"
@@ -353,6 +360,43 @@ class S3ObjectStore(ObjectStore):
                         if is_valid_hash(h):
                             yield h
 
+    def temp_files(self, *, remove: bool = False, older_than: float = STALE_SECONDS) -> TempScan:
+        """Count unfinished multipart uploads under the prefix older than ``older_than`` seconds.
+
+        With ``remove`` they are aborted, which frees their parts. Younger ones may be a live
+        upload of another process, so they are only counted as live.
+        """
+        result = TempScan()
+        cutoff = time.time() - older_than
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        with self._errors():
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key_base):
+                for upload in page.get("Uploads", ()):
+                    if upload["Initiated"].timestamp() >= cutoff:
+                        result.live += 1
+                        continue
+                    key, upload_id = upload["Key"], upload["UploadId"]
+                    parts = self.client.get_paginator("list_parts").paginate(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id
+                    )
+                    result.stale += 1
+                    result.stale_bytes += sum(
+                        int(p["Size"]) for page in parts for p in page.get("Parts", ())
+                    )
+                    if remove:
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=key, UploadId=upload_id
+                        )
+        return result
+
+    def _sweep_uploads(self) -> None:
+        if self._swept:
+            return
+        self._swept = True
+        # Opportunistic: credentials that may upload need not be allowed to list uploads.
+        with contextlib.suppress(MltrailError):
+            self.temp_files(remove=True)
+
     # -- writing ---------------------------------------------------------------------------------
 
     def put_bytes(self, data: bytes) -> ObjectInfo:
@@ -434,6 +478,7 @@ class S3ObjectStore(ObjectStore):
             actual = source_hash(path)
             if actual != h:
                 raise _changed(path, h, actual)
+        self._sweep_uploads()
         key = self.key_of(h)
         with self._errors(key=key):
             self.client.upload_file(

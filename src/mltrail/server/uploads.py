@@ -2,6 +2,9 @@
 
 The file is published as an object only once every byte has arrived (and, where the client named
 the hash, matches it); an upload that stops half way leaves nothing visible and no temp file.
+Temp files carry their owner's name (see ``objects.tempfiles``), so those a killed server left are
+removed by the next upload: in the local store's own temp folder, or for other stores in
+``mltrail-uploads`` under the system's temp folder.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 from typing import TYPE_CHECKING
 
 from blake3 import blake3
@@ -18,6 +22,7 @@ from starlette.requests import Request
 from mltrail.errors import StoreError
 from mltrail.objects.hashing import CHUNK_SIZE
 from mltrail.objects.local import LocalObjectStore
+from mltrail.objects.tempfiles import RESWEEP_SECONDS, scan_folder, temp_filename
 
 if TYPE_CHECKING:
     from mltrail.objects.base import ObjectStore
@@ -29,6 +34,27 @@ _WRITEV = hasattr(os, "writev")
 # writev takes at most IOV_MAX (1024 on Linux) buffers; a client trickling tiny pieces must not
 # make a block of more.
 _MAX_CHUNKS = 512
+
+
+_swept: float | None = None
+
+
+def upload_temp_folder() -> str:
+    """Return the folder of upload temp files for stores that are not a local folder."""
+    return os.path.join(tempfile.gettempdir(), "mltrail-uploads")
+
+
+def _new_upload_temp() -> tuple[int, str]:
+    global _swept
+    folder = upload_temp_folder()
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    if _swept is None or time.monotonic() - _swept > RESWEEP_SECONDS:
+        scan_folder(folder, remove=True)
+        _swept = time.monotonic()
+    path = os.path.join(folder, temp_filename())
+    return os.open(
+        path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600
+    ), path
 
 
 class Upload:
@@ -48,7 +74,7 @@ class Upload:
             # Straight into the store's own temp folder: publishing is then a rename, not a copy.
             self.fd, self.tmp = self.store._new_temp()
         else:
-            self.fd, self.tmp = tempfile.mkstemp(prefix="mltrail-upload-", suffix=".tmp")
+            self.fd, self.tmp = _new_upload_temp()
 
     def _write(self, chunks: list[bytes]) -> None:
         assert self.fd is not None
