@@ -10,7 +10,13 @@ import pytest
 
 from tests.pg import PostgresServer, find_pg_bin
 
-_ENV_VARS = ("MLTRAIL_TRACKING_URI", "MLTRAIL_OBJECTS", "MLTRAIL_EXPERIMENT_NAME", "MLTRAIL_DEBUG")
+_ENV_VARS = (
+    "MLTRAIL_TRACKING_URI",
+    "MLTRAIL_OBJECTS",
+    "MLTRAIL_EXPERIMENT_NAME",
+    "MLTRAIL_DEBUG",
+    "MLTRAIL_HEARTBEAT_TIMEOUT",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -50,7 +50,8 @@ def test_typos_get_the_nearest_key(client: MltrailClient):
 def test_no_close_key_lists_the_existing_ones(client: MltrailClient):
     with pytest.raises(InvalidInput) as e:
         check_search_keys(client, _ids(client, "keys"), None, ["tags.zzz"], "active_only", [])
-    assert e.value.hint == "The runs have these tags: team."
+    # The user's tags first, then the system ones every run carries.
+    assert e.value.hint.startswith("The runs have these tags: team, mltrail.")
 
 
 def test_known_keys_and_empty_experiments_pass(client: MltrailClient):

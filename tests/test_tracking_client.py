@@ -17,6 +17,7 @@ from mltrail.errors import (
     ParamChanged,
 )
 from mltrail.validation import MAX_PARAM_VALUE_LENGTH
+from tests.test_liveness import user_tags
 
 
 def test_log_and_read_back(client):
@@ -33,7 +34,7 @@ def test_log_and_read_back(client):
     assert got.info.run_name == "rf-100"
     assert got.data.params == {"n_estimators": "100", "max_depth": "5"}
     assert got.data.metrics == {"loss": 1 / 1000, "accuracy": 0.97, "f1": 0.96}
-    assert got.data.tags == {"team": "risk", "stage": "dev"}
+    assert user_tags(got.data.tags) == {"team": "risk", "stage": "dev"}
     history = client.get_metric_history(run.run_id, "loss")
     assert [m.step for m in history] == list(range(1000))
 
@@ -182,7 +183,8 @@ def test_log_batch(client):
         tags={"t": "x"},
     )
     got = client.get_run(run.run_id).data
-    assert got.metrics == {"a": 2.0} and got.params == {"p": "1"} and got.tags == {"t": "x"}
+    assert got.metrics == {"a": 2.0} and got.params == {"p": "1"}
+    assert user_tags(got.tags) == {"t": "x"}
 
 
 def test_nested_runs_and_delete_restore_experiment(client):

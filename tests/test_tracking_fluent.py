@@ -8,6 +8,7 @@ import pytest
 
 import mltrail as mt
 from mltrail.errors import InvalidInput, InvalidState, NotFound
+from tests.test_liveness import user_tags
 
 
 def test_readme_example(project, tmp_path):
@@ -110,7 +111,7 @@ def test_delete_restore_and_tags(project):
         mt.delete_tag("a")
         mt.log_text("hi", "notes.txt")
         mt.log_dict({"x": math.pi}, "d.json")
-    assert mt.get_run(run.run_id).data.tags == {"b": "2"}
+    assert user_tags(mt.get_run(run.run_id).data.tags) == {"b": "2"}
     mt.delete_run(run.run_id)
     assert mt.search_runs() == []
     mt.restore_run(run.run_id)

@@ -520,3 +520,23 @@ def test_models_the_user_may_not_see_are_not_listed(tmp_path: Path) -> None:
             assert [(v["name"], v["version"]) for v in versions] == (
                 [("wine-rf", 1)] if shown else []
             )
+
+
+def test_a_crashed_run_shows_killed_with_the_reason_on_its_page_and_in_the_table(
+    ui: UI,
+) -> None:
+    import subprocess
+    import sys
+
+    from mltrail.tracking.liveness import TAG_PROCESS
+
+    # The tag of a process that has exited: what a SIGKILLed training job leaves on its run.
+    script = "from mltrail.process import owner_tag; print(owner_tag())"
+    gone = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    exp, run_id = _run(ui, "doomed")
+    ui.client.store.write_batches([RunBatch(run_id, tags={TAG_PROCESS: gone.stdout.strip()})])
+    page = ui.get(f"/runs/{run_id}").text
+    assert "KILLED" in page and "ended without ending the run" in page
+    assert "RUNNING" not in page
+    table = ui.get(f"/experiments/{exp}").text
+    assert "status-KILLED" in table and "status-RUNNING" not in table

@@ -43,20 +43,22 @@ def show_command(run_ref: str, as_json: bool) -> None:
 def _as_dict(
     run: Run, experiment: str, artifacts: list[FileInfo], datasets: list[RunDataset]
 ) -> dict[str, Any]:
+    from mltrail.tracking.liveness import shown
+
     info = run.info
+    seen = shown(run)
     return {
         "run_id": info.run_id,
         "run_name": info.run_name,
         "experiment_id": info.experiment_id,
         "experiment_name": experiment,
-        "status": info.status,
+        "status": seen.status,
+        **({"status_reason": seen.reason} if seen.reason else {}),
         "lifecycle_stage": info.lifecycle_stage,
         "user_id": info.user_id,
         "start_time": info.start_time,
         "end_time": info.end_time,
-        "duration_ms": fmt.run_duration_ms(
-            info.start_time, info.end_time, info.status == "RUNNING"
-        ),
+        "duration_ms": fmt.run_duration_ms(info.start_time, seen.end_time, seen.running),
         "parent_run_id": info.parent_run_id,
         "params": dict(sorted(run.data.params.items())),
         "metrics": dict(sorted(run.data.metrics.items())),
@@ -84,11 +86,14 @@ def _print(
 ) -> None:
     from mltrail.cli.render import console, key_values, section
     from mltrail.tracking import capture as cap
+    from mltrail.tracking.liveness import shown
 
     out = console()
     info, data = run.info, run.data
-    status = info.status + (" (deleted)" if info.lifecycle_stage == "deleted" else "")
-    took = fmt.run_duration_ms(info.start_time, info.end_time, info.status == "RUNNING")
+    seen = shown(run)
+    status = seen.status + (f" ({seen.reason})" if seen.reason else "")
+    status += " (deleted)" if info.lifecycle_stage == "deleted" else ""
+    took = fmt.run_duration_ms(info.start_time, seen.end_time, seen.running)
     overview = [
         ("id", info.run_id),
         ("name", info.run_name),
@@ -97,7 +102,8 @@ def _print(
         ("user", info.user_id),
         ("started", f"{fmt.timestamp(info.start_time)} ({fmt.when(info.start_time)})"),
         ("ended", fmt.timestamp(info.end_time)),
-        ("duration", fmt.duration(took) + (" so far" if info.status == "RUNNING" else "")),
+        *([("last heard of", fmt.timestamp(seen.end_time))] if seen.reason else []),
+        ("duration", fmt.duration(took) + (" so far" if seen.running else "")),
     ]
     if info.parent_run_id:
         overview.append(("parent", info.parent_run_id))

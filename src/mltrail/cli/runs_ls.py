@@ -95,7 +95,9 @@ def ls_command(
     # A typo'd key (metrics.acuracy) is an error with the nearest key, not "No runs found."
     check_search_keys(client, list(exp_names), filter_string, list(order_by), view, runs)
     if as_json:
-        fmt.echo_json([run.to_row() for run in runs])
+        from mltrail.tracking.liveness import shown_row
+
+        fmt.echo_json([shown_row(run) for run in runs])
         return
     if not runs:
         click.echo("No runs found.")
@@ -223,9 +225,11 @@ def _print(
 def _base_columns(runs: list[Run], exp_names: dict[str, str], now: int) -> list[_Col]:
     """id, name, [experiment], status, started, duration."""
     from mltrail.cli.render import styled
+    from mltrail.tracking.liveness import shown
 
     statuses = [
-        "DELETED" if run.info.lifecycle_stage == "deleted" else run.info.status for run in runs
+        "DELETED" if run.info.lifecycle_stage == "deleted" else shown(run, now).status
+        for run in runs
     ]
     cols = [
         _Col("id", [run.run_id[:8] for run in runs]),
@@ -362,7 +366,9 @@ def _fit_explicit(
 
 
 def _duration(run: Run, now: int) -> str:
-    info = run.info
+    from mltrail.tracking.liveness import shown
+
+    seen = shown(run, now)
     return fmt.duration(
-        fmt.run_duration_ms(info.start_time, info.end_time, info.status == "RUNNING", now)
+        fmt.run_duration_ms(run.info.start_time, seen.end_time, seen.running, now)
     )

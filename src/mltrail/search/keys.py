@@ -87,7 +87,9 @@ def check_search_keys(
         hint = f"Did you mean {', '.join(guesses)}?"
     else:
         u = unknown[0]
-        shown = ", ".join(u.existing[:_LISTED]) + (", …" if len(u.existing) > _LISTED else "")
+        # The user's own keys first: every run carries a few system tags (mltrail.*).
+        existing = sorted(u.existing, key=lambda k: k.startswith("mltrail."))
+        shown = ", ".join(existing[:_LISTED]) + (", …" if len(existing) > _LISTED else "")
         plural = _PLURAL[u.entity]
         hint = f"The runs have these {plural}: {shown}." if shown else f"No run has any {plural}."
     raise InvalidInput(f"no run in the searched experiments has {names}", hint=hint)

@@ -32,6 +32,7 @@ from mltrail.errors import InvalidInput, InvalidState, MltrailError, NotFound, S
 from mltrail.registry.client import RegistryMixin
 from mltrail.store import TrackingStore, open_store
 from mltrail.store.spool import TAG_INCOMPLETE
+from mltrail.tracking.liveness import Heartbeat, process_tags
 from mltrail.tracking.writer import BackgroundWriter
 
 if TYPE_CHECKING:
@@ -191,6 +192,8 @@ class MltrailClient(RegistryMixin):
         self._writer = BackgroundWriter(self.store)
         # Runs this client knows to be RUNNING, so the log hot path needs no database read.
         self._running: set[str] = set()
+        # Runs this client started or resumed keep a heartbeat, so a crash shows as KILLED.
+        self._heartbeat = Heartbeat(self._writer.put_tag)
         self._logged_params: dict[str, dict[str, str]] = {}
 
     @property
@@ -216,6 +219,7 @@ class MltrailClient(RegistryMixin):
 
     def close(self) -> None:
         """Write everything queued and release the store."""
+        self._heartbeat.stop()
         self._writer.close()
         self.store.close()
 
@@ -299,9 +303,10 @@ class MltrailClient(RegistryMixin):
             current_user(),
             start_time if start_time is not None else _now_ms(),
             parent_run_id=parent_run_id,
-            tags=clean,
+            tags={**clean, **process_tags()},
         )
         self._running.add(run.info.run_id)
+        self._heartbeat.add(run.info.run_id)
         return run
 
     def resolve_run_id(self, ref: str) -> str:
@@ -335,7 +340,10 @@ class MltrailClient(RegistryMixin):
         if info.lifecycle_stage != LifecycleStage.ACTIVE.value:
             raise InvalidState(f"run {run_id!r} is deleted and cannot be resumed")
         self.store.update_run(run_id, status=RunStatus.RUNNING.value)
+        # This process runs it now: readers check this process, not the one that started it.
+        self._write_now(RunBatch(run_id, tags=process_tags()))
         self._running.add(run_id)
+        self._heartbeat.add(run_id)
         return self.store.get_run(run_id)
 
     def set_terminated(self, run_id: str, status: str | RunStatus = RunStatus.FINISHED) -> RunInfo:
@@ -346,6 +354,7 @@ class MltrailClient(RegistryMixin):
             )
         status = RunStatus(status)
         self._running.discard(run_id)
+        self._heartbeat.discard(run_id)
 
         def end() -> RunInfo:
             final = status

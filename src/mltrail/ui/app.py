@@ -31,6 +31,7 @@ from mltrail.errors import Unauthenticated
 from mltrail.server.app import ServerState, state_of
 from mltrail.server.auth import UI_COOKIE as COOKIE
 from mltrail.server.auth import Principal, principal
+from mltrail.tracking.liveness import shown
 
 if TYPE_CHECKING:
     import jinja2
@@ -63,7 +64,15 @@ def templates() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=when, ago=ago, num=num, duration=duration, short=short, url=quote)
+    env.filters.update(
+        when=when,
+        ago=ago,
+        num=num,
+        duration=duration,
+        short=short,
+        url=quote,
+        run_status=lambda run: shown(run).status,
+    )
     env.globals.update(
         version=__version__,
         static=static_url,

@@ -29,6 +29,7 @@ from mltrail.errors import MltrailError, NotFound
 from mltrail.server.app import ServerState
 from mltrail.server.auth import allow_run, visible_versions
 from mltrail.tracking import capture as c
+from mltrail.tracking.liveness import shown
 from mltrail.ui.app import State, Who, render
 from mltrail.ui.pages.datasets import human_size
 
@@ -87,6 +88,7 @@ def run_page(
         run=run,
         run_id=run_id,
         info=info,
+        seen=shown(run),
         experiment=experiment,
         params=sorted(run.data.params.items()),
         metrics=sorted(run.data.metrics.items()),

@@ -21,6 +21,7 @@ from mltrail.entities import ViewType
 from mltrail.errors import InvalidInput
 from mltrail.server.auth import allow
 from mltrail.tracking import table
+from mltrail.tracking.liveness import shown
 from mltrail.ui.app import State, Who, render
 
 if TYPE_CHECKING:
@@ -355,10 +356,11 @@ def _cell(run: Run, column: Column, now: int) -> Any:
     """The run's raw value in ``column`` (the template formats it)."""
     info = run.info
     if column.key == "status":
-        return "DELETED" if info.lifecycle_stage == "deleted" else info.status
+        return "DELETED" if info.lifecycle_stage == "deleted" else shown(run, now).status
     if column.key == "duration":
         if not info.start_time:
             return None
-        end = info.end_time or (now if info.status == "RUNNING" else None)
+        seen = shown(run, now)
+        end = seen.end_time or (now if seen.running else None)
         return max(end - info.start_time, 0) if end else None
     return table.value(run, column.key)
