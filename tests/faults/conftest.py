@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -65,23 +65,30 @@ def temp_files(folder: Path) -> list[Path]:
 
 
 @pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A fresh 20 MB tmpfs (skipped where mounting is not permitted); unmounted at the end."""
-    where = tmp_path / "small"
-    where.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command")
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+def tmpfs() -> Iterator[Callable[[Path], Path]]:
+    """``tmpfs(folder)`` mounts a fresh 20 MB tmpfs on ``folder`` (made if need be) and returns
+    it; the test is skipped where mounting is not permitted. Unmounted when the test ends."""
+    mounted: list[Path] = []
+
+    def mount(where: Path) -> Path:
+        where.mkdir(parents=True, exist_ok=True)
+        if shutil.which("mount") is None:
+            pytest.skip("no mount command")
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(where)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(where)
+        return where
+
     try:
-        yield where
+        yield mount
     finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+        for where in reversed(mounted):
+            subprocess.run(["umount", "-l", str(where)], capture_output=True)
 
 
 def fill(disk: Path, leave: int = 0) -> Path:
