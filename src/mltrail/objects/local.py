@@ -420,11 +420,16 @@ class LocalObjectStore(ObjectStore):
         return scan_folder(self._tmp, remove=remove, discard=_discard)
 
     def _write_error(self, e: OSError) -> StoreError:
-        what = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
-        return StoreError(
-            f"cannot write to the object store at {self._root}: {what}",
-            hint="Check the folder's permissions and free space.",
-        )
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            what = "the disk is full" if e.errno == errno.ENOSPC else "the disk quota is used up"
+            hint = (
+                "Free space on that disk (or move the store to a larger one), then run the "
+                "command again: the objects stored before are intact and are not copied again."
+            )
+        else:
+            what = e.strerror or str(e)
+            hint = "Check the folder's permissions and free space."
+        return StoreError(f"cannot write to the object store at {self._root}: {what}", hint=hint)
 
     # -- reading ---------------------------------------------------------------------------------
 

@@ -154,8 +154,12 @@ class BackgroundWriter:
             error = store_error(exc) if is_database_error(exc) else exc
             errors = {b.run_id: error for b in batches}
         for run_id, exc in errors.items():
-            self._errors.setdefault(run_id, []).append(exc)
-            log.warning("mltrail: data for run %s was not stored: %s", run_id, exc)
+            earlier = self._errors.setdefault(run_id, [])
+            earlier.append(exc)
+            # Once per run: a full disk fails every batch after it, and the run's end says how
+            # many writes failed.
+            warn = log.warning if len(earlier) == 1 else log.debug
+            warn("mltrail: data for run %s was not stored: %s", run_id, exc)
 
     def errors_of(self, run_id: str) -> list[Exception]:
         """A run's write errors not taken yet (kept for :meth:`take_errors`)."""
