@@ -185,14 +185,23 @@ def _hints(problems: list[MissingObject], stores: Stores) -> list[str]:
         hints.append(
             f"The local cache's copies are damaged: {_how_to_delete(stores.local, local_damaged)}"
             ", then get them back with `mltrail data fetch` (from a remote whose copies are "
-            "intact) or `mltrail data add PATH` (if the workspace files are intact)."
+            f"intact) or `mltrail data add {_paths(local_damaged)}` (if the workspace files are "
+            "intact)."
         )
     if local_missing:
         hints.append(
             "They are not in the local cache: get them with `mltrail data fetch` from a remote "
-            "that has them, or add the data again (`mltrail data add PATH`)."
+            f"that has them, or add the data again (`mltrail data add {_paths(local_missing)}`)."
         )
     return hints
+
+
+def _paths(problems: list[MissingObject]) -> str:
+    """The datasets of ``problems`` as command arguments (``PATH`` when there are many)."""
+    names = lacking(problems)
+    # Versions only a commit names ("a committed version …") have no path to add.
+    plain = len(names) <= 3 and not any(" " in n for n in names)
+    return " ".join(names) if plain else "PATH"
 
 
 def _how_to_delete(store: ObjectStore, damaged: list[MissingObject]) -> str:
