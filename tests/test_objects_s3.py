@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -557,3 +557,88 @@ def test_unfinished_multipart_uploads_are_counted_and_aborted_when_old(
     store.temp_files(remove=True, older_than=age - 60)
     left = s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     assert [u["UploadId"] for u in left] == [other]  # outside the store's prefix: not ours
+
+
+# -- S3 error codes: the real moto server with IAM authentication switched on --------------------
+
+
+@pytest.fixture
+def iam_key(
+    s3_endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """An IAM user's access key with no permissions; moto checks every request meanwhile."""
+    import requests
+
+    iam = boto3.client("iam", endpoint_url=s3_endpoint)
+    user = f"u{os.urandom(6).hex()}"
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    for name in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name)
+    # moto's switch for signature and permission checks (from now on, for every request).
+    requests.post(f"{s3_endpoint}/moto-api/reset-auth", data=b"0", timeout=10)
+    try:
+        yield {"id": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
+    finally:
+        requests.post(f"{s3_endpoint}/moto-api/reset-auth", data=b"inf", timeout=10)
+
+
+def _with_key(
+    monkeypatch: pytest.MonkeyPatch, s3_endpoint: str, bucket: str, key_id: str, secret: str
+) -> S3ObjectStore:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    return S3ObjectStore(bucket, PREFIX, endpoint_url=s3_endpoint)
+
+
+def test_s3_errors_say_whether_the_key_id_the_secret_or_the_permission_is_wrong(
+    iam_key: dict[str, str], s3_endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = hash_bytes(b"x")
+    cases = [
+        ("AKIAUNKNOWNKEY000000", "whatever", "InvalidAccessKeyId", "AWS_ACCESS_KEY_ID"),
+        (iam_key["id"], iam_key["secret"] + "x", "SignatureDoesNotMatch", "AWS_SECRET_ACCESS_KEY"),
+        (iam_key["id"], iam_key["secret"], "AccessDenied", "s3:GetObject"),
+    ]
+    for key_id, secret, code, check in cases:
+        store = _with_key(monkeypatch, s3_endpoint, bucket, key_id, secret)
+        # HEAD answers carry no error code: the store asks again to learn it.
+        for call in (lambda: store.exists(h), lambda: store.read_bytes(h)):  # noqa: B023
+            with pytest.raises(StoreError) as info:
+                call()
+            message, hint = info.value.message, info.value.hint or ""
+            assert f"failed with {code}" in message, message
+            assert store.bucket in message and store.key_of(h) in message
+            assert f"key id ****{key_id[-4:]}" in message or code == "InvalidAccessKeyId"
+            assert check in message + hint
+    denied = _with_key(monkeypatch, s3_endpoint, bucket, iam_key["id"], iam_key["secret"])
+    with pytest.raises(StoreError) as info:
+        list(denied.iter_hashes())
+    assert f"Grant s3:ListBucket on arn:aws:s3:::{bucket} " in (info.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("ExpiredToken", 400, "session token"),
+        ("RequestTimeTooSkewed", 403, "clock"),
+        ("SlowDown", 503, "-j"),
+        ("ThrottlingException", 400, "-j"),
+        ("AuthorizationHeaderMalformed", 400, "AWS_REGION"),
+        ("InvalidObjectState", 403, "archive"),
+        ("SomethingNew", 400, "Check the bucket"),
+    ],
+)
+def test_s3_error_codes_are_named_with_what_to_check(
+    store: S3ObjectStore, code: str, status: int, expected: str
+) -> None:
+    # A real botocore error from the response shape S3 sends (moto cannot produce these).
+    response = {
+        "Error": {"Code": code, "Message": f"the service says {code}"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    error = store._translate(botocore.exceptions.ClientError(response, "PutObject"), key="k")
+    assert isinstance(error, StoreError)
+    assert code in error.message and "PutObject" in error.message
+    assert "bucket" in error.message and "endpoint" in error.message
+    assert expected in error.message + (error.hint or "")

@@ -157,8 +157,9 @@ def test_a_missing_input_object_is_named(repo: Path):
     (repo.parent / "empty").mkdir()
     invoke("remote", "add", "store", str(repo.parent / "empty"))
     err = invoke("reproduce", run_id, code=1).stderr
-    assert f"1 object(s) not on the remote ({repo.parent / 'empty'}): data/raw.csv (object" in err
-    assert raw[:12] in err and "hint: Push them" in err
+    assert f"fetched 0 objects from store ({repo.parent / 'empty'})" in err
+    assert f"missing on the remote 'store': data/raw.csv (object {raw[:12]})" in err
+    assert "hint: The remote lacks them: run `mltrail data push`" in err
     assert len(_worktrees(repo)) == 1
 
 

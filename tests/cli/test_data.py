@@ -133,7 +133,8 @@ def test_remote_push_pull_commands(project: Path, invoke: Invoke, tmp_path_facto
     shutil.rmtree(project / ".mltrail" / "objects")
     shutil.rmtree(project / "data" / "images")
     out = invoke("data", "pull", "data/images").stdout
-    assert "Fetched 3 objects (300 B) for 1 dataset" in out
+    # Counted as push counts: the 3 files and the folder's listing.
+    assert "Fetched 4 objects (585 B) for 1 dataset" in out
     assert "Checked out data/images: 3 files" in out
     out = invoke("data", "fetch", "--json").stdout
     assert json.loads(out)["copied"] == 1

@@ -69,7 +69,7 @@ def test_push_then_pull_into_a_clone(project: Path, tmp_path_factory: pytest.Tem
 
     clone = _clone(project, tmp_path_factory.mktemp("clone") / "c")
     pulled = transfer.pull(start=clone)
-    assert pulled.fetched.copied == 13  # + the tree object, fetched before the files
+    assert (pulled.fetched.copied, pulled.fetched.present) == (14, 0)  # counted as push counts
     assert sorted(r.path for r in pulled.checked_out) == ["data/images", "data/table.csv"]
     _assert_files(clone, files)
     assert [s.state for s in data.status(start=clone)] == ["unchanged", "unchanged"]
@@ -101,7 +101,8 @@ def test_missing_on_remote_names_dataset_and_file(project: Path, tmp_path_factor
     with pytest.raises(NotFound) as err:
         transfer.pull(start=clone)
     assert f"data/images/1/4.bin (object {lost.hash[:12]})" in err.value.message
-    assert "not on the remote" in err.value.message
+    assert "missing on the remote 'origin'" in err.value.message
+    assert "mltrail data push" in err.value.hint
     # The complete dataset was still checked out; the incomplete one was not.
     assert (clone / "data" / "table.csv").exists()
     assert not (clone / "data" / "images").exists()
@@ -116,8 +117,12 @@ def test_damaged_object_on_remote_is_never_stored_or_checked_out(project, tmp_pa
     path.chmod(0o644)
     path.write_bytes(b"id,x\n1,3\n")
     clone = _clone(project, tmp_path_factory.mktemp("clone") / "c")
-    with pytest.raises(IntegrityError, match=r"data/table.csv: the remote 'origin' copy is dam"):
+    with pytest.raises(
+        IntegrityError, match=r"damaged on the remote 'origin': data/table.csv"
+    ) as e:
         transfer.pull([clone / "data/table.csv"], start=clone)
+    # The fix is on the remote: the hint names the remote's file, not the clone's cache.
+    assert str(path) in e.value.hint and "mltrail data push" in e.value.hint
     assert not LocalObjectStore(clone / ".mltrail/objects").exists(h)
     assert not (clone / "data" / "table.csv").exists()
     assert not any((clone / ".mltrail/objects/tmp").iterdir())
@@ -128,7 +133,7 @@ def test_push_reports_versions_not_in_the_cache(project: Path, tmp_path_factory)
     _committed_project(project, str(remote))
     h = read_pointer(project / "data/table.csv.trail").hash
     LocalObjectStore(project / ".mltrail/objects").delete(h)
-    with pytest.raises(NotFound, match=r"not in the local cache: data/table.csv \(object"):
+    with pytest.raises(NotFound, match=r"missing in the local cache: data/table.csv \(object"):
         transfer.push()
     # Everything else went up.
     assert transfer.push(["data/images"]).copied == 0
@@ -142,7 +147,9 @@ def test_damaged_local_object_is_not_pushed(project: Path, tmp_path_factory):
     victim = next(iter(tree))
     store.path_of(victim.hash).chmod(0o644)
     store.path_of(victim.hash).write_bytes(b"garbage")
-    with pytest.raises(IntegrityError, match=f"data/images/{victim.path}: the local copy"):
+    with pytest.raises(
+        IntegrityError, match=f"damaged in the local cache: data/images/{victim.path}"
+    ):
         transfer.push(["data/images"])
     remote_store = _remote_store(remote)
     assert not remote_store.exists(victim.hash)
@@ -220,7 +227,10 @@ def test_a_shared_missing_object_makes_every_dataset_using_it_incomplete(
     store.delete(shared)
     with pytest.raises(NotFound) as err:
         transfer.push()
-    assert "1 object(s) not in the local cache" in err.value.message
+    assert (
+        f"missing in the local cache: data/a/shared.txt (object {shared[:12]}), "
+        "also data/b/shared.txt"
+    ) in err.value.message
     remote_store = _remote_store(remote)
     for name in ("a", "b"):  # neither folder's listing went up without its files
         assert not remote_store.exists(read_pointer(project / f"data/{name}.trail").hash)

@@ -194,8 +194,14 @@ def checkout_command(paths: tuple[Path, ...], force: bool, link: str | None) -> 
     unprotect PATH` makes writable copies.
     """
     from mltrail.data import checkout
+    from mltrail.data.problems import Incomplete
 
-    _print_checkout(checkout(paths or None, force=force, link=link, reporter=_reporter()))
+    try:
+        results = checkout(paths or None, force=force, link=link, reporter=_reporter())
+    except Incomplete as e:
+        _print_checkout(e.partial or [])
+        raise
+    _print_checkout(results)
 
 
 def _print_checkout(results: list[CheckedOut]) -> None:
@@ -236,11 +242,19 @@ def _transfer_options(f: Any) -> Any:
 
 
 def _transfer_line(verb: str, t: Transfer) -> str:
+    # push and fetch count the same unit: objects (file contents and folder listings).
     moved = f"{_plural(t.copied, 'object')} ({fmt.size(t.bytes)})"
     return (
         f"{verb} {moved} for {_plural(t.datasets, 'dataset')} "
         f"({t.remote}: {t.url}); {t.present} already there"
     )
+
+
+def _print_transfer(verb: str, t: Transfer, as_json: bool) -> None:
+    if as_json:
+        fmt.echo_json(t.to_dict())
+    else:
+        click.echo(_transfer_line(verb, t))
 
 
 @data_group.command("push")
@@ -261,15 +275,18 @@ def push_command(
     Only objects the remote lacks are sent, in parallel; a folder's listing goes last, so an
     interrupted push leaves nothing that looks complete, and running it again sends the rest.
     """
+    from mltrail.data.problems import Incomplete
     from mltrail.data.transfer import push
 
-    result = push(
-        paths or None, remote=remote, jobs=jobs, reporter=_reporter(), all_commits=all_commits
-    )
-    if as_json:
-        fmt.echo_json(result.to_dict())
-    else:
-        click.echo(_transfer_line("Pushed", result))
+    try:
+        result = push(
+            paths or None, remote=remote, jobs=jobs, reporter=_reporter(), all_commits=all_commits
+        )
+    except Incomplete as e:
+        # What did go up is shown first; the error then names every object left out (exit 1).
+        _print_transfer("Pushed", e.partial, as_json)
+        raise
+    _print_transfer("Pushed", result, as_json)
 
 
 @data_group.command("fetch")
@@ -282,13 +299,15 @@ def fetch_command(
 
     Every object is verified against its hash as it arrives.
     """
+    from mltrail.data.problems import Incomplete
     from mltrail.data.transfer import fetch
 
-    result = fetch(paths or None, remote=remote, jobs=jobs, reporter=_reporter())
-    if as_json:
-        fmt.echo_json(result.to_dict())
-    else:
-        click.echo(_transfer_line("Fetched", result))
+    try:
+        result = fetch(paths or None, remote=remote, jobs=jobs, reporter=_reporter())
+    except Incomplete as e:
+        _print_transfer("Fetched", e.partial, as_json)
+        raise
+    _print_transfer("Fetched", result, as_json)
 
 
 @data_group.command("pull")
@@ -302,9 +321,16 @@ def pull_command(
     paths: tuple[Path, ...], remote: str | None, jobs: int | None, force: bool
 ) -> None:
     """Fetch, then check out: the workspace gets the exact bytes the pointer files name."""
+    from mltrail.data.problems import Incomplete
     from mltrail.data.transfer import pull
 
-    result = pull(paths or None, remote=remote, jobs=jobs, force=force, reporter=_reporter())
+    try:
+        result = pull(paths or None, remote=remote, jobs=jobs, force=force, reporter=_reporter())
+    except Incomplete as e:
+        # The datasets that are complete were checked out: say so before the error.
+        click.echo(_transfer_line("Fetched", e.partial.fetched))
+        _print_checkout(e.partial.checked_out)
+        raise
     click.echo(_transfer_line("Fetched", result.fetched))
     _print_checkout(result.checked_out)
 

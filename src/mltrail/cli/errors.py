@@ -33,8 +33,9 @@ def debugging() -> bool:
 def print_error(message: str, hint: str | None = None) -> None:
     """Write ``error: message`` and, when there is one, ``hint: hint`` to stderr."""
     click.echo(f"{click.style('error:', fg='red', bold=True)} {message}", err=True)
-    if hint:
-        click.echo(f"{click.style('hint:', fg='cyan')} {hint}", err=True)
+    # A hint of several lines (one per kind of problem) gets the prefix on each.
+    for line in (hint or "").splitlines():
+        click.echo(f"{click.style('hint:', fg='cyan')} {line}", err=True)
 
 
 def print_warning(message: str) -> None:

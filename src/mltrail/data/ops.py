@@ -14,6 +14,7 @@ from mltrail.data.links import check_link_type, current_umask, hardlink_risk, pl
 from mltrail.data.links import unprotect as _unprotect_file
 from mltrail.data.lock import data_lock
 from mltrail.data.pointer import Pointer, pointer_path, read_pointer, write_pointer
+from mltrail.data.problems import MissingObject, Places, Stores, incomplete, lacking
 from mltrail.data.project import Project, ensure_gitignored
 from mltrail.data.statcache import StatCache, StatKey
 from mltrail.data.workspace import QUIET, Reporter, rel_key, scan
@@ -246,13 +247,45 @@ def checkout(
     not overwritten unless ``force``; files in a tracked folder that the pointer does not list are
     kept. A workspace file whose content is itself in the cache (an earlier or later version that
     was added) is replaced without ``force``: nothing is lost. Every file is verified against its
-    hash before it is put in place.
+    hash before it is put in place. A dataset with objects missing from the cache is left alone,
+    and a damaged object is not put in place; the other datasets are checked out, then
+    :class:`~mltrail.data.problems.Incomplete` names every such object (``partial`` holds the
+    results).
     """
+    project = Project.find(start)
+    results, problems = checkout_available(
+        paths, start=project.root, force=force, link=link, reporter=reporter
+    )
+    if problems:
+        lost = lacking(problems)
+        done = len([r for r in results if r.path not in lost])
+        shown = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
+        raise incomplete(
+            f"checked out {done} dataset(s), but {len(lost)} could not be checked out "
+            f"completely ({shown})",
+            problems,
+            Stores(project.store()),
+            partial=results,
+        )
+    return results
+
+
+def checkout_available(
+    paths: Iterable[PathArg] | None = None,
+    *,
+    start: PathArg | None = None,
+    force: bool = False,
+    link: str | None = None,
+    reporter: Reporter = QUIET,
+) -> tuple[list[CheckedOut], list[MissingObject]]:
+    """Like :func:`checkout`, but return the objects missing or damaged instead of raising."""
     project = Project.find(start)
     link = check_link_type(link, "the link argument") if link else project.link_type()
     results: list[CheckedOut] = []
     jobs: list[_Job] = []
     changed: list[tuple[str, str]] = []
+    places = Places()
+    problems: list[MissingObject] = []
     project.ignore_local_state()
     with data_lock(project.dir), project.stat_cache() as cache:
         store = project.store()
@@ -262,13 +295,13 @@ def checkout(
             name = project.rel(data)
             linked: set[str] = set()
             if pointer.kind == "dir":
+                places.add(pointer.hash, name, listing=True)
                 try:
                     tree = read_tree(store, pointer.hash)
-                except NotFound:
-                    raise NotFound(
-                        f"{name}: version {pointer.hash[:12]} is not in the local cache",
-                        hint="Fetch it from a remote, or restore the data and add it again.",
-                    ) from None
+                except (NotFound, IntegrityError) as e:
+                    damaged = isinstance(e, IntegrityError)
+                    problems.append(places.problem(pointer.hash, damaged=damaged, side="local"))
+                    continue
                 if os.path.lexists(data) and not os.path.isdir(data):
                     raise InvalidInput(f"cannot check out folder {name}: a file is in the way")
                 entries = list(tree)
@@ -290,6 +323,7 @@ def checkout(
             base = data if pointer.kind == "dir" else data.parent
             result = CheckedOut(name, pointer.kind, pointer.hash, 0, 0)
             for e in entries:
+                places.add(e.hash, name, e.path if pointer.kind == "dir" else "")
                 now = have.get(e.path)
                 # A read-only hardlink an older checkout made is replaced by a safe copy.
                 if now == (e.hash, e.mode) and e.path not in linked:
@@ -311,16 +345,15 @@ def checkout(
                 f"checkout would overwrite changes that were never added: {shown}",
                 hint="Record them with `mltrail data add`, or discard them with --force.",
             )
+        # A dataset with files missing from the cache is left as it is, whole.
         missing = store.missing({j.entry.hash for j in jobs})
         if missing:
-            lost = [j for j in jobs if j.entry.hash in missing]
-            raise NotFound(
-                f"{len(lost)} file(s) are not in the local cache, e.g. {project.rel(lost[0].dest)} "
-                f"of {lost[0].dataset} (object {lost[0].entry.hash[:12]})",
-                hint="Fetch them from a remote, or restore the data and add it again.",
-            )
-        _run(project, jobs, link, results, cache, reporter)
-    return results
+            problems += [places.problem(h, side="local") for h in sorted(missing)]
+            lost = places.datasets(missing)
+            jobs = [j for j in jobs if j.dataset not in lost]
+            results = [r for r in results if r.path not in lost]
+        problems += _run(project, jobs, link, results, cache, reporter, places)
+    return results, problems
 
 
 def _run(
@@ -330,9 +363,11 @@ def _run(
     results: list[CheckedOut],
     cache: StatCache,
     reporter: Reporter,
-) -> None:
+    places: Places,
+) -> list[MissingObject]:
+    """Put the files of ``jobs`` in place; return the damaged objects, which were not."""
     if not jobs:
-        return
+        return []
     umask = current_umask()
     store = project.store()
     for folder in sorted({j.dest.parent for j in jobs}):
@@ -345,20 +380,27 @@ def _run(
             ) from None
     by_name = {r.path: r for r in results}
     done: list[tuple[_Job, str]] = []
+    damaged: set[str] = set()
 
     def one(job: _Job) -> str:
         e = job.entry
-        return place(
-            store.path_of(e.hash),
-            e.hash,
-            job.dest,
-            link=link,
-            executable=e.mode == MODE_EXECUTABLE,
-            umask=umask,
-        )
+        try:
+            return place(
+                store.path_of(e.hash),
+                e.hash,
+                job.dest,
+                link=link,
+                executable=e.mode == MODE_EXECUTABLE,
+                umask=umask,
+            )
+        except IntegrityError:
+            # The cached object is damaged: this file stays as it was, the others go on.
+            damaged.add(e.hash)
+            return ""
 
     def finished(job: _Job, used: str) -> None:
-        done.append((job, used))
+        if used:
+            done.append((job, used))
         reporter.advance(job.entry.size)
 
     reporter.begin("checking out", sum(j.entry.size for j in jobs), len(jobs))
@@ -380,6 +422,7 @@ def _run(
         cache.put_many(rows, trusted=True)
         for r in results:
             r.warning = hardlink_risk(r.path, r.links.get("hardlink", 0))
+    return [places.problem(h, damaged=True, side="local") for h in sorted(damaged)]
 
 
 # -- unprotect -------------------------------------------------------------------------------------
@@ -419,6 +462,7 @@ __all__ = [
     "DatasetStatus",
     "add",
     "checkout",
+    "checkout_available",
     "link_counts",
     "status",
     "unprotect",

@@ -14,42 +14,36 @@ from dataclasses import dataclass, field
 
 from mltrail.data.lock import data_lock
 from mltrail.data.pointer import Pointer, data_path_of, read_pointer
+from mltrail.data.problems import (
+    Incomplete,
+    MissingObject,
+    Places,
+    Side,
+    Stores,
+    incomplete,
+    lacking,
+)
 from mltrail.data.project import Project
 from mltrail.data.remotes import Remote, get_remote, open_remote
 from mltrail.data.workspace import QUIET, Reporter
-from mltrail.errors import IntegrityError, InvalidState, NotFound
+from mltrail.errors import IntegrityError, InvalidInput, InvalidState, NotFound
 from mltrail.objects.base import ObjectStore
-from mltrail.objects.hashing import hash_file
+from mltrail.objects.hashing import default_workers, map_parallel
 from mltrail.objects.local import LocalObjectStore
 from mltrail.objects.tree import read_tree
 
 PathArg = str | os.PathLike[str]
-#: Missing objects named one by one in an error before "and N more".
-MAX_NAMED = 5
-
-
-@dataclass(frozen=True)
-class MissingObject:
-    """An object a dataset needs that the source does not have."""
-
-    dataset: str
-    #: The file inside a folder dataset ("" for a file dataset or a folder's tree object).
-    file: str
-    hash: str
-
-    @property
-    def where(self) -> str:
-        """Return ``dataset/file``, or the dataset alone."""
-        return f"{self.dataset}/{self.file}" if self.file else self.dataset
-
-    def describe(self) -> str:
-        """Return ``dataset/file (object abc123…)`` for messages."""
-        return f"{self.where} (object {self.hash[:12]})"
+#: Dataset names listed in a summary before "and N more".
+MAX_DATASETS = 5
 
 
 @dataclass
 class Transfer:
-    """What a push or fetch did."""
+    """What a push or fetch did.
+
+    ``copied`` and ``present`` count objects alike in both directions: every file's content
+    once (files with the same bytes share one object) plus one listing per folder version.
+    """
 
     remote: str
     url: str
@@ -61,8 +55,15 @@ class Transfer:
     present: int = 0
     #: Objects the source lacks (fetch: not on the remote; push: not in the local cache).
     missing: list[MissingObject] = field(default_factory=list)
-    #: Datasets that lack at least one object (each missing object names only one of them).
+    #: Objects whose bytes no longer match their hash (on the remote, or in the local cache).
+    damaged: list[MissingObject] = field(default_factory=list)
+    #: Datasets that lack at least one object (missing or damaged), which were left out.
     incomplete: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[MissingObject]:
+        """Return the missing and the damaged objects."""
+        return [*self.damaged, *self.missing]
 
     def to_dict(self) -> dict[str, object]:
         """Return a JSON-ready dict."""
@@ -73,41 +74,71 @@ class Transfer:
             "copied": self.copied,
             "bytes": self.bytes,
             "present": self.present,
-            "missing": [m.__dict__ for m in self.missing],
+            "missing": [m.to_dict() for m in self.missing],
+            "damaged": [m.to_dict() for m in self.damaged],
             "incomplete": self.incomplete,
         }
 
 
 @dataclass
 class _Wanted:
-    """The objects of the selected datasets: hash → (dataset, file), files and trees apart."""
+    """The objects of the selected datasets (files and folder listings apart), and problems."""
 
-    files: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: File objects: hash → size.
+    files: dict[str, int] = field(default_factory=dict)
+    #: Folder listings: hash → the (first) dataset.
     trees: dict[str, str] = field(default_factory=dict)
-    sizes: dict[str, int] = field(default_factory=dict)
-    missing: list[MissingObject] = field(default_factory=list)
-    #: Every object each dataset needs (several datasets may share one).
-    members: dict[str, set[str]] = field(default_factory=dict)
+    places: Places = field(default_factory=Places)
+    problems: list[MissingObject] = field(default_factory=list)
 
     def add_file(self, name: str, pointer: Pointer) -> None:
-        self.files.setdefault(pointer.hash, (name, ""))
-        self.sizes[pointer.hash] = pointer.size
-        self.members.setdefault(name, set()).add(pointer.hash)
+        self.files[pointer.hash] = pointer.size
+        self.places.add(pointer.hash, name)
 
-    def add_tree(self, name: str, pointer: Pointer, store: ObjectStore) -> None:
-        tree = read_tree(store, pointer.hash)
-        self.trees[pointer.hash] = name
-        needs = self.members.setdefault(name, set())
+    def add_tree(self, name: str, pointer: Pointer, store: ObjectStore) -> bool:
+        """Add a folder version's files from its listing in ``store`` (the local cache).
+
+        Return False, with the problem recorded, if the listing is missing or damaged there.
+        """
+        self.places.add(pointer.hash, name, listing=True)
+        try:
+            tree = read_tree(store, pointer.hash)
+        except (NotFound, IntegrityError) as e:
+            damaged = isinstance(e, IntegrityError)
+            self.problem(pointer.hash, damaged=damaged, side="local")
+            return False
+        self.trees.setdefault(pointer.hash, name)
         for e in tree:
-            self.files.setdefault(e.hash, (name, e.path))
-            self.sizes[e.hash] = e.size
-            needs.add(e.hash)
+            self.files[e.hash] = e.size
+            self.places.add(e.hash, name, e.path)
+        return True
 
-    def lacking(self, absent: set[str]) -> set[str]:
-        """Return the datasets that miss an object: those in ``absent`` or already recorded."""
-        return {m.dataset for m in self.missing} | {
-            name for name, needs in self.members.items() if not needs.isdisjoint(absent)
-        }
+    def problem(self, hash: str, *, damaged: bool = False, side: Side = "remote") -> None:
+        self.problems.append(self.places.problem(hash, damaged=damaged, side=side))
+
+    def lost(self) -> set[str]:
+        """Return the datasets a problem makes incomplete (every one holding such an object)."""
+        return self.places.datasets(m.hash for m in self.problems)
+
+    def report(self, result: Transfer) -> None:
+        """Copy the problems and the incomplete datasets into ``result``."""
+        result.missing = [m for m in self.problems if not m.damaged]
+        result.damaged = [m for m in self.problems if m.damaged]
+        result.incomplete = sorted(self.lost())
+
+
+def _objects(n: int) -> str:
+    return f"{n} object{'' if n == 1 else 's'}"
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(names[:MAX_DATASETS])
+    more = f" and {len(names) - MAX_DATASETS} more" if len(names) > MAX_DATASETS else ""
+    return shown + more
+
+
+def _datasets_word(n: int) -> str:
+    return f"{n} dataset{'' if n == 1 else 's'}"
 
 
 def _datasets(project: Project, paths: Iterable[PathArg] | None) -> list[tuple[str, Pointer]]:
@@ -129,22 +160,14 @@ def _open(
     return r, store
 
 
-def _missing_error(verb: str, missing: list[MissingObject], where: str, hint: str) -> NotFound:
-    named = ", ".join(m.describe() for m in missing[:MAX_NAMED])
-    more = f" and {len(missing) - MAX_NAMED} more" if len(missing) > MAX_NAMED else ""
-    return NotFound(f"{verb}: {len(missing)} object(s) not {where}: {named}{more}", hint=hint)
-
-
-def _damaged(e: IntegrityError, wanted: _Wanted, where: str) -> IntegrityError:
-    """Name the dataset and file of a damaged object in the error."""
-    h = e.object_hash
-    if h in wanted.files:
-        e.message = f"{MissingObject(*wanted.files[h], h).where}: {where} copy is damaged. " + (
-            e.message
-        )
-    elif h in wanted.trees:
-        e.message = f"{wanted.trees[h]}: {where} folder listing is damaged. {e.message}"
-    return e
+def _incomplete_head(done: str, result: Transfer, state: str) -> str:
+    """``pushed 12 objects to origin, but 1 of 3 datasets is not complete there (data/a)``."""
+    lost = result.incomplete
+    verb = "is" if len(lost) == 1 else "are"
+    return (
+        f"{done}, but {len(lost)} of {_datasets_word(result.datasets)} {verb} {state} "
+        f"({_names(lost)})"
+    )
 
 
 # -- push ------------------------------------------------------------------------------------------
@@ -163,8 +186,10 @@ def push(
 
     ``all_commits`` adds every version committed on any branch, tag or ref (those an import
     recorded from before the cutover included), so a clone can open any revision with the
-    remote alone. Only objects the remote lacks are sent. Versions not in the local cache are
-    reported (as ``NotFound``, after everything else was sent).
+    remote alone. Only objects the remote lacks are sent. Objects missing from the local cache
+    or damaged there leave out only the datasets that hold them: everything else is sent, then
+    :class:`~mltrail.data.problems.Incomplete` names every such object (its ``partial`` is the
+    :class:`Transfer`).
     """
     project = Project.find(start)
     r, dest = _open(project, remote, jobs)
@@ -184,39 +209,40 @@ def push(
         result.datasets = len(datasets)
         for name, pointer in datasets:
             if pointer.kind == "dir":
-                try:
-                    wanted.add_tree(name, pointer, local)
-                except NotFound:
-                    wanted.missing.append(MissingObject(name, "", pointer.hash))
+                wanted.add_tree(name, pointer, local)
             else:
                 wanted.add_file(name, pointer)
         absent = local.missing(wanted.files)
-        incomplete = wanted.lacking(absent)
-        result.incomplete = sorted(incomplete)
-        wanted.missing += [MissingObject(*wanted.files[h], h) for h in sorted(absent)]
-        # A tree goes up only with all its files: it must never announce files the remote lacks.
-        trees = [h for h, name in wanted.trees.items() if name not in incomplete]
+        for h in sorted(absent):
+            wanted.problem(h, side="local")
         files = [h for h in wanted.files if h not in absent]
         need = sorted(dest.missing(files))
-        need_trees = sorted(dest.missing(trees))
-        result.present = len(files) + len(trees) - len(need) - len(need_trees)
-        total = sum(wanted.sizes[h] for h in need)
-        reporter.begin(f"pushing to {r.name}:", total, len(need))
+        result.present = len(files) - len(need)
+        reporter.begin(f"pushing to {r.name}:", sum(wanted.files[h] for h in need), len(need))
         try:
-            _upload(local, dest, need, reporter, wanted)
+            sent = _upload(local, dest, need, reporter, wanted)
         finally:
             reporter.end()
-        _upload(local, dest, need_trees, QUIET, wanted)
-        result.copied = len(need) + len(need_trees)
-        result.bytes = total + sum(local.size(h) for h in need_trees)
-    result.missing = wanted.missing
-    if result.missing:
-        raise _missing_error(
-            f"pushed {result.copied} object(s) to {r.name}, but",
-            result.missing,
-            "in the local cache",
-            "Those versions were never added here: push them from the machine that has them, "
-            "or add the data again.",
+        # A listing goes up only with all its files: it must never announce files the remote
+        # lacks (checked after the files went up, which is when damaged ones come to light).
+        lost = wanted.lost()
+        trees = [h for h, name in wanted.trees.items() if name not in lost]
+        need_trees = sorted(dest.missing(trees))
+        result.present += len(trees) - len(need_trees)
+        sent_trees = _upload(local, dest, need_trees, QUIET, wanted)
+        result.copied = len(sent) + len(sent_trees)
+        result.bytes = sum(wanted.files[h] for h in sent) + sum(local.size(h) for h in sent_trees)
+    wanted.report(result)
+    if result.problems:
+        raise incomplete(
+            _incomplete_head(
+                f"pushed {_objects(result.copied)} to {r.name} ({result.url})",
+                result,
+                "not complete there",
+            ),
+            result.problems,
+            Stores(local, dest, r.name),
+            partial=result,
         )
     return result
 
@@ -227,18 +253,42 @@ def _upload(
     hashes: list[str],
     reporter: Reporter,
     wanted: _Wanted,
-) -> None:
-    if not hashes:
-        return
-    try:
-        dest.put_files([(local.path_of(h), h) for h in hashes], progress=reporter.advance)
-    except InvalidState:
-        # The store refuses bytes that do not hash to their name: a damaged local object.
-        for h in hashes:
-            if not local.verify(h):
-                actual = hash_file(local.path_of(h))
-                raise _damaged(local.corrupted(h, actual), wanted, "the local") from None
-        raise
+) -> list[str]:
+    """Send ``hashes`` from the local cache; return those sent (damaged ones are recorded)."""
+    left = list(hashes)
+    bad: set[str] = set()
+    while left:
+        try:
+            dest.put_files([(local.path_of(h), h) for h in left], progress=reporter.advance)
+            break
+        except (InvalidState, InvalidInput):
+            # The destination refuses bytes that do not hash to their name (InvalidState), and
+            # a vanished file cannot be read (InvalidInput): find every such object among those
+            # not sent yet, record it, and send the others.
+            left = sorted(dest.missing(left))
+            found = _unusable(local, left, wanted)
+            if not found:
+                raise
+            bad |= found
+            left = [h for h in left if h not in found]
+    return [h for h in hashes if h not in bad]
+
+
+def _unusable(local: LocalObjectStore, hashes: list[str], wanted: _Wanted) -> set[str]:
+    """Return those of ``hashes`` that are damaged or gone in the local cache, recording them."""
+
+    def check(h: str) -> str:
+        try:
+            return "" if local.verify(h) else "damaged"
+        except NotFound:
+            return "missing"
+
+    found = set()
+    for h, state in zip(hashes, map_parallel(check, hashes, default_workers()), strict=True):
+        if state:
+            found.add(h)
+            wanted.problem(h, damaged=state == "damaged", side="local")
+    return found
 
 
 # -- fetch and pull --------------------------------------------------------------------------------
@@ -250,57 +300,75 @@ def _fetch(
     remote: str | None,
     jobs: int | None,
     reporter: Reporter,
-) -> Transfer:
+) -> tuple[Transfer, Stores]:
+    """Fetch what ``datasets`` need; objects missing or damaged on the remote are recorded."""
     r, src = _open(project, remote, jobs, reading=True)
     result = Transfer(r.name, src.location)
     local = project.store()
+    stores = Stores(local, src, r.name)
     wanted = _Wanted()
     result.datasets = len(datasets)
     workers = jobs or getattr(src, "max_workers", None)
-    dirs = [(name, p) for name, p in datasets if p.kind == "dir"]
-    need_trees = local.missing(p.hash for _, p in dirs)
-    if need_trees:
-        gone = src.missing(need_trees)
-        for name, p in dirs:
-            if p.hash in gone:
-                wanted.missing.append(MissingObject(name, "", p.hash))
-        try:
-            local.fetch_from(src, need_trees - gone, workers=workers)
-        except IntegrityError as e:
-            wanted.trees = {p.hash: name for name, p in dirs}
-            raise _damaged(e, wanted, f"the remote {r.name!r}") from None
-    lost = {m.dataset for m in wanted.missing}
+    skipped: dict[str, bool] = {}
+
+    def skip(h: str, e: IntegrityError | NotFound) -> None:
+        skipped[h] = isinstance(e, IntegrityError)
+
+    # Folder listings first: they say which files to fetch.
+    tree_hashes = set()
     for name, p in datasets:
         if p.kind == "dir":
-            if name not in lost:
+            wanted.places.add(p.hash, name, listing=True)
+            tree_hashes.add(p.hash)
+    need_trees = local.missing(tree_hashes)
+    gone = src.missing(need_trees) if need_trees else set()
+    todo_trees = sorted(need_trees - gone)
+    copied = local.fetch_from(src, todo_trees, workers=workers, skip=skip)
+    for h in sorted(gone):
+        wanted.problem(h)
+    for h, damaged in sorted(skipped.items()):
+        wanted.problem(h, damaged=damaged)
+    tree_bytes = sum(local.size_or_none(h) or 0 for h in todo_trees if h not in skipped)
+    result.present = len(tree_hashes) - len(need_trees)
+    unavailable = gone | set(skipped)
+    for name, p in datasets:
+        if p.kind == "dir":
+            if p.hash not in unavailable:
                 wanted.add_tree(name, p, local)
         else:
             wanted.add_file(name, p)
     need = local.missing(wanted.files)
     gone = src.missing(need)
-    result.incomplete = sorted(wanted.lacking(gone))
-    wanted.missing += [MissingObject(*wanted.files[h], h) for h in sorted(gone)]
+    for h in sorted(gone):
+        wanted.problem(h)
     todo = sorted(need - gone)
-    result.present = len(wanted.files) - len(need)
-    result.bytes = sum(wanted.sizes[h] for h in todo)
-    reporter.begin(f"fetching from {r.name}:", result.bytes, len(todo))
+    result.present += len(wanted.files) - len(need)
+    skipped.clear()
+    reporter.begin(f"fetching from {r.name}:", sum(wanted.files[h] for h in todo), len(todo))
     try:
-        result.copied = local.fetch_from(src, todo, progress=reporter.advance, workers=workers)
-    except IntegrityError as e:
-        raise _damaged(e, wanted, f"the remote {r.name!r}") from None
+        copied += local.fetch_from(
+            src, todo, progress=reporter.advance, workers=workers, sizes=wanted.files, skip=skip
+        )
     finally:
         reporter.end()
-    result.missing = wanted.missing
-    return result
+    for h, damaged in sorted(skipped.items()):
+        wanted.problem(h, damaged=damaged)
+    result.copied = copied
+    result.bytes = tree_bytes + sum(wanted.files[h] for h in todo if h not in skipped)
+    wanted.report(result)
+    return result, stores
 
 
-def _fetch_error(result: Transfer) -> NotFound:
-    return _missing_error(
-        f"fetched {result.copied} object(s) from {result.remote}, but",
-        result.missing,
-        f"on the remote ({result.url})",
-        "Push them from the machine that added that data (mltrail data push), "
-        "or pick another remote with -r.",
+def _fetch_error(result: Transfer, stores: Stores, partial: object) -> Incomplete:
+    return incomplete(
+        _incomplete_head(
+            f"fetched {_objects(result.copied)} from {result.remote} ({result.url})",
+            result,
+            "incomplete in the local cache",
+        ),
+        result.problems,
+        stores,
+        partial=partial,
     )
 
 
@@ -314,14 +382,15 @@ def fetch(
 ) -> Transfer:
     """Download into the local cache the versions the pointer files name (all, or ``paths``).
 
-    The workspace is not touched (see :func:`pull`). Objects the remote lacks are reported as
-    ``NotFound`` naming the dataset and file, after everything else was fetched.
+    The workspace is not touched (see :func:`pull`). Objects missing or damaged on the remote
+    leave out only the datasets that hold them (nothing damaged is stored): everything else is
+    fetched, then :class:`~mltrail.data.problems.Incomplete` names every such object.
     """
     project = Project.find(start)
     with data_lock(project.dir):
-        result = _fetch(project, _datasets(project, paths), remote, jobs, reporter)
-    if result.missing:
-        raise _fetch_error(result)
+        result, stores = _fetch(project, _datasets(project, paths), remote, jobs, reporter)
+    if result.problems:
+        raise _fetch_error(result, stores, result)
     return result
 
 
@@ -339,9 +408,9 @@ def fetch_versions(
     """
     project = Project.find(start)
     with data_lock(project.dir):
-        result = _fetch(project, list(datasets), remote, jobs, reporter)
-    if result.missing:
-        raise _fetch_error(result)
+        result, stores = _fetch(project, list(datasets), remote, jobs, reporter)
+    if result.problems:
+        raise _fetch_error(result, stores, result)
     return result
 
 
@@ -365,24 +434,37 @@ def pull(
 ) -> Pulled:
     """Fetch, then check out: the workspace gets the exact bytes the pointer files name.
 
-    Datasets whose objects are all available are checked out even when others are missing from
-    the remote; those are then reported as ``NotFound``.
+    Datasets whose objects are all available are checked out even when others' are missing
+    from the remote or damaged (on the remote or in the local cache); then
+    :class:`~mltrail.data.problems.Incomplete` names every such object (its ``partial`` is the
+    :class:`Pulled`).
     """
-    from mltrail.data.ops import checkout
+    from mltrail.data.ops import checkout_available
 
     project = Project.find(start)
     with data_lock(project.dir):
         datasets = _datasets(project, paths)
-        fetched = _fetch(project, datasets, remote, jobs, reporter)
+        fetched, stores = _fetch(project, datasets, remote, jobs, reporter)
     lost = set(fetched.incomplete)
     complete = [project.root / name for name, _ in datasets if name not in lost]
     result = Pulled(fetched)
+    problems = list(fetched.problems)
     if complete:
-        result.checked_out = checkout(
+        result.checked_out, more = checkout_available(
             complete, start=project.root, force=force, link=link, reporter=reporter
         )
-    if fetched.missing:
-        raise _fetch_error(fetched)
+        problems += more
+    if problems:
+        names = lacking(problems)
+        done = len(datasets) - len(names)
+        raise incomplete(
+            f"fetched {_objects(fetched.copied)} from {fetched.remote} ({fetched.url}), "
+            f"checked out {done} of {_datasets_word(len(datasets))}; {len(names)} not checked out "
+            f"({_names(names)})",
+            problems,
+            stores,
+            partial=result,
+        )
     return result
 
 

@@ -73,6 +73,109 @@ _LIST_PAGE_SIZE = 1000
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 _DENIED_CODES = frozenset({"403", "AccessDenied", "Forbidden", "AllAccessDisabled"})
 
+# What an S3 error code means and what to check: (message, hint), formatted with key_id,
+# action, arn, endpoint and bucket. Codes from the S3 API reference ("Error responses").
+_CREDENTIALS = (
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the profile AWS_PROFILE names in "
+    "~/.aws/credentials"
+)
+_REGION = "AWS_REGION / AWS_DEFAULT_REGION (or the profile's region)"
+_S3_CODES: dict[str, tuple[str, str]] = {
+    "InvalidAccessKeyId": (
+        "the access key id {key_id} is not known to this S3 service",
+        "Check AWS_ACCESS_KEY_ID (or aws_access_key_id in the section of ~/.aws/credentials "
+        "that AWS_PROFILE names), and that the key belongs to the service at {endpoint} "
+        "(AWS_ENDPOINT_URL or MLTRAIL_S3_ENDPOINT_URL pick another).",
+    ),
+    "SignatureDoesNotMatch": (
+        "the secret access key does not match the key id {key_id}",
+        "Check the secret: AWS_SECRET_ACCESS_KEY, or aws_secret_access_key in the profile's "
+        "section of ~/.aws/credentials (a copy-paste often adds a space or drops a character).",
+    ),
+    "AccessDenied": (
+        "access denied: the credentials (key id {key_id}) may not do {action} on {arn}",
+        "Grant {action} on {arn} to the user or role of that key (bucket policy or IAM "
+        f"policy), or use other credentials ({_CREDENTIALS}).",
+    ),
+    "AllAccessDisabled": (
+        "all access to bucket {bucket!r} is disabled",
+        "The bucket is locked by its owner or by the S3 service: ask its owner.",
+    ),
+    "AccountProblem": (
+        "the AWS account of these credentials has a problem that stops S3 requests",
+        "Check the account (billing, suspension) in the AWS console.",
+    ),
+    "ExpiredToken": (
+        "the session token of the credentials (key id {key_id}) has expired",
+        "Get fresh temporary credentials (e.g. `aws sso login`, or new AWS_SESSION_TOKEN, "
+        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), then run the command again.",
+    ),
+    "InvalidToken": (
+        "the session token of the credentials (key id {key_id}) is malformed or not valid",
+        "Check AWS_SESSION_TOKEN (unset it for long-term keys, which need none).",
+    ),
+    "TokenRefreshRequired": (
+        "the session token of the credentials (key id {key_id}) must be refreshed",
+        "Get fresh temporary credentials (e.g. `aws sso login`), then run the command again.",
+    ),
+    "RequestTimeTooSkewed": (
+        "this machine's clock differs from the S3 service's by more than 15 minutes",
+        "Set the clock right (turn on time sync: `timedatectl set-ntp true` on Linux), then "
+        "run the command again.",
+    ),
+    "RequestExpired": (
+        "the request's signature expired before it arrived (a wrong clock?)",
+        "Set the clock right (turn on time sync), then run the command again.",
+    ),
+    "SlowDown": (
+        "the S3 service asks for fewer requests (throttling)",
+        "Wait a little and run the command again (what arrived is kept); fewer parallel "
+        "transfers (-j) put less load on the bucket.",
+    ),
+    "NoSuchBucket": (
+        "bucket {bucket!r} does not exist",
+        "Create the bucket, or fix the bucket name in the object store URL.",
+    ),
+    "InvalidBucketName": (
+        "{bucket!r} is not a valid bucket name",
+        "Fix the bucket name in the object store URL (s3://bucket/prefix).",
+    ),
+    "PermanentRedirect": (
+        "bucket {bucket!r} is in another region than the one asked",
+        f"Set {_REGION} to the bucket's region.",
+    ),
+    "AuthorizationHeaderMalformed": (
+        "the request was signed for another region than bucket {bucket!r} is in",
+        f"Set {_REGION} to the bucket's region.",
+    ),
+    "InvalidObjectState": (
+        "the object is archived (Glacier or Deep Archive) and cannot be read as it is",
+        "Restore it from the archive storage class first, or push the data again.",
+    ),
+    "InternalError": (
+        "the S3 service had an internal error",
+        "Run the command again; what arrived is kept.",
+    ),
+}
+for _code in ("Throttling", "ThrottlingException", "RequestLimitExceeded", "ServiceUnavailable",
+              "503"):  # fmt: skip
+    _S3_CODES[_code] = _S3_CODES["SlowDown"]
+# The IAM permission each S3 operation needs, for "may not do ..." messages.
+_IAM_ACTIONS = {
+    "HeadObject": "s3:GetObject",
+    "GetObject": "s3:GetObject",
+    "PutObject": "s3:PutObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
+    "ListParts": "s3:ListMultipartUploadParts",
+    "ListMultipartUploads": "s3:ListBucketMultipartUploads",
+    "ListObjectsV2": "s3:ListBucket",
+    "HeadBucket": "s3:ListBucket",
+    "DeleteObject": "s3:DeleteObject",
+}
+
 
 class S3ObjectStore(ObjectStore):
     """Objects in an S3 bucket under ``prefix``, laid out as ``prefix/ab/cdef…``."""
@@ -193,18 +296,10 @@ class S3ObjectStore(ObjectStore):
                 self._check_bucket()
                 return self.not_found(hash)
             where = f"bucket {self.bucket!r}" + (f", key {key!r}" if key else "")
-            if code in _DENIED_CODES or status == 403:
-                source = self.credential_source()
-                return StoreError(
-                    f"access denied to S3 {where} (endpoint {self.endpoint_url}; "
-                    f"credentials from: {source})",
-                    hint="Check that these credentials may read and write the bucket "
-                    "(AWS_PROFILE, AWS_ACCESS_KEY_ID or ~/.aws/credentials pick them).",
-                )
-            return StoreError(
-                f"S3 request on {where} failed: {code or status}: {message}",
-                hint=f"Check the bucket and the endpoint {self.endpoint_url}.",
-            )
+            if code in ("403", "Forbidden") and status == 403:
+                # A HEAD answer has no body to say why: ask again in a way that gets one.
+                code, message = self._why_forbidden(key) or (code, message)
+            return self._client_error(cause, code, status, message, where)
         if isinstance(e, botocore.exceptions.NoCredentialsError):
             return StoreError(
                 f"no AWS credentials found for S3 bucket {self.bucket!r}",
@@ -227,6 +322,72 @@ class S3ObjectStore(ObjectStore):
             f"S3 request on bucket {self.bucket!r} failed: {e}",
             hint=f"Check the bucket and the endpoint {self.endpoint_url}.",
         )
+
+    def _client_error(
+        self,
+        cause: botocore.exceptions.ClientError,
+        code: str,
+        status: int | None,
+        message: str,
+        where: str,
+    ) -> StoreError:
+        """The StoreError for an S3 error answer: its code, what it means, what to check."""
+        operation = getattr(cause, "operation_name", "") or "request"
+        context = f"endpoint {self.endpoint_url}; credentials from: {self.credential_source()}"
+        key_id = self._key_id()
+        known = _S3_CODES.get(code)
+        if known is None and (code in _DENIED_CODES or status == 403):
+            known = _S3_CODES["AccessDenied"]
+        if known is None and status == 503:
+            known = _S3_CODES["SlowDown"]
+        if known is None:
+            return StoreError(
+                f"S3 {operation} on {where} failed: {code or status}: {message} ({context})",
+                hint=f"Check the bucket and the endpoint {self.endpoint_url}.",
+            )
+        what, hint = known
+        action = _IAM_ACTIONS.get(operation, "s3:*")
+        fields = {
+            "key_id": key_id,
+            "action": action,
+            "arn": f"arn:aws:s3:::{self.bucket}"
+            + (f"/{self._key_base}*" if action != "s3:ListBucket" else ""),
+            "endpoint": self.endpoint_url,
+            "bucket": self.bucket,
+        }
+        return StoreError(
+            f"S3 {operation} on {where} failed with {code or status}: {what.format(**fields)} "
+            f"({context})",
+            hint=hint.format(**fields),
+        )
+
+    def _why_forbidden(self, key: str | None) -> tuple[str, str] | None:
+        """Return the error code and message S3 gives with a body for a bodiless 403, if any."""
+        try:
+            if key is not None:
+                self.client.get_object(Bucket=self.bucket, Key=key, Range="bytes=0-0")
+            else:
+                self.client.list_objects_v2(Bucket=self.bucket, MaxKeys=1)
+        except botocore.exceptions.ClientError as e:
+            error = e.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            if code and code not in ("403", "Forbidden"):
+                return code, str(error.get("Message") or code)
+        except botocore.exceptions.BotoCoreError:
+            pass
+        return None
+
+    def _key_id(self) -> str:
+        """The access key id in use, masked like ``aws configure list`` (``****ABCD``)."""
+        session = self._session or boto3.Session()
+        try:
+            creds = session.get_credentials()
+        except botocore.exceptions.BotoCoreError:
+            return "unknown"
+        access_key = getattr(creds, "access_key", None) if creds is not None else None
+        if not access_key:
+            return "none"
+        return "****" + access_key[-4:]
 
     def errors(self, key: str | None = None) -> AbstractContextManager[None]:
         """A context turning boto errors on ``key`` (any key of the bucket) into mltrail's."""
