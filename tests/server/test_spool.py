@@ -32,6 +32,8 @@ mt.set_experiment("spooled")
 with open("note.txt", "w") as f:
     f.write("hello")
 run = mt.start_run(run_name="r", capture=False)
+from mltrail.tracking.fluent import get_client
+get_client().set_experiment_tag(run.info.experiment_id, "team", "vision")
 mt.log_param("lr", "0.1")
 for i in range(int(os.environ["POINTS"])):
     mt.log_metric("loss", i / 10, step=i)
@@ -174,6 +176,7 @@ def test_offline_runs_appear_after_sync_as_if_logged_live(tmp_path: Path):
             exp = c.get("/api/v1/experiments/by-name", params={"name": "spooled"}).json()
     assert run["info"]["status"] == "FINISHED"
     assert run["info"]["experiment_id"] == exp["experiment_id"]
+    assert exp["tags"] == {"team": "vision"}
     assert run["points"] == list(range(200))
     assert run["data"]["params"] == {"lr": "0.1"}
     assert run["files"] == ["note.txt"]

@@ -341,6 +341,11 @@ class Sender:
         if record.op == "run_datasets":
             refs = [DatasetRef(**r) for r in args["refs"]]
             return HttpStore.log_run_datasets(store, record.run_id, args["direction"], refs)
+        if record.op == "experiment_tags":
+            experiment_id = self._experiment_id(args["experiment_id"])
+            for key, value in args["tags"].items():
+                HttpStore.set_experiment_tag(store, experiment_id, key, value)
+            return None
         raise InvalidState(f"unknown spool record {record.op!r} in {record.path}")
 
     def _experiment_id(self, experiment_id: str) -> str:
@@ -467,7 +472,15 @@ class SpooledStore(HttpStore):
                 return super().create_experiment(name, tags)
             except StoreError as exc:
                 self._unavailable = exc
+        if tags:
+            # Sent before any run of the experiment is: the sender creates it by name then.
+            self._append("experiment_tags", "", {"experiment_id": BY_NAME + name, "tags": tags})
         return BY_NAME + name
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        """Set an experiment tag; kept in the spool while the server is away."""
+        args = {"experiment_id": experiment_id, "tags": {key: value}}
+        self._answer(self._append("experiment_tags", "", args, wait=True))
 
     def get_run_info(self, run_id: str) -> RunInfo:
         """Return a run's info (offline, as this process created it)."""
