@@ -51,3 +51,9 @@ def git(root: Path, *args: str, date: str | None = None) -> str:
         cwd=root, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     return done.stdout.strip()
+
+
+def git_clone(src: Path, dest: Path) -> Path:
+    """``git clone`` the project at ``src`` into ``dest``; return ``dest``."""
+    subprocess.run(["git", "clone", "-q", str(src), str(dest)], check=True, capture_output=True)
+    return dest

@@ -6,7 +6,6 @@ way a disk or a stray script would do it: other bytes under the object's name.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from mltrail.errors import IntegrityError, NotFound
 from mltrail.objects import LocalObjectStore, read_tree
 from mltrail.objects.s3 import S3ObjectStore
 from tests.cli.conftest import run_cli
-from tests.data import git, project, settle, write
+from tests.data import git, git_clone, project, settle, write
 
 __all__ = ["project"]
 pytest_plugins = ["tests.s3server"]
@@ -41,11 +40,6 @@ def _datasets(root: Path, remote_url: str, **kw: Any) -> dict[str, bytes]:
     git(root, "add", "-A")
     git(root, "commit", "-qm", "v1")
     return files
-
-
-def _clone(src: Path, dest: Path) -> Path:
-    subprocess.run(["git", "clone", "-q", str(src), str(dest)], check=True, capture_output=True)
-    return dest
 
 
 def _entries(root: Path, name: str) -> dict[str, str]:
@@ -79,7 +73,7 @@ def test_pull_checks_out_intact_datasets_and_names_the_damaged_file_on_the_remot
     victim = _entries(project, "data/a")["07.txt"]
     damaged_path = LocalObjectStore(remote).path_of(victim)
     _damage(damaged_path)
-    clone = _clone(project, tmp_path_factory.mktemp("clone") / "c")
+    clone = git_clone(project, tmp_path_factory.mktemp("clone") / "c")
 
     done = run_cli("data", "pull", cwd=clone)
     assert done.returncode == 1, done.stderr
@@ -122,7 +116,7 @@ def test_every_damaged_and_missing_object_is_named_up_to_a_cap(
     for name in sorted(entries)[: MAX_NAMED + 1]:
         _damage(store.path_of(entries[name]))
     store.delete(entries[sorted(entries)[-1]])
-    clone = _clone(project, tmp_path_factory.mktemp("clone") / "c")
+    clone = git_clone(project, tmp_path_factory.mktemp("clone") / "c")
     with pytest.raises(IntegrityError) as caught:
         transfer.pull(start=clone)
     err = caught.value
@@ -155,7 +149,7 @@ def test_a_damaged_object_shared_by_two_datasets_names_both(
     transfer.push()
     shared = _entries(project, "data/a")["same.txt"]
     _damage(LocalObjectStore(remote).path_of(shared))
-    clone = _clone(project, tmp_path_factory.mktemp("clone") / "c")
+    clone = git_clone(project, tmp_path_factory.mktemp("clone") / "c")
     with pytest.raises(IntegrityError) as caught:
         transfer.fetch(start=clone)
     err = caught.value
@@ -174,7 +168,7 @@ def test_a_damaged_folder_listing_on_the_remote_leaves_out_that_folder(
     transfer.push()
     listing = _hash(project, "data/a")
     _damage(LocalObjectStore(remote).path_of(listing), b"not a listing")
-    clone = _clone(project, tmp_path_factory.mktemp("clone") / "c")
+    clone = git_clone(project, tmp_path_factory.mktemp("clone") / "c")
     with pytest.raises(IntegrityError) as caught:
         transfer.pull(start=clone)
     assert f"data/a (folder listing, object {listing[:12]})" in caught.value.message
@@ -218,7 +212,7 @@ def test_push_sends_every_intact_dataset_past_damage_in_the_local_cache(
         cache.path_of(h).unlink()
     data.add(["data/a"])
     assert transfer.push().copied == 3  # the two files and A's listing
-    clone = _clone(project, tmp_path_factory.mktemp("clone") / "c")
+    clone = git_clone(project, tmp_path_factory.mktemp("clone") / "c")
     transfer.pull(start=clone)
     _assert_intact(clone, files, "data/")
 
@@ -229,7 +223,7 @@ def test_pull_with_damage_in_the_local_cache_checks_out_the_rest(
     remote = tmp_path_factory.mktemp("remote")
     files = _datasets(project, str(remote))
     transfer.push()
-    clone = _clone(project, tmp_path_factory.mktemp("clone") / "c")
+    clone = git_clone(project, tmp_path_factory.mktemp("clone") / "c")
     transfer.fetch(start=clone)
     victim = _entries(project, "data/b")["x.txt"]
     cache = LocalObjectStore(clone / ".mltrail/objects")
@@ -270,7 +264,7 @@ def test_s3_remote_damaged_object_leaves_out_only_its_dataset(
     victim = _entries(project, "data/a")["05.txt"]
     key = S3ObjectStore(bucket, "team", client=s3_client).key_of(victim)
     s3_client.put_object(Bucket=bucket, Key=key, Body=b"rotten")
-    clone = _clone(project, tmp_path_factory.mktemp("clone") / "c")
+    clone = git_clone(project, tmp_path_factory.mktemp("clone") / "c")
     with pytest.raises(IntegrityError) as caught:
         transfer.pull(start=clone)
     err = caught.value

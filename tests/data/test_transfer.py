@@ -18,7 +18,7 @@ from mltrail.data import remotes, transfer
 from mltrail.data.pointer import read_pointer
 from mltrail.errors import IntegrityError, NotFound
 from mltrail.objects import LocalObjectStore, hash_bytes, read_tree
-from tests.data import git, project, settle, write
+from tests.data import git, git_clone, project, settle, write
 
 __all__ = ["project"]
 pytest_plugins = ["tests.s3server"]
@@ -44,11 +44,6 @@ def _committed_project(root: Path, remote_url: str, **kw: Any) -> dict[str, byte
     return files
 
 
-def _clone(src: Path, dest: Path) -> Path:
-    subprocess.run(["git", "clone", "-q", str(src), str(dest)], check=True, capture_output=True)
-    return dest
-
-
 def _assert_files(root: Path, files: dict[str, bytes]) -> None:
     for rel, content in files.items():
         assert (root / rel).read_bytes() == content, rel
@@ -67,7 +62,7 @@ def test_push_then_pull_into_a_clone(project: Path, tmp_path_factory: pytest.Tem
     assert (again.copied, again.present) == (0, 14)
     assert all(_remote_store(remote).verify(h) for h in _remote_store(remote).iter_hashes())
 
-    clone = _clone(project, tmp_path_factory.mktemp("clone") / "c")
+    clone = git_clone(project, tmp_path_factory.mktemp("clone") / "c")
     pulled = transfer.pull(start=clone)
     assert (pulled.fetched.copied, pulled.fetched.present) == (14, 0)  # counted as push counts
     assert sorted(r.path for r in pulled.checked_out) == ["data/images", "data/table.csv"]
@@ -80,7 +75,7 @@ def test_fetch_leaves_the_workspace_alone(project: Path, tmp_path_factory):
     remote = tmp_path_factory.mktemp("remote")
     files = _committed_project(project, str(remote))
     transfer.push()
-    clone = _clone(project, tmp_path_factory.mktemp("clone") / "c")
+    clone = git_clone(project, tmp_path_factory.mktemp("clone") / "c")
     transfer.fetch([clone / "data/images"], start=clone)
     assert not (clone / "data" / "images").exists()
     states = {s.path: s.state for s in data.status(start=clone)}
@@ -97,7 +92,7 @@ def test_missing_on_remote_names_dataset_and_file(project: Path, tmp_path_factor
     tree = read_tree(LocalObjectStore(project / ".mltrail/objects"), pointer.hash)
     lost = next(e for e in tree if e.path == "1/4.bin")
     _remote_store(remote).delete(lost.hash)
-    clone = _clone(project, tmp_path_factory.mktemp("clone") / "c")
+    clone = git_clone(project, tmp_path_factory.mktemp("clone") / "c")
     with pytest.raises(NotFound) as err:
         transfer.pull(start=clone)
     assert f"data/images/1/4.bin (object {lost.hash[:12]})" in err.value.message
@@ -116,7 +111,7 @@ def test_damaged_object_on_remote_is_never_stored_or_checked_out(project, tmp_pa
     path = _remote_store(remote).path_of(h)
     path.chmod(0o644)
     path.write_bytes(b"id,x\n1,3\n")
-    clone = _clone(project, tmp_path_factory.mktemp("clone") / "c")
+    clone = git_clone(project, tmp_path_factory.mktemp("clone") / "c")
     with pytest.raises(
         IntegrityError, match=r"damaged on the remote 'origin': data/table.csv"
     ) as e:
@@ -202,7 +197,7 @@ def test_s3_remote_round_trip(project: Path, tmp_path_factory, s3_endpoint: str,
     files = _committed_project(project, f"s3://{bucket}/team/data", endpoint_url=s3_endpoint)
     assert transfer.push().copied == 14
     assert transfer.push().copied == 0
-    clone = _clone(project, tmp_path_factory.mktemp("clone") / "c")
+    clone = git_clone(project, tmp_path_factory.mktemp("clone") / "c")
     shutil.rmtree(clone / "data" / "images", ignore_errors=True)
     transfer.pull(start=clone)
     _assert_files(clone, files)
@@ -240,7 +235,7 @@ def test_a_shared_missing_object_makes_every_dataset_using_it_incomplete(
     store.put_file(project / "data/a/shared.txt")
     transfer.push()
     remote_store.delete(shared)
-    clone = _clone(project, tmp_path_factory.mktemp("clone") / "c")
+    clone = git_clone(project, tmp_path_factory.mktemp("clone") / "c")
     with pytest.raises(NotFound):
         transfer.pull(start=clone)
     assert (clone / "data/c.txt").read_text() == "c"
@@ -255,7 +250,7 @@ def test_push_all_commits_sends_earlier_versions_a_clone_can_open(project, tmp_p
     data.add(["data/table.csv"], start=project)
     git(project, "commit", "-qam", "v2")
     assert transfer.push().datasets == 2  # the workspace's versions only
-    clone = _clone(project, tmp_path_factory.mktemp("clone") / "c")
+    clone = git_clone(project, tmp_path_factory.mktemp("clone") / "c")
     with pytest.raises(NotFound), data.open(clone / "data/table.csv", rev="v1", start=clone) as f:
         f.read()
     pushed = transfer.push(all_commits=True)
