@@ -170,6 +170,11 @@ def test_filter_uses_the_cli_language(ui: UI) -> None:
     none = ui.get(f"/experiments/{exp}", params={"filter": "metrics.rmse > 100"})
     assert none.status_code == 200
     assert "No runs match this filter." in none.text
+    assert "runs-note" not in none.text
+    # A key no run has is named, with the nearest one, as the CLI does.
+    typo = ui.get(f"/experiments/{exp}", params={"filter": "metrics.rmsee > 0.1"}).text
+    assert "no run in the searched experiments has metrics.rmsee" in typo
+    assert "Did you mean metrics.rmse?" in typo
 
 
 def test_bad_filter_is_an_inline_400_with_a_hint(ui: UI) -> None:

@@ -44,7 +44,7 @@ class RunSearcher(Protocol):
         order_by: Sequence[str] | None = None,
         max_results: int = 1000,
         page_token: str | None = None,
-        run_view_type: Any = ...,
+        view: Any = ...,
     ) -> Sequence[Any]: ...
 
 
@@ -116,19 +116,19 @@ def unknown_keys(
     missing = [
         (entity, key)
         for entity, key in suspects
+        # Positional: a client names the view run_view_type, a store names it view.
         if not client.search_runs(
             list(experiment_ids),
             format_filter(Comparison(entity, key, "IS NOT NULL", None)),
             None,
-            max_results=1,
-            run_view_type=view,
+            1,
+            None,
+            view,
         )
     ]
     if not missing:
         return []
-    sample = client.search_runs(
-        list(experiment_ids), None, None, max_results=_SAMPLE, run_view_type=view
-    )
+    sample = client.search_runs(list(experiment_ids), None, None, _SAMPLE, None, view)
     if not sample:
         return []  # no runs at all: "no runs found" is the whole truth
     known = {

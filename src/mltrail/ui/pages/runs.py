@@ -195,6 +195,15 @@ def runs_page(experiment_id: str, request: Request, who: Who, state: State) -> R
 
     keys = table.keys_of(runs)
     notes: list[str] = []
+    if problem is None:
+        from mltrail.search.keys import check_search_keys
+
+        try:
+            # A typo'd key (metrics.acuracy) is named, with the nearest key, beside the table.
+            sort = [view.sort] if view.sort else None
+            check_search_keys(store, [experiment.experiment_id], view.filter, sort, run_view, runs)
+        except InvalidInput as exc:
+            notes.append(f"{exc.message}. {exc.hint}" if exc.hint else exc.message)
     extra = _extra_columns(view, runs, notes)
     columns = _base_columns() + [_column(k) for k in extra]
     sorted_by = _sorted_by(view.sort) if problem is None else None
