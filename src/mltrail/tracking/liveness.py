@@ -11,10 +11,12 @@ Runs without these tags (logged by other clients, or imported) are shown as stor
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -118,6 +120,12 @@ class Heartbeat:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        if not _heartbeats:
+            # Registered after the writer's own exit drain (its module is loaded by now), so it
+            # runs before it: no beat lands on a writer that has drained.
+            atexit.unregister(_stop_all)
+            atexit.register(_stop_all)
+        _heartbeats.add(self)
 
     def add(self, run_id: str) -> None:
         """Beat for ``run_id`` from now on."""
@@ -147,9 +155,20 @@ class Heartbeat:
             with self._lock:
                 runs = list(self._runs)
             key, value = heartbeat_tag()
-            for run_id in runs:
-                # A queue append: the writer sends it with the next batch of the run's data.
-                self._put_tag(run_id, key, value)
+            try:
+                for run_id in runs:
+                    # A queue append: the writer sends it with the next batch of the run's data.
+                    self._put_tag(run_id, key, value)
+            except RuntimeError:
+                return  # the interpreter is shutting down: no new writer thread can start
+
+
+_heartbeats: weakref.WeakSet[Heartbeat] = weakref.WeakSet()
+
+
+def _stop_all() -> None:
+    for heartbeat in list(_heartbeats):
+        heartbeat._stop.set()
 
 
 def _int(text: str | None) -> int | None:
