@@ -36,7 +36,7 @@ def artifacts_command(run_ref: str, path: str | None, as_json: bool) -> None:
                 f"run {run_id[:8]} has no artifact {path!r}",
                 hint=f"List its artifacts with `mltrail runs artifacts {run_id[:8]}`.",
             )
-        click.echo(f"Run {run_id[:8]} has no artifacts.")
+        fmt.echo(f"Run {run_id[:8]} has no artifacts.")
         return
     from rich.text import Text
 
@@ -75,6 +75,6 @@ def download_command(run_ref: str, path: str | None, dest: Path) -> None:
     files = client.list_artifacts(run_id, path)
     target = client.download_artifacts(run_id, path, dest)
     total = fmt.size(sum(f.size for f in files))
-    click.echo(
+    fmt.echo(
         f"Downloaded {len(files)} file{'s' if len(files) != 1 else ''} ({total}) to {target}"
     )

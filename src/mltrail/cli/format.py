@@ -241,13 +241,13 @@ def json_safe(obj: Any) -> Any:
     return obj
 
 
-def echo(message: str = "", err: bool = False) -> None:
+def echo(message: object = "", err: bool = False) -> None:
     """``click.echo`` of a message that may quote stored text: its control characters shown.
 
     Line breaks stay (a message may be several lines); quote a one-line stored value with
     :func:`visible` so that a newline in it cannot start a line of its own.
     """
-    click.echo(visible(message, multiline=True), err=err)
+    click.echo(visible(str(message), multiline=True), err=err)
 
 
 def echo_json(obj: Any) -> None:
