@@ -97,9 +97,9 @@ def add_command(paths: tuple[Path, ...]) -> None:
         what = _plural(r.nfiles, "file") + ", " if r.kind == "dir" else ""
         detail = f"({what}{fmt.size(r.size)}, {r.hash[:12]})"
         if r.changed:
-            fmt.echo(f"Added {r.path} {detail} -> {r.pointer}")
+            fmt.echo(f"Added {fmt.visible(r.path)} {detail} -> {fmt.visible(r.pointer)}")
         else:
-            fmt.echo(f"Unchanged {r.path} {detail}")
+            fmt.echo(f"Unchanged {fmt.visible(r.path)} {detail}")
     changed = [r for r in results if r.changed]
     if changed:
         names = [r.pointer for r in changed]
@@ -107,7 +107,7 @@ def add_command(paths: tuple[Path, ...]) -> None:
             ignore = str(Path(Path(r.path).parent, ".gitignore").as_posix())
             if ignore not in names:
                 names.append(ignore)
-        fmt.echo(f"To record this version: git add {' '.join(names)}")
+        fmt.echo(f"To record this version: git add {' '.join(map(fmt.visible, names))}")
 
 
 _LABEL = {
@@ -155,7 +155,7 @@ def _print_status(r: DatasetStatus) -> None:
     extra = f" ({', '.join(counts)})" if counts else ""
     if r.state != "not in cache" and not r.in_cache:
         extra += " (not in cache)"
-    fmt.echo(f"  {_LABEL[r.state]:<15}{r.path}{extra}")
+    fmt.echo(f"  {_LABEL[r.state]:<15}{fmt.visible(r.path)}{extra}")
     _print_files(r.path, r.added, r.modified, r.deleted)
 
 
@@ -166,7 +166,7 @@ def _print_files(base: str, added: list[str], modified: list[str], deleted: list
         for name in files:
             if listed == MAX_LISTED:
                 break
-            fmt.echo(f"      {word + ':':<10}{base}/{name}")
+            fmt.echo(f"      {word + ':':<10}{fmt.visible(base)}/{fmt.visible(name)}")
             listed += 1
     total = len(added) + len(modified) + len(deleted)
     if total > listed:
@@ -211,9 +211,9 @@ def _print_checkout(results: list[CheckedOut]) -> None:
     for r in results:
         if r.written:
             how = ", ".join(f"{n} {kind}" for kind, n in sorted(r.links.items()))
-            fmt.echo(f"Checked out {r.path}: {_plural(r.written, 'file')} ({how})")
+            fmt.echo(f"Checked out {fmt.visible(r.path)}: {_plural(r.written, 'file')} ({how})")
         else:
-            fmt.echo(f"Up to date {r.path}")
+            fmt.echo(f"Up to date {fmt.visible(r.path)}")
     for r in results:
         if r.warning:
             print_warning(r.warning)
@@ -371,7 +371,7 @@ def diff_command(a_rev: str, b_rev: str | None, as_json: bool) -> None:
         extra = f"; {', '.join(counts)}" if counts else ""
         if not d.files_known:
             extra += "; files unknown (folder listing not in the local cache: mltrail data fetch)"
-        fmt.echo(f"  {d.change + ':':<10}{d.path} ({arrow}{extra})")
+        fmt.echo(f"  {d.change + ':':<10}{fmt.visible(d.path)} ({arrow}{extra})")
         _print_files(d.path, d.added, d.modified, d.deleted)
 
 

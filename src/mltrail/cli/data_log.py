@@ -34,6 +34,9 @@ def log_command(path: Path, as_json: bool) -> None:
     """
     from mltrail.data.version import dataset_log
 
+    if "\x00" in str(path):
+        # No file or recorded path can hold one; the OS calls would fail with a ValueError.
+        raise click.BadParameter(f"{str(path)!r} contains a NUL character", param_hint="PATH")
     log = dataset_log(path, client=get_client())
     if as_json:
         fmt.echo_json(log.to_dict())

@@ -29,7 +29,7 @@ _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 _KEPT_FORMAT = frozenset("\u200d")
 
 
-def visible(text: str, multiline: bool = False) -> str:
+def visible(text: object, multiline: bool = False) -> str:
     """``text`` safe to print on a terminal: every control character shown, none obeyed.
 
     Stored text (run names, params, tags, paths, descriptions) may hold escape sequences
@@ -43,8 +43,10 @@ def visible(text: str, multiline: bool = False) -> str:
 
     With ``multiline``, line breaks (``\\n``, ``\\r\\n``) and tabs are kept, for text that
     is several lines by nature (a run's note, a block of messages); everything else is still
-    escaped. Backslashes are left alone, so Windows paths read as they are.
+    escaped. Backslashes are left alone, so Windows paths read as they are. A value that is
+    not a string (a Path) is shown as its ``str``.
     """
+    text = text if isinstance(text, str) else str(text)
     if text.isascii():
         if _ASCII_CONTROL.search(text) is None:
             return text

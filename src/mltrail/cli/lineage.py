@@ -158,7 +158,7 @@ def _node_text(node: Node) -> list[str]:
         files = f"{a['nfiles']} files, " if a.get("nfiles") is not None else ""
         return [f"{a['path']}  {a['hash'][:SHORT_HASH]}  {files}{fmt.size(a['size'])}"]
     if node.kind == "run":
-        name = a["run_name"] or fmt.missing()
+        name = fmt.visible(a["run_name"] or fmt.missing())  # cut as it will be shown
         if len(name) > MAX_NAME:
             name = name[: MAX_NAME - 1] + fmt.glyph("…", "~")
         parts = [f"run {name}", a["run_id"][:SHORT_ID]]

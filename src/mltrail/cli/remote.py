@@ -47,7 +47,10 @@ def add_command(
     r = add_remote(
         _project_dir(), name, url, endpoint_url=endpoint_url, default=make_default, force=force
     )
-    fmt.echo(f"Added remote {r.name} -> {r.url}" + (" (default)" if r.default else ""))
+    fmt.echo(
+        f"Added remote {fmt.visible(r.name)} -> {fmt.visible(r.url)}"
+        + (" (default)" if r.default else "")
+    )
 
 
 @remote_group.command("list")
@@ -65,7 +68,9 @@ def list_command(as_json: bool) -> None:
         return
     for r in remotes:
         endpoint = f"  (endpoint {r.endpoint_url})" if r.endpoint_url else ""
-        fmt.echo(f"{'*' if r.default else ' '} {r.name:<12} {r.url}{endpoint}")
+        fmt.echo(
+            f"{'*' if r.default else ' '} {fmt.visible(r.name):<12} {fmt.visible(r.url)}{endpoint}"
+        )
 
 
 @remote_group.command("remove")
@@ -75,7 +80,7 @@ def remove_command(name: str) -> None:
     from mltrail.data.remotes import remove_remote
 
     remove_remote(_project_dir(), name)
-    fmt.echo(f"Removed remote {name}")
+    fmt.echo(f"Removed remote {fmt.visible(name)}")
 
 
 @remote_group.command("default")
@@ -85,4 +90,4 @@ def default_command(name: str) -> None:
     from mltrail.data.remotes import set_default_remote
 
     set_default_remote(_project_dir(), name)
-    fmt.echo(f"Default remote: {name}")
+    fmt.echo(f"Default remote: {fmt.visible(name)}")

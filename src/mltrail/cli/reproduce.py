@@ -105,11 +105,11 @@ def _print(r: Reproduction) -> None:
         print_warning(note)
     fmt.echo(f"Run {r.run_id} at commit {r.commit[:12]}")
     for ref in r.inputs:
-        fmt.echo(f"  input    {ref.path} ({ref.hash[:12]})")
+        fmt.echo(f"  input    {fmt.visible(ref.path)} ({ref.hash[:12]})")
     if r.fetched:
         fmt.echo(f"  fetched  {r.fetched} object(s) from the remote")
     command = r.command[0] if r.shell else " ".join(r.command)
-    fmt.echo(f"  command  {command}  (in {r.cwd})")
+    fmt.echo(f"  command  {fmt.visible(command)}  (in {fmt.visible(r.cwd)})")
     if r.dirty_applied:
         fmt.echo("  applied  the run's recorded uncommitted changes")
     if not r.outputs:
@@ -119,7 +119,7 @@ def _print(r: Reproduction) -> None:
             detail = f"{o.recorded[:12]} -> {(o.reproduced or '')[:12]}"
         else:
             detail = o.recorded[:12]
-        fmt.echo(f"  {o.verdict:<10}{o.path} ({detail})")
+        fmt.echo(f"  {o.verdict:<10}{fmt.visible(o.path)} ({detail})")
     differ = sum(o.verdict != "same" for o in r.outputs)
     if r.outputs:
         if differ:
@@ -129,4 +129,7 @@ def _print(r: Reproduction) -> None:
     if r.recorded_runs:
         fmt.echo(f"Re-run recorded as run {', '.join(r.recorded_runs)}.")
     if r.worktree:
-        fmt.echo(f"Worktree kept at {r.worktree} (remove: git worktree remove --force PATH).")
+        fmt.echo(
+            f"Worktree kept at {fmt.visible(r.worktree)} "
+            "(remove: git worktree remove --force PATH)."
+        )

@@ -91,6 +91,6 @@ def _apply(run_refs: tuple[str, ...], *, delete: bool) -> tuple[list[str], int]:
         except MltrailError as exc:
             report(exc)
             continue
-        fmt.echo(f"{'Deleted' if delete else 'Restored'} run {run_id[:8]} ({name})")
+        fmt.echo(f"{'Deleted' if delete else 'Restored'} run {run_id[:8]} ({fmt.visible(name)})")
         done.append(run_id)
     return done, len(run_ids) - len(done)
