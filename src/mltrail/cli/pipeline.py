@@ -160,7 +160,6 @@ def _sweep(
 
 def _num(value: object) -> str:
     """A metric of a grid point as the CLI shows metrics; non-numbers as they are."""
-
     if value is None:
         return "-"
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -172,13 +171,13 @@ def _num(value: object) -> str:
 @click.argument("stage", required=False)
 @click.option(
     "--format",
-    "fmt",
+    "output_format",
     type=click.Choice(["ascii", "mermaid", "dot"]),
     default="ascii",
     show_default=True,
     help="ascii: a tree in the terminal; mermaid or dot: text for those renderers.",
 )
-def dag_command(stage: str | None, fmt: str) -> None:
+def dag_command(stage: str | None, output_format: str) -> None:
     """Show the stage graph of mltrail.yaml; STAGE limits it to that stage and its deps."""
     from mltrail.data.project import Project
     from mltrail.pipeline.dag import build
@@ -190,5 +189,5 @@ def dag_command(stage: str | None, fmt: str) -> None:
     if not dag.names:
         fmt.echo("No stages in mltrail.yaml.")
         return
-    text = {"ascii": dag.ascii, "mermaid": dag.mermaid, "dot": dag.dot}[fmt](names)
+    text = {"ascii": dag.ascii, "mermaid": dag.mermaid, "dot": dag.dot}[output_format](names)
     fmt.echo(text)
