@@ -341,3 +341,58 @@ def test_json_keeps_values_exact_and_escaped(invoke: Invoke, hostile):
     shown = json.loads(invoke("runs", "show", hostile["run_id"], "--json").stdout)
     assert shown["run_name"] == hostile["run"]
     assert shown["params"][hostile["param"]] == hostile["param_value"]
+
+
+# -- text from the workspace: params and metrics files, data file names, stage names ---------
+
+
+@pytest.fixture(params=sorted(HOSTILE))
+def hostile_repo(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch) -> dict[str, Any]:
+    """A Git repository whose params, metrics and pipeline hold the hostile string."""
+    from mltrail.config import init_project
+    from tests.data import git, write
+
+    payload = HOSTILE[request.param]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLTRAIL_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLTRAIL_OBJECTS", raising=False)
+    git(tmp_path, "init", "-q", "-b", "main")
+    init_project(tmp_path)
+    pipeline = {"stages": {"train": {"cmd": "true", "params": ["lr"], "metrics": ["m.json"]}}}
+    write(tmp_path / "mltrail.yaml", json.dumps(pipeline))
+    for i, name in enumerate(("params.yaml", "m.json")):
+        write(tmp_path / name, json.dumps({"lr": i, f"k{payload}": f"v{payload}"}))
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "v1")
+    for i, name in enumerate(("params.yaml", "m.json")):
+        write(tmp_path / name, json.dumps({"lr": i + 1, f"k{payload}": f"w{payload}"}))
+    return {"case": request.param, "payload": payload, "root": tmp_path}
+
+
+@pytest.mark.parametrize("kind", ["params", "metrics"])
+@pytest.mark.parametrize("md", [False, True])
+def test_params_and_metrics_diff_show_hostile_keys_and_values(
+    invoke: Invoke, hostile_repo, kind, md
+):
+    payload = hostile_repo["payload"]
+    args = [kind, "diff", "HEAD", "--all", *(["--md"] if md else [])]
+    out = _check(invoke(*args))
+    assert "lr" in out
+    assert _shown(f"k{payload}")[:8].replace("|", "\\|") in out
+    if not md:
+        assert all(len(line) <= 80 for line in out.splitlines())
+
+
+def test_data_file_names_are_shown(invoke: Invoke, hostile_repo):
+    payload = hostile_repo["payload"]
+    if "\x00" in payload or "/" in payload:
+        pytest.skip("not a file name")
+    data = hostile_repo["root"] / "data"
+    data.mkdir()
+    (data / f"f{payload}.csv").write_text("a,b\n1,2\n")
+    added = _check(invoke("data", "add", "data"))
+    assert "Added data" in added
+    (data / f"f{payload}.csv").write_text("a,b\n1,3\n")
+    status = _check(invoke("data", "status"))
+    assert _shown(f"f{payload}.csv") in status
+    _check(invoke("data", "log", "data"))
