@@ -108,3 +108,14 @@ def test_table_cells_are_measured_as_shown():
     assert lines[2].rstrip() == "r\\x1b[2J  v\\nw"
     assert lines[0].index("value") == lines[2].index("v\\nw")
     assert len(lines) == 3
+
+
+def test_python_warnings_are_shown_visibly(monkeypatch: pytest.MonkeyPatch):
+    import warnings
+
+    from mltrail import cli
+
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)
+    cli._show_warnings_visibly()
+    text = warnings.formatwarning("data/x\x1b[2J changed", UserWarning, "f.py", 1, "")
+    assert "data/x\\x1b[2J changed" in text and "\x1b" not in text
