@@ -29,8 +29,27 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         raise SystemExit(0)
     from mltrail.cli.root import cli
 
+    _show_warnings_visibly()
     cli.main(args=args, prog_name="mltrail")
     raise SystemExit(0)  # cli.main exits itself in standalone mode; this satisfies NoReturn.
+
+
+def _show_warnings_visibly() -> None:
+    """Python warnings the library raises (a dataset path in one) print control characters
+    as visible escapes, like every other line the command line writes."""
+    import warnings
+
+    from mltrail.cli.format import visible
+
+    original = warnings.formatwarning
+    if getattr(original, "_mltrail_visible", False):
+        return
+
+    def formatwarning(*args: Any, **kwargs: Any) -> str:
+        return visible(original(*args, **kwargs), multiline=True)
+
+    formatwarning._mltrail_visible = True  # type: ignore[attr-defined]
+    warnings.formatwarning = formatwarning
 
 
 def __getattr__(name: str) -> Any:

@@ -36,15 +36,25 @@ def artifacts_command(run_ref: str, path: str | None, as_json: bool) -> None:
                 f"run {run_id[:8]} has no artifact {path!r}",
                 hint=f"List its artifacts with `mltrail runs artifacts {run_id[:8]}`.",
             )
-        click.echo(f"Run {run_id[:8]} has no artifacts.")
+        fmt.echo(f"Run {run_id[:8]} has no artifacts.")
         return
     from rich.text import Text
 
-    from mltrail.cli.render import Column, console, table
+    from mltrail.cli.render import Column, console, table, table_width, terminal_width
 
-    out = table([Column("path"), Column("size", justify="right"), Column("hash", min_width=12)])
-    for f in files:
-        out.add_row(f.path, fmt.size(f.size), f.hash[:SHORT_HASH])
+    sizes = [fmt.size(f.size) for f in files]
+    size_w = max(len("size"), *map(len, sizes))
+    # Size and hash stay whole; a long path (or one with escapes shown) is what gives way.
+    path_w = max(terminal_width() - table_width([size_w, SHORT_HASH]) - 3, 16)
+    out = table(
+        [
+            Column("path", max_width=path_w),
+            Column("size", justify="right", min_width=size_w),
+            Column("hash", min_width=SHORT_HASH),
+        ]
+    )
+    for f, size in zip(files, sizes, strict=True):
+        out.add_row(f.path, size, f.hash[:SHORT_HASH])
     con = console()
     con.print(out)
     total = sum(f.size for f in files)
@@ -75,6 +85,4 @@ def download_command(run_ref: str, path: str | None, dest: Path) -> None:
     files = client.list_artifacts(run_id, path)
     target = client.download_artifacts(run_id, path, dest)
     total = fmt.size(sum(f.size for f in files))
-    click.echo(
-        f"Downloaded {len(files)} file{'s' if len(files) != 1 else ''} ({total}) to {target}"
-    )
+    fmt.echo(f"Downloaded {len(files)} file{'s' if len(files) != 1 else ''} ({total}) to {target}")

@@ -42,7 +42,6 @@ def _reporter() -> Reporter:
         def begin(self, label: str, total_bytes: int, total_files: int) -> None:
             if total_files < PROGRESS_MIN_FILES and total_bytes < PROGRESS_MIN_BYTES:
                 return
-            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 DownloadColumn,
@@ -52,13 +51,15 @@ def _reporter() -> Reporter:
                 TransferSpeedColumn,
             )
 
+            from mltrail.cli.render import console as safe_console
+
             self._progress = Progress(
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}", markup=False),
                 BarColumn(),
                 DownloadColumn(),
                 TransferSpeedColumn(),
                 TimeRemainingColumn(),
-                console=Console(stderr=True),
+                console=safe_console(stderr=True),
                 transient=True,
             )
             self._progress.start()
@@ -96,9 +97,9 @@ def add_command(paths: tuple[Path, ...]) -> None:
         what = _plural(r.nfiles, "file") + ", " if r.kind == "dir" else ""
         detail = f"({what}{fmt.size(r.size)}, {r.hash[:12]})"
         if r.changed:
-            click.echo(f"Added {r.path} {detail} -> {r.pointer}")
+            fmt.echo(f"Added {fmt.visible(r.path)} {detail} -> {fmt.visible(r.pointer)}")
         else:
-            click.echo(f"Unchanged {r.path} {detail}")
+            fmt.echo(f"Unchanged {fmt.visible(r.path)} {detail}")
     changed = [r for r in results if r.changed]
     if changed:
         names = [r.pointer for r in changed]
@@ -106,7 +107,7 @@ def add_command(paths: tuple[Path, ...]) -> None:
             ignore = str(Path(Path(r.path).parent, ".gitignore").as_posix())
             if ignore not in names:
                 names.append(ignore)
-        click.echo(f"To record this version: git add {' '.join(names)}")
+        fmt.echo(f"To record this version: git add {' '.join(map(fmt.visible, names))}")
 
 
 _LABEL = {
@@ -133,16 +134,16 @@ def status_command(paths: tuple[Path, ...], as_json: bool) -> None:
         fmt.echo_json([r.to_dict() for r in results])
         return
     if not results:
-        click.echo("No tracked data; track some with: mltrail data add PATH")
+        fmt.echo("No tracked data; track some with: mltrail data add PATH")
         return
     changed = [r for r in results if r.state != "unchanged"]
     for r in changed:
         _print_status(r)
     clean = len(results) - len(changed)
     if not changed:
-        click.echo(f"Data is up to date ({_plural(clean, 'dataset')}).")
+        fmt.echo(f"Data is up to date ({_plural(clean, 'dataset')}).")
     elif clean:
-        click.echo(f"{_plural(clean, 'other dataset')} unchanged.")
+        fmt.echo(f"{_plural(clean, 'other dataset')} unchanged.")
 
 
 def _print_status(r: DatasetStatus) -> None:
@@ -154,7 +155,7 @@ def _print_status(r: DatasetStatus) -> None:
     extra = f" ({', '.join(counts)})" if counts else ""
     if r.state != "not in cache" and not r.in_cache:
         extra += " (not in cache)"
-    click.echo(f"  {_LABEL[r.state]:<15}{r.path}{extra}")
+    fmt.echo(f"  {_LABEL[r.state]:<15}{fmt.visible(r.path)}{extra}")
     _print_files(r.path, r.added, r.modified, r.deleted)
 
 
@@ -165,11 +166,11 @@ def _print_files(base: str, added: list[str], modified: list[str], deleted: list
         for name in files:
             if listed == MAX_LISTED:
                 break
-            click.echo(f"      {word + ':':<10}{base}/{name}")
+            fmt.echo(f"      {word + ':':<10}{fmt.visible(base)}/{fmt.visible(name)}")
             listed += 1
     total = len(added) + len(modified) + len(deleted)
     if total > listed:
-        click.echo(f"      … and {total - listed} more (see --json)")
+        fmt.echo(f"      … and {total - listed} more (see --json)")
 
 
 @data_group.command("checkout")
@@ -210,9 +211,9 @@ def _print_checkout(results: list[CheckedOut]) -> None:
     for r in results:
         if r.written:
             how = ", ".join(f"{n} {kind}" for kind, n in sorted(r.links.items()))
-            click.echo(f"Checked out {r.path}: {_plural(r.written, 'file')} ({how})")
+            fmt.echo(f"Checked out {fmt.visible(r.path)}: {_plural(r.written, 'file')} ({how})")
         else:
-            click.echo(f"Up to date {r.path}")
+            fmt.echo(f"Up to date {fmt.visible(r.path)}")
     for r in results:
         if r.warning:
             print_warning(r.warning)
@@ -225,7 +226,7 @@ def unprotect_command(paths: tuple[Path, ...]) -> None:
     from mltrail.data import unprotect
 
     n = unprotect(paths)
-    click.echo(f"Made {_plural(n, 'file')} writable." if n else "Nothing to unprotect.")
+    fmt.echo(f"Made {_plural(n, 'file')} writable." if n else "Nothing to unprotect.")
 
 
 def _transfer_options(f: Any) -> Any:
@@ -254,7 +255,7 @@ def _print_transfer(verb: str, t: Transfer, as_json: bool) -> None:
     if as_json:
         fmt.echo_json(t.to_dict())
     else:
-        click.echo(_transfer_line(verb, t))
+        fmt.echo(_transfer_line(verb, t))
 
 
 @data_group.command("push")
@@ -328,10 +329,10 @@ def pull_command(
         result = pull(paths or None, remote=remote, jobs=jobs, force=force, reporter=_reporter())
     except Incomplete as e:
         # The datasets that are complete were checked out: say so before the error.
-        click.echo(_transfer_line("Fetched", e.partial.fetched))
+        fmt.echo(_transfer_line("Fetched", e.partial.fetched))
         _print_checkout(e.partial.checked_out)
         raise
-    click.echo(_transfer_line("Fetched", result.fetched))
+    fmt.echo(_transfer_line("Fetched", result.fetched))
     _print_checkout(result.checked_out)
 
 
@@ -352,7 +353,7 @@ def diff_command(a_rev: str, b_rev: str | None, as_json: bool) -> None:
         fmt.echo_json([d.to_dict() for d in results])
         return
     if not results:
-        click.echo(f"No dataset changed between {a_rev} and {b_rev or 'the working tree'}.")
+        fmt.echo(f"No dataset changed between {a_rev} and {b_rev or 'the working tree'}.")
         return
     for d in results:
         old = f"{d.old.hash[:12]}" if d.old else ""
@@ -370,7 +371,7 @@ def diff_command(a_rev: str, b_rev: str | None, as_json: bool) -> None:
         extra = f"; {', '.join(counts)}" if counts else ""
         if not d.files_known:
             extra += "; files unknown (folder listing not in the local cache: mltrail data fetch)"
-        click.echo(f"  {d.change + ':':<10}{d.path} ({arrow}{extra})")
+        fmt.echo(f"  {d.change + ':':<10}{fmt.visible(d.path)} ({arrow}{extra})")
         _print_files(d.path, d.added, d.modified, d.deleted)
 
 
@@ -426,7 +427,7 @@ def _print_gc(result: Any, as_json: bool) -> None:
     else:
         verb = "Would remove" if result.dry_run else "Removed"
         done = f"{verb} {_plural(result.removed, 'object')} ({fmt.size(result.removed_bytes)})"
-    click.echo(
+    fmt.echo(
         f"{done}; "
         f"kept {result.referenced} referenced by {', '.join(result.scopes)} or by runs"
         + (f", {result.recent} stored in the last 15 minutes" if result.recent else "")
@@ -434,12 +435,12 @@ def _print_gc(result: Any, as_json: bool) -> None:
     )
     if result.temp_files:
         verb = "Would remove" if result.dry_run else "Removed"
-        click.echo(
+        fmt.echo(
             f"{verb} {_plural(result.temp_files, 'temp file')} ({fmt.size(result.temp_bytes)}) "
             "left by killed commands."
         )
     if result.unknown_trees:
-        click.echo(
+        fmt.echo(
             f"Note: {_plural(result.unknown_trees, 'folder version')} not in the cache; "
             "their files (if any are here) were not counted as referenced."
         )

@@ -34,13 +34,22 @@ def log_command(path: Path, as_json: bool) -> None:
     """
     from mltrail.data.version import dataset_log
 
+    if "\x00" in str(path):
+        # No file or recorded path can hold one; the OS calls would fail with a ValueError.
+        raise click.BadParameter(f"{str(path)!r} contains a NUL character", param_hint="PATH")
     log = dataset_log(path, client=get_client())
     if as_json:
         fmt.echo_json(log.to_dict())
         return
-    from rich.text import Text
-
-    from mltrail.cli.render import COLUMN_GAP, Column, console, table, table_width, terminal_width
+    from mltrail.cli.render import (
+        COLUMN_GAP,
+        Column,
+        console,
+        styled,
+        table,
+        table_width,
+        terminal_width,
+    )
 
     dash = fmt.missing()
     headers = ["", "date", "commit", "hash", "size", "files"]
@@ -81,14 +90,14 @@ def log_command(path: Path, as_json: bool) -> None:
     if not log.in_git:
         notes.append("no Git history (not a Git repository, or no commits yet)")
     for note in notes:
-        con.print(Text(note, style="dim"))
+        con.print(styled(note, "dim"))
 
 
 def _runs(version: DatasetLogEntry, width: int) -> str:
     """``3: prep (output), train-b, …``: how many runs, then the newest names that fit."""
     names: list[str] = []
     for use in version.uses:
-        name = use.run_name + (" (output)" if use.direction == "output" else "")
+        name = fmt.visible(use.run_name) + (" (output)" if use.direction == "output" else "")
         if name not in names:
             names.append(name)
     count = len({u.run_id for u in version.uses})

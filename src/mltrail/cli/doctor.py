@@ -148,8 +148,8 @@ def doctor_command(as_json: bool) -> None:
         ok, bad = fmt.glyph("✓", "ok"), fmt.glyph("✗", "FAIL")
         for c in checks:
             mark = click.style(ok, fg="green") if c.ok else click.style(bad, fg="red")
-            click.echo(f"{mark} {c.name}: {c.detail}")
+            click.echo(f"{mark} {fmt.visible(str(c.name))}: {fmt.visible(str(c.detail))}")
             if c.hint:
-                click.echo(f"    {c.hint}")
+                fmt.echo(f"    {c.hint}")
     if not all(c.ok for c in checks):
         raise SystemExit(1)

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 import click
 
+from mltrail.cli.format import visible
 from mltrail.errors import MltrailError
 
 ENV_DEBUG = "MLTRAIL_DEBUG"
@@ -31,15 +32,20 @@ def debugging() -> bool:
 
 
 def print_error(message: str, hint: str | None = None) -> None:
-    """Write ``error: message`` and, when there is one, ``hint: hint`` to stderr."""
+    """Write ``error: message`` and, when there is one, ``hint: hint`` to stderr.
+
+    Messages quote stored names and values: their control characters are shown, not obeyed.
+    """
+    message = visible(message, multiline=True)
     click.echo(f"{click.style('error:', fg='red', bold=True)} {message}", err=True)
     # A hint of several lines (one per kind of problem) gets the prefix on each.
-    for line in (hint or "").splitlines():
+    for line in visible(hint or "", multiline=True).splitlines():
         click.echo(f"{click.style('hint:', fg='cyan')} {line}", err=True)
 
 
 def print_warning(message: str) -> None:
     """Write ``warning: message`` to stderr."""
+    message = visible(message, multiline=True)
     click.echo(f"{click.style('warning:', fg='yellow', bold=True)} {message}", err=True)
 
 
@@ -67,6 +73,7 @@ def reported() -> Iterator[None]:
         if debugging():
             traceback.print_exc()
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        detail = visible(detail, multiline=True)
         click.echo(f"{click.style('internal error:', fg='red', bold=True)} {detail}", err=True)
         if not debugging():
             click.echo(f"run with {ENV_DEBUG}=1 for the traceback", err=True)

@@ -44,7 +44,7 @@ def ls_command(view: str | None, as_json: bool) -> None:
         fmt.echo_json(rows)
         return
     if not rows:
-        click.echo(
+        fmt.echo(
             "No experiments." if view else "No experiments; create one: mltrail exp create NAME"
         )
         return
@@ -84,7 +84,7 @@ def _print_table(rows: list[dict[str, Any]], show_stage: bool) -> None:
 def create_command(name: str) -> None:
     """Create an experiment called NAME."""
     experiment_id = get_client().create_experiment(name)
-    click.echo(f"Created experiment {name!r} (id {experiment_id})")
+    fmt.echo(f"Created experiment {name!r} (id {experiment_id})")
 
 
 @exp_group.command("delete")
@@ -96,8 +96,8 @@ def delete_command(experiment: str) -> None:
     count, _ = client.experiment_summaries([exp.experiment_id]).get(exp.experiment_id, (0, 0))
     client.delete_experiment(exp.experiment_id)
     runs = f" and its {count} run{'s' if count != 1 else ''}" if count else ""
-    click.echo(f"Deleted experiment {exp.name!r} (id {exp.experiment_id}){runs}")
-    click.echo(f"Undo with: mltrail exp restore {exp.experiment_id}")
+    fmt.echo(f"Deleted experiment {exp.name!r} (id {exp.experiment_id}){runs}")
+    fmt.echo(f"Undo with: mltrail exp restore {exp.experiment_id}")
 
 
 @exp_group.command("restore")
@@ -108,7 +108,7 @@ def restore_command(experiment: str) -> None:
     exp = client.resolve_experiment(experiment)
     client.restore_experiment(exp.experiment_id)
     count, _ = client.experiment_summaries([exp.experiment_id]).get(exp.experiment_id, (0, 0))
-    click.echo(f"Restored experiment {exp.name!r} (id {exp.experiment_id}), {count} active runs")
+    fmt.echo(f"Restored experiment {exp.name!r} (id {exp.experiment_id}), {count} active runs")
 
 
 @exp_group.command("rename")
@@ -119,4 +119,4 @@ def rename_command(experiment: str, new_name: str) -> None:
     client = get_client()
     exp = client.resolve_experiment(experiment)
     client.rename_experiment(exp.experiment_id, new_name)
-    click.echo(f"Renamed experiment {exp.name!r} (id {exp.experiment_id}) to {new_name!r}")
+    fmt.echo(f"Renamed experiment {exp.name!r} (id {exp.experiment_id}) to {new_name!r}")

@@ -1,4 +1,4 @@
-"""Plain-text formatting of times, durations, sizes and metric values, and JSON output.
+"""Plain-text formatting of stored text, times, durations, sizes and metric values, and JSON.
 
 Pure Python with no third-party imports, so every command can use it without import cost.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
 from datetime import datetime
@@ -18,6 +19,62 @@ import click
 MISSING = "—"
 
 _SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+#: ASCII characters a terminal would act on instead of showing: C0 controls and DEL.
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: How the commonest controls are spelled when made visible; the rest get a hex escape.
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+#: Invisible format characters kept as they are: the joiner that builds emoji sequences.
+_KEPT_FORMAT = frozenset("\u200d")
+
+
+def visible(text: object, multiline: bool = False) -> str:
+    """``text`` safe to print on a terminal: every control character shown, none obeyed.
+
+    Stored text (run names, params, tags, paths, descriptions) may hold escape sequences
+    that clear the screen, set the window title, write the clipboard (OSC 52) or fake links
+    (OSC 8), carriage returns and backspaces that overwrite what was printed, and bidi
+    overrides that reorder it. Each such character becomes a visible escape: ``\\x1b``,
+    ``\\x9b`` (C1), ``\\x7f``, ``\\u202e``, ``\\t``, ``\\n``, ``\\r``. That covers the C0 and
+    C1 controls, DEL, and every other character Python does not call printable (format
+    characters such as bidi controls and zero-width spaces, line and paragraph separators,
+    surrogates, unassigned code points), except spaces and the zero-width joiner of emoji.
+
+    With ``multiline``, line breaks (``\\n``, ``\\r\\n``) and tabs are kept, for text that
+    is several lines by nature (a run's note, a block of messages); everything else is still
+    escaped. Backslashes are left alone, so Windows paths read as they are. A value that is
+    not a string (a Path) is shown as its ``str``.
+    """
+    text = text if isinstance(text, str) else str(text)
+    if text.isascii():
+        if _ASCII_CONTROL.search(text) is None:
+            return text
+    elif text.isprintable():
+        return text
+    if multiline:
+        text = text.replace("\r\n", "\n")
+    kept = "\n\t" if multiline else ""
+    out: list[str] = []
+    for ch in text:
+        if ch.isprintable() or ch in kept or ch in _KEPT_FORMAT or _is_wide_space(ch):
+            out.append(ch)
+        else:
+            out.append(_NAMED.get(ch) or _escape(ord(ch)))
+    return "".join(out)
+
+
+def _is_wide_space(ch: str) -> bool:
+    """A space other than ASCII's (no-break, em, ideographic...): shown as a space, kept."""
+    return ord(ch) > 0x9F and ch.isspace() and ch not in "\u2028\u2029"
+
+
+def _escape(code: int) -> str:
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
 
 
 def now_ms() -> int:
@@ -186,6 +243,19 @@ def json_safe(obj: Any) -> Any:
     return obj
 
 
+def echo(message: object = "", err: bool = False) -> None:
+    """``click.echo`` of a message that may quote stored text: its control characters shown.
+
+    Line breaks stay (a message may be several lines); quote a one-line stored value with
+    :func:`visible` so that a newline in it cannot start a line of its own.
+    """
+    click.echo(visible(str(message), multiline=True), err=err)
+
+
 def echo_json(obj: Any) -> None:
-    """Print ``obj`` as indented, strictly valid JSON on stdout."""
+    """Print ``obj`` as indented, strictly valid JSON on stdout.
+
+    Values stay exact, and the output is safe on a terminal anyway: ``json.dumps`` escapes
+    every control and non-ASCII character (ESC as ``\\u001b``, U+202E as ``\\u202e``).
+    """
     click.echo(json.dumps(json_safe(obj), indent=2, default=str, allow_nan=False))

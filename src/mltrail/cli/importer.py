@@ -100,15 +100,16 @@ class _RunsBar:
         if not is_terminal(sys.stderr):
             return
         if self._progress is None:
-            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            from mltrail.cli.render import console as safe_console
 
             self._progress = Progress(
                 TextColumn("importing runs"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("{task.fields[name]}"),
-                console=Console(stderr=True),
+                TextColumn("{task.fields[name]}", markup=False),
+                console=safe_console(stderr=True),
                 transient=True,
             )
             self._progress.start()

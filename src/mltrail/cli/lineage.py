@@ -117,9 +117,9 @@ def lineage_command(
     if as_json:
         fmt.echo_json(graph.to_dict())
     elif output_format == "mermaid":
-        click.echo(mermaid(graph))
+        fmt.echo(mermaid(graph))
     elif output_format == "dot":
-        click.echo(dot(graph))
+        fmt.echo(dot(graph))
     else:
         _print_tree(graph, max_nodes)
 
@@ -158,7 +158,7 @@ def _node_text(node: Node) -> list[str]:
         files = f"{a['nfiles']} files, " if a.get("nfiles") is not None else ""
         return [f"{a['path']}  {a['hash'][:SHORT_HASH]}  {files}{fmt.size(a['size'])}"]
     if node.kind == "run":
-        name = a["run_name"] or fmt.missing()
+        name = fmt.visible(a["run_name"] or fmt.missing())  # cut as it will be shown
         if len(name) > MAX_NAME:
             name = name[: MAX_NAME - 1] + fmt.glyph("…", "~")
         parts = [f"run {name}", a["run_id"][:SHORT_ID]]
@@ -190,7 +190,7 @@ def _node_text(node: Node) -> list[str]:
 def _label(node: Node, verb: str | None, arrow: str, seen: bool) -> Any:
     from rich.text import Text
 
-    lines = _node_text(node)
+    lines = [fmt.visible(line) for line in _node_text(node)]
     head = " ".join(w for w in (arrow, verb) if w)
     head += " " if head else ""
     text = Text(no_wrap=True, overflow="ellipsis")
@@ -317,9 +317,14 @@ _MERMAID_STYLES = {
 
 
 def _mermaid_escape(text: str) -> str:
-    # Mermaid labels take HTML entities; quotes would end the label.
+    # Mermaid labels take HTML entities; quotes would end the label. Control characters are
+    # shown as escapes (the output is printed, and a label is one line).
     return (
-        text.replace("&", "&amp;").replace('"', "#quot;").replace("<", "&lt;").replace(">", "&gt;")
+        fmt.visible(text)
+        .replace("&", "&amp;")
+        .replace('"', "#quot;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
     )
 
 
@@ -343,4 +348,6 @@ def dot(graph: LineageGraph) -> str:
 
 
 def _dot_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+    # Control characters as visible escapes ('\\x1b', '\\n'); then every backslash doubled, so
+    # DOT shows those escapes as text instead of reading '\\n' as a line break.
+    return fmt.visible(text).replace("\\", "\\\\").replace('"', '\\"')

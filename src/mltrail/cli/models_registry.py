@@ -32,11 +32,12 @@ def _print_versions(versions: list[ModelVersion]) -> None:
 
     table = render.table(
         [
-            render.Column("VERSION", justify="right"),
-            render.Column("STAGE"),
+            # The short columns keep their width; aliases and description give way.
+            render.Column("VERSION", justify="right", min_width=7),
+            render.Column("STAGE", min_width=5),
             render.Column("ALIASES", max_width=24),
-            render.Column("RUN"),
-            render.Column("CREATED"),
+            render.Column("RUN", min_width=_RUN_ID_WIDTH),
+            render.Column("CREATED", min_width=7),
             render.Column("DESCRIPTION", max_width=30),
         ]
     )
@@ -48,7 +49,8 @@ def _print_versions(versions: list[ModelVersion]) -> None:
             ", ".join(mv.aliases) or fmt.missing(),
             (mv.run_id or fmt.missing())[:_RUN_ID_WIDTH],
             fmt.when(mv.creation_time),
-            (mv.description or "").splitlines()[0] if mv.description else "",
+            # The first line: split at newlines only, so a '\r' in it is shown, not a cut.
+            mv.description.split("\n", 1)[0] if mv.description else "",
         )
     render.console().print(table)
 
@@ -65,10 +67,10 @@ def ls_command(name_like: str | None, as_json: bool) -> None:
         fmt.echo_json([m.to_dict() for m in models])
         return
     if not models and name_like:
-        click.echo(f"No registered model matches {name_like!r}.")
+        fmt.echo(f"No registered model matches {name_like!r}.")
         return
     if not models:
-        click.echo(
+        fmt.echo(
             "No registered models; log one with "
             'mt.log_model(model, "model", registered_name="NAME")'
         )
@@ -133,7 +135,7 @@ def versions_command(name: str, include_deleted: bool, as_json: bool) -> None:
         fmt.echo_json([v.to_dict() for v in versions])
         return
     if not versions:
-        click.echo(f"Model {name} has no versions.")
+        fmt.echo(f"Model {fmt.visible(name)} has no versions.")
         return
     _print_versions(versions)
 
@@ -145,7 +147,7 @@ def versions_command(name: str, include_deleted: bool, as_json: bool) -> None:
 def register_command(source: str, name: str, description: str | None) -> None:
     """Register the model logged at RUNS_URI (runs:/RUN_ID/PATH) as a new version of NAME."""
     mv = get_client().register_model(source, name, description=description)
-    click.echo(f"Registered {name} version {mv.version} from {mv.source}")
+    fmt.echo(f"Registered {fmt.visible(name)} version {mv.version} from {fmt.visible(mv.source)}")
 
 
 @click.command("alias")
@@ -159,7 +161,7 @@ def alias_command(name: str, version: int, alias: str, comment: str | None) -> N
     before = client.get_registered_model(name).aliases.get(alias)
     client.set_registered_model_alias(name, alias, version, comment=comment)
     moved = f" (was version {before})" if before not in (None, version) else ""
-    click.echo(f"{name}@{alias} -> version {version}{moved}")
+    fmt.echo(f"{fmt.visible(name)}@{fmt.visible(alias)} -> version {version}{moved}")
 
 
 @click.command("unalias")
@@ -169,7 +171,7 @@ def alias_command(name: str, version: int, alias: str, comment: str | None) -> N
 def unalias_command(name: str, alias: str, comment: str | None) -> None:
     """Remove ALIAS from model NAME."""
     get_client().delete_registered_model_alias(name, alias, comment=comment)
-    click.echo(f"Removed {name}@{alias}")
+    fmt.echo(f"Removed {fmt.visible(name)}@{fmt.visible(alias)}")
 
 
 @click.command("stage")
@@ -189,7 +191,7 @@ def stage_command(
     mv = get_client().transition_model_version_stage(
         name, version, stage, archive_existing_versions=archive_existing, comment=comment
     )
-    click.echo(f"{name} version {mv.version} is now in {mv.stage}")
+    fmt.echo(f"{fmt.visible(name)} version {mv.version} is now in {mv.stage}")
 
 
 def _change(e: RegistryEvent) -> str:
@@ -226,7 +228,7 @@ def history_command(name: str, version: int | None, limit: int | None, as_json: 
         fmt.echo_json([e.to_dict() for e in events])
         return
     if not events:
-        click.echo(f"No events for {name}.")
+        fmt.echo(f"No events for {fmt.visible(name)}.")
         return
     table = render.table(
         [
@@ -241,7 +243,10 @@ def history_command(name: str, version: int | None, limit: int | None, as_json: 
     table.columns[-1].no_wrap = False
     table.columns[-1].overflow = "fold"
     for e in events:
-        change = _change(e) + (f"\n{e.comment}" if e.comment else "")
+        # The change on one line (control characters in it shown), the comment's lines below.
+        change = render.styled(_change(e))
+        if e.comment:
+            change.append("\n" + fmt.visible(e.comment, multiline=True))
         table.add_row(
             _minute(e.timestamp),
             e.actor,
@@ -272,11 +277,11 @@ def check_command(model: str, conditions: tuple[str, ...], as_json: bool) -> Non
         fmt.echo_json(result.to_dict())
     else:
         label = f"{result.name} version {result.version}" if result.name else result.model_uri
-        click.echo(f"{label} (run {(result.run_id or fmt.missing())[:_RUN_ID_WIDTH]})")
+        fmt.echo(f"{fmt.visible(label)} (run {(result.run_id or fmt.missing())[:_RUN_ID_WIDTH]})")
         for r in result.results:
             value = fmt.number(r.value) if r.value is not None else "not logged"
             mark = click.style("PASS", fg="green") if r.passed else click.style("FAIL", fg="red")
-            click.echo(f"  {mark}  {r.condition}  (value: {value})")
+            click.echo(f"  {mark}  {fmt.visible(r.condition)}  (value: {value})")
     if not result.passed:
         raise SystemExit(1)
 
@@ -290,10 +295,10 @@ def describe_command(name: str, version: int | None, description: str) -> None:
     client = get_client()
     if version is None:
         client.update_registered_model(name, description=description)
-        click.echo(f"Updated the description of {name}")
+        fmt.echo(f"Updated the description of {fmt.visible(name)}")
     else:
         client.update_model_version(name, version, description=description)
-        click.echo(f"Updated the description of {name} version {version}")
+        fmt.echo(f"Updated the description of {fmt.visible(name)} version {version}")
 
 
 @click.command("tag")
@@ -338,7 +343,7 @@ def tag_command(
         else:
             client.delete_model_version_tag(name, version, key)
     target = name if version is None else f"{name} version {version}"
-    click.echo(f"Tagged {target}: {len(pairs)} set, {len(keys)} removed")
+    fmt.echo(f"Tagged {fmt.visible(target)}: {len(pairs)} set, {len(keys)} removed")
 
 
 @click.command("rename")
@@ -347,7 +352,7 @@ def tag_command(
 def rename_command(name: str, new_name: str) -> None:
     """Rename registered model NAME to NEW_NAME (versions and aliases follow)."""
     get_client().rename_registered_model(name, new_name)
-    click.echo(f"Renamed {name} to {new_name}")
+    fmt.echo(f"Renamed {fmt.visible(name)} to {fmt.visible(new_name)}")
 
 
 @click.command("delete")
@@ -373,7 +378,7 @@ def delete_command(name: str, version: int | None, force: bool, yes: bool) -> No
         client.delete_registered_model(name, force=force)
     else:
         client.delete_model_version(name, version, force=force)
-    click.echo(f"Deleted {target}")
+    fmt.echo(f"Deleted {fmt.visible(target)}")
 
 
 @click.command("download")
@@ -398,4 +403,4 @@ def download_command(model: str, dst: str) -> None:
         if target.exists():
             target.rmdir()
         shutil.move(Path(tmp) / "model", target)
-    click.echo(f"Downloaded {uri} to {target}")
+    fmt.echo(f"Downloaded {fmt.visible(uri)} to {fmt.visible(target)}")

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from mltrail.cli import format as fmt
 from mltrail.cli.context import get_client
 from mltrail.cli.options import listen_options
 
@@ -59,11 +60,11 @@ def serve_command(
             bound_port = sock.getsockname()[1]
             url = f"http://{f'[{host}]' if ':' in host else host}:{bound_port}"
             workers_note = f" with {workers} workers" if workers > 1 else ""
-            click.echo(f"Serving {source.uri} ({server.describe(loaded)}) on {url}{workers_note}")
+            fmt.echo(f"Serving {source.uri} ({server.describe(loaded)}) on {url}{workers_note}")
             curl = server.example_curl(loaded, source.folder, url)
             if curl:
-                click.echo(f"Try: {curl}")
-            click.echo("Press Ctrl+C to stop.")
+                fmt.echo(f"Try: {curl}")
+            fmt.echo("Press Ctrl+C to stop.")
             sys.stdout.flush()
             # Several workers load their own copies from the folder; this one is not needed.
             serving, loaded = (loaded if workers == 1 else None), None
@@ -89,7 +90,6 @@ def _progress_bar(total: int) -> tuple[Any, Any]:
 
     if not is_terminal(sys.stderr) or total < PROGRESS_MIN_BYTES:
         return None, None
-    from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -98,13 +98,15 @@ def _progress_bar(total: int) -> tuple[Any, Any]:
         TimeRemainingColumn,
     )
 
+    from mltrail.cli.render import console as safe_console
+
     bar = Progress(
         TextColumn("Predicting"),
         BarColumn(),
         DownloadColumn(),
         TextColumn("{task.fields[rows]:,} rows"),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=safe_console(stderr=True),
         transient=True,
     )
     task = bar.add_task("predict", total=total, rows=0)
@@ -189,4 +191,4 @@ def predict_command(
                 bar.stop()
     if not to_stdout:
         rows = f"{summary.rows:,} prediction{'' if summary.rows == 1 else 's'}"
-        click.echo(f"Wrote {rows} to {output}")
+        fmt.echo(f"Wrote {rows} to {output}")

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import click
 
+from mltrail.cli import format as fmt
+
 _VERB = {
     "unchanged": "Stage {name!r} is up to date",
     "frozen": "Stage {name!r} is frozen, not run",
@@ -24,7 +26,7 @@ _VERB = {
 def _progress(event: str, name: str, detail: str, prefix: str = "") -> None:
     template = _VERB.get(event)
     if template is not None:
-        click.echo(prefix + template.format(name=name, detail=detail), err=event == "warning")
+        fmt.echo(prefix + template.format(name=name, detail=detail), err=event == "warning")
 
 
 def _point_progress(label: str) -> Callable[[str, str, str], None]:
@@ -87,19 +89,19 @@ def repro_command(
     if result.overrides:
         shown = ", ".join(f"{k}={v}" for k, v in result.overrides.items())
         where = "not written: --dry" if dry else "params file updated"
-        click.echo(f"Params set: {shown} ({where})")
+        fmt.echo(f"Params set: {shown} ({where})")
     ran, restored = result.count("ran"), result.count("restored")
     if dry:
         would = result.count("would run")
-        click.echo(f"{would} of {len(result.stages)} stage(s) would run.")
+        fmt.echo(f"{would} of {len(result.stages)} stage(s) would run.")
     elif ran or restored:
         parts = [f"{ran} ran"] if ran else []
         if restored:
             parts.append(f"{restored} restored from the run cache")
-        click.echo(f"Done: {', '.join(parts)}; {result.count('unchanged')} up to date.")
-        click.echo("To record this version: git add mltrail.lock (and the outs' .trail files)")
+        fmt.echo(f"Done: {', '.join(parts)}; {result.count('unchanged')} up to date.")
+        fmt.echo("To record this version: git add mltrail.lock (and the outs' .trail files)")
     else:
-        click.echo(f"Pipeline is up to date ({len(result.stages)} stage(s)).")
+        fmt.echo(f"Pipeline is up to date ({len(result.stages)} stage(s)).")
 
 
 def _sweep(
@@ -125,7 +127,7 @@ def _sweep(
         )
     except OutsNotRestored as e:
         points, unrestored = e.points, e  # still show the points' results, then the error
-    click.echo("")
+    fmt.echo("")
     keys = sorted({k for p in points for k in p.metrics})
     header = ["point", "ran", "restored", *keys]
     rows = []
@@ -141,25 +143,23 @@ def _sweep(
         )
     widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
     for line in [header, *rows]:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+        fmt.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
     failed = [p for p in points if p.error]
     summary = f"{len(failed)} grid point(s) failed: " + "; ".join(
         f"{' '.join(p.overrides)}: {p.error}" for p in failed
     )
     if unrestored is not None:
-        click.echo(f"{len(points)} point(s); params files put back, but not every out.")
+        fmt.echo(f"{len(points)} point(s); params files put back, but not every out.")
         if failed:
-            click.echo(summary, err=True)
+            fmt.echo(summary, err=True)
         raise unrestored
-    click.echo(f"{len(points)} point(s); params files and outs put back as they were.")
+    fmt.echo(f"{len(points)} point(s); params files and outs put back as they were.")
     if failed:
         raise InvalidState(summary)
 
 
 def _num(value: object) -> str:
     """A metric of a grid point as the CLI shows metrics; non-numbers as they are."""
-    from mltrail.cli import format as fmt
-
     if value is None:
         return "-"
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -171,13 +171,13 @@ def _num(value: object) -> str:
 @click.argument("stage", required=False)
 @click.option(
     "--format",
-    "fmt",
+    "output_format",
     type=click.Choice(["ascii", "mermaid", "dot"]),
     default="ascii",
     show_default=True,
     help="ascii: a tree in the terminal; mermaid or dot: text for those renderers.",
 )
-def dag_command(stage: str | None, fmt: str) -> None:
+def dag_command(stage: str | None, output_format: str) -> None:
     """Show the stage graph of mltrail.yaml; STAGE limits it to that stage and its deps."""
     from mltrail.data.project import Project
     from mltrail.pipeline.dag import build
@@ -187,7 +187,7 @@ def dag_command(stage: str | None, fmt: str) -> None:
     dag = build(load(project.root))
     names = dag.with_upstream([stage]) if stage else None
     if not dag.names:
-        click.echo("No stages in mltrail.yaml.")
+        fmt.echo("No stages in mltrail.yaml.")
         return
-    text = {"ascii": dag.ascii, "mermaid": dag.mermaid, "dot": dag.dot}[fmt](names)
-    click.echo(text)
+    text = {"ascii": dag.ascii, "mermaid": dag.mermaid, "dot": dag.dot}[output_format](names)
+    fmt.echo(text)

@@ -122,15 +122,15 @@ def _show(result: Comparison, show_all: bool, md: bool, as_json: bool) -> None:
     new_side = result.b_rev if result.b_rev is not None else "the working tree"
     if not result.files or not result.changes:
         if result.kind == "metrics" and not result.files:
-            click.echo(
+            fmt.echo(
                 "No metrics files: list them under a stage's `metrics:` in mltrail.yaml "
                 f"(at {old_label} or {'at ' + new_side if result.b_rev else 'in ' + new_side})."
             )
         else:
-            click.echo(f"No {result.kind} found in {', '.join(result.files)}.")
+            fmt.echo(f"No {result.kind} found in {', '.join(result.files)}.")
         return
     if not rows:
-        click.echo(f"No {result.kind} changed between {old_label} and {new_side}.")
+        fmt.echo(f"No {result.kind} changed between {old_label} and {new_side}.")
         return
     metrics = result.kind == "metrics"
     header = ["Path", "Param" if not metrics else "Metric", old_label, new_label]
@@ -149,12 +149,12 @@ def _show(result: Comparison, show_all: bool, md: bool, as_json: bool) -> None:
 
 def _markdown(header: list[str], rows: list[list[str]]) -> None:
     def cell(text: str) -> str:
-        return text.replace("|", "\\|")
+        return fmt.visible(text).replace("|", "\\|")
 
-    click.echo("| " + " | ".join(cell(h) for h in header) + " |")
-    click.echo("|" + "|".join("---" for _ in header) + "|")
+    fmt.echo("| " + " | ".join(cell(h) for h in header) + " |")
+    fmt.echo("|" + "|".join("---" for _ in header) + "|")
     for row in rows:
-        click.echo("| " + " | ".join(cell(v) for v in row) + " |")
+        fmt.echo("| " + " | ".join(cell(v) for v in row) + " |")
 
 
 def _terminal(header: list[str], rows: list[list[str]], metrics: bool) -> None:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from mltrail.cli import format as fmt
+
 
 @click.command("init")
 @click.argument(
@@ -44,15 +46,15 @@ def init_command(path: Path) -> None:
 
     created = [p for p in watched if not existed[p]]
     if not created:
-        click.echo(f"Already initialized: {project} (nothing to do)")
+        fmt.echo(f"Already initialized: {project} (nothing to do)")
     else:
-        click.echo(f"Initialized mltrail project in {project}")
+        fmt.echo(f"Initialized mltrail project in {project}")
         for p in created[1:] if created[0] == project else created:
             kind = "folder" if p.is_dir() else "file"
-            click.echo(f"  created {p.relative_to(project)} ({kind})")
+            fmt.echo(f"  created {p.relative_to(project)} ({kind})")
     other = state().store
     if other:
-        click.echo(
+        fmt.echo(
             f"note: --store / MLTRAIL_TRACKING_URI is {other}; commands given it use that "
             "store, not this project."
         )

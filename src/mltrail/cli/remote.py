@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mltrail.cli import format as fmt
 from mltrail.cli.options import json_option
 
 
@@ -46,14 +47,16 @@ def add_command(
     r = add_remote(
         _project_dir(), name, url, endpoint_url=endpoint_url, default=make_default, force=force
     )
-    click.echo(f"Added remote {r.name} -> {r.url}" + (" (default)" if r.default else ""))
+    fmt.echo(
+        f"Added remote {fmt.visible(r.name)} -> {fmt.visible(r.url)}"
+        + (" (default)" if r.default else "")
+    )
 
 
 @remote_group.command("list")
 @json_option
 def list_command(as_json: bool) -> None:
     """List the remotes; the default one is marked with *."""
-    from mltrail.cli import format as fmt
     from mltrail.data.remotes import list_remotes
 
     remotes = list_remotes(_project_dir())
@@ -61,11 +64,13 @@ def list_command(as_json: bool) -> None:
         fmt.echo_json([r.to_dict() for r in remotes])
         return
     if not remotes:
-        click.echo("No remotes; add one with: mltrail remote add NAME URL")
+        fmt.echo("No remotes; add one with: mltrail remote add NAME URL")
         return
     for r in remotes:
         endpoint = f"  (endpoint {r.endpoint_url})" if r.endpoint_url else ""
-        click.echo(f"{'*' if r.default else ' '} {r.name:<12} {r.url}{endpoint}")
+        fmt.echo(
+            f"{'*' if r.default else ' '} {fmt.visible(r.name):<12} {fmt.visible(r.url)}{endpoint}"
+        )
 
 
 @remote_group.command("remove")
@@ -75,7 +80,7 @@ def remove_command(name: str) -> None:
     from mltrail.data.remotes import remove_remote
 
     remove_remote(_project_dir(), name)
-    click.echo(f"Removed remote {name}")
+    fmt.echo(f"Removed remote {fmt.visible(name)}")
 
 
 @remote_group.command("default")
@@ -85,4 +90,4 @@ def default_command(name: str) -> None:
     from mltrail.data.remotes import set_default_remote
 
     set_default_remote(_project_dir(), name)
-    click.echo(f"Default remote: {name}")
+    fmt.echo(f"Default remote: {fmt.visible(name)}")

@@ -1,4 +1,8 @@
-"""Tables and sections on the terminal, through rich (imported only when something is drawn)."""
+"""Tables and sections on the terminal, through rich (imported only when something is drawn).
+
+Everything here shows stored text safely: control characters and rich markup in a cell, key,
+value or title are printed visibly, never obeyed (see :mod:`mltrail.cli.terminal`).
+"""
 
 from __future__ import annotations
 
@@ -49,11 +53,17 @@ def terminal_width() -> int:
     return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns if tty else DEFAULT_WIDTH
 
 
-def console() -> Console:
-    """A rich console on stdout that never interprets markup in data (run names can hold '[')."""
-    from rich.console import Console
+def console(stderr: bool = False) -> Console:
+    """A rich console on stdout (or stderr) that shows control characters and markup in data.
 
-    return Console(
+    Run names can hold '[' and escape sequences: nothing it prints is read as markup, and
+    every control character comes out as a visible escape such as ``\\x1b``.
+    """
+    from mltrail.cli.terminal import SafeConsole
+
+    if stderr:
+        return SafeConsole(stderr=True, markup=False, highlight=False, emoji=False)
+    return SafeConsole(
         width=terminal_width(), markup=False, highlight=False, emoji=False, soft_wrap=False
     )
 
@@ -61,9 +71,10 @@ def console() -> Console:
 def table(columns: Sequence[Column]) -> Table:
     """A compact table: a header rule, no borders, two spaces between columns, no wrapping."""
     from rich import box
-    from rich.table import Table
 
-    result = Table(
+    from mltrail.cli.terminal import SafeTable
+
+    result = SafeTable(
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
@@ -83,11 +94,24 @@ def table(columns: Sequence[Column]) -> Table:
     return result
 
 
-def styled(text: str, style: str | None = None) -> Any:
-    """A rich Text with a style (plain text when styles are off, e.g. in a pipe)."""
+def styled(text: str, style: str | None = None, multiline: bool = False) -> Any:
+    """A rich Text with a style (plain text when styles are off, e.g. in a pipe).
+
+    Control characters in ``text`` are shown as escapes; a line break too, unless
+    ``multiline`` (for text such as a run's note).
+    """
     from rich.text import Text
 
-    return Text(text, style=style or "")
+    from mltrail.cli.format import visible
+
+    return Text(visible(text, multiline), style=style or "")
+
+
+def grid(**kwargs: Any) -> Table:
+    """A borderless rich grid (``Table.grid``) whose cells are shown safely, one line each."""
+    from mltrail.cli.terminal import SafeTable
+
+    return SafeTable.grid(**kwargs)
 
 
 def table_width(widths: Iterable[int]) -> int:
@@ -97,15 +121,17 @@ def table_width(widths: Iterable[int]) -> int:
 
 
 def key_values(rows: Sequence[tuple[str, Any]], style: str = "dim") -> Table:
-    """Two aligned columns, keys on the left; long values fold onto the next line."""
-    from rich.table import Table
+    """Two aligned columns, keys on the left; long values fold onto the next line.
 
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style=style, no_wrap=True, max_width=32, overflow="ellipsis")
-    grid.add_column(overflow="fold")
+    A string value is one line (a newline in it shows as ``\\n``); pass ``styled(value,
+    multiline=True)`` for a value whose lines should stay lines.
+    """
+    result = grid(padding=(0, 2))
+    result.add_column(style=style, no_wrap=True, max_width=32, overflow="ellipsis")
+    result.add_column(overflow="fold")
     for key, value in rows:
-        grid.add_row(key, value)
-    return grid
+        result.add_row(key, value)
+    return result
 
 
 def section(out: Console, title: str, body: Any = None, empty: str = "none") -> None:
@@ -113,6 +139,6 @@ def section(out: Console, title: str, body: Any = None, empty: str = "none") -> 
     from rich.padding import Padding
     from rich.text import Text
 
-    out.print(Text(title, style="bold"))
+    out.print(styled(title, "bold"))
     body = body if body is not None else Text(empty, style="dim")
     out.print(Padding(body, (0, 0, 0, 2), expand=False))

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from mltrail.cli import format as fmt
 from mltrail.cli.options import json_option
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def reproduce_command(
 
     client = get_client()
     if not as_json:
-        click.echo(f"Reproducing run {run} in a temporary Git worktree…", err=True)
+        fmt.echo(f"Reproducing run {run} in a temporary Git worktree…", err=True)
     result = reproduce(
         run,
         client=client,
@@ -87,11 +88,9 @@ def reproduce_command(
         remote=remote,
         jobs=jobs,
         reporter=_reporter(),
-        output=lambda line: click.echo(line, err=True),
+        output=lambda line: fmt.echo(line, err=True),
     )
     if as_json:
-        from mltrail.cli import format as fmt
-
         fmt.echo_json(result.to_dict())
     else:
         _print(result)
@@ -104,30 +103,33 @@ def _print(r: Reproduction) -> None:
 
     for note in r.warnings:
         print_warning(note)
-    click.echo(f"Run {r.run_id} at commit {r.commit[:12]}")
+    fmt.echo(f"Run {r.run_id} at commit {r.commit[:12]}")
     for ref in r.inputs:
-        click.echo(f"  input    {ref.path} ({ref.hash[:12]})")
+        fmt.echo(f"  input    {fmt.visible(ref.path)} ({ref.hash[:12]})")
     if r.fetched:
-        click.echo(f"  fetched  {r.fetched} object(s) from the remote")
+        fmt.echo(f"  fetched  {r.fetched} object(s) from the remote")
     command = r.command[0] if r.shell else " ".join(r.command)
-    click.echo(f"  command  {command}  (in {r.cwd})")
+    fmt.echo(f"  command  {fmt.visible(command)}  (in {fmt.visible(r.cwd)})")
     if r.dirty_applied:
-        click.echo("  applied  the run's recorded uncommitted changes")
+        fmt.echo("  applied  the run's recorded uncommitted changes")
     if not r.outputs:
-        click.echo("The run recorded no output datasets: nothing to compare.")
+        fmt.echo("The run recorded no output datasets: nothing to compare.")
     for o in r.outputs:
         if o.verdict == "different":
             detail = f"{o.recorded[:12]} -> {(o.reproduced or '')[:12]}"
         else:
             detail = o.recorded[:12]
-        click.echo(f"  {o.verdict:<10}{o.path} ({detail})")
+        fmt.echo(f"  {o.verdict:<10}{fmt.visible(o.path)} ({detail})")
     differ = sum(o.verdict != "same" for o in r.outputs)
     if r.outputs:
         if differ:
-            click.echo(f"{differ} of {len(r.outputs)} outputs differ.")
+            fmt.echo(f"{differ} of {len(r.outputs)} outputs differ.")
         else:
-            click.echo(f"All {len(r.outputs)} outputs hash the same.")
+            fmt.echo(f"All {len(r.outputs)} outputs hash the same.")
     if r.recorded_runs:
-        click.echo(f"Re-run recorded as run {', '.join(r.recorded_runs)}.")
+        fmt.echo(f"Re-run recorded as run {', '.join(r.recorded_runs)}.")
     if r.worktree:
-        click.echo(f"Worktree kept at {r.worktree} (remove: git worktree remove --force PATH).")
+        fmt.echo(
+            f"Worktree kept at {fmt.visible(r.worktree)} "
+            "(remove: git worktree remove --force PATH)."
+        )

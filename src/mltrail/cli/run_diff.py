@@ -65,9 +65,7 @@ def _text(value: Any) -> str:
 
 
 def _print(a: Run, b: Run, sections: dict[str, list[dict[str, Any]]], only_diff: bool) -> None:
-    from rich.text import Text
-
-    from mltrail.cli.render import DIFF_STYLE, Column, console, table, terminal_width
+    from mltrail.cli.render import DIFF_STYLE, Column, console, styled, table, terminal_width
 
     out = console()
     # Key column and both value columns share the width; values get the larger part.
@@ -85,22 +83,22 @@ def _print(a: Run, b: Run, sections: dict[str, list[dict[str, Any]]], only_diff:
     for name, rows in sections.items():
         if not rows:
             continue
-        grid.add_row("", Text(name, style="bold underline"), "", "")
+        grid.add_row("", styled(name, "bold underline"), "", "")
         for row in rows:
             style = DIFF_STYLE if row["differs"] else None
             differing += row["differs"]
             grid.add_row(
                 marker if row["differs"] else "",
-                Text(row["key"], style=style or ""),
-                Text(_text(row["a"]), style=style or ""),
-                Text(_text(row["b"]), style=style or ""),
+                styled(row["key"], style),
+                styled(_text(row["a"]), style),
+                styled(_text(row["b"]), style),
             )
     if not any(sections.values()):
         out.print("No differences." if only_diff else "Neither run has params or metrics.")
         return
-    out.print(Text(f"A = {a.run_id}  {a.info.run_name}", style="dim"))
-    out.print(Text(f"B = {b.run_id}  {b.info.run_name}", style="dim"))
+    out.print(styled(f"A = {a.run_id}  {a.info.run_name}", "dim"))
+    out.print(styled(f"B = {b.run_id}  {b.info.run_name}", "dim"))
     out.print(grid)
     total = sum(len(rows) for rows in sections.values())
     summary = f"{differing} of {total} keys differ" if not only_diff else f"{differing} keys differ"
-    out.print(Text(summary, style="dim"))
+    out.print(styled(summary, "dim"))

@@ -61,7 +61,7 @@ def delete_command(run_refs: tuple[str, ...]) -> None:
     """Move runs to the bin (undo with `mltrail runs restore`)."""
     done, failed = _apply(run_refs, delete=True)
     if done:
-        click.echo(f"Undo with: mltrail runs restore {' '.join(r[:8] for r in done)}")
+        fmt.echo(f"Undo with: mltrail runs restore {' '.join(r[:8] for r in done)}")
     if failed:
         raise SystemExit(1)
 
@@ -91,6 +91,6 @@ def _apply(run_refs: tuple[str, ...], *, delete: bool) -> tuple[list[str], int]:
         except MltrailError as exc:
             report(exc)
             continue
-        click.echo(f"{'Deleted' if delete else 'Restored'} run {run_id[:8]} ({name})")
+        fmt.echo(f"{'Deleted' if delete else 'Restored'} run {run_id[:8]} ({fmt.visible(name)})")
         done.append(run_id)
     return done, len(run_ids) - len(done)

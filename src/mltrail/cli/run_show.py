@@ -84,7 +84,7 @@ def _print(
     artifacts: list[FileInfo],
     datasets: list[RunDataset],
 ) -> None:
-    from mltrail.cli.render import console, key_values, section
+    from mltrail.cli.render import console, key_values, section, styled
     from mltrail.tracking import capture as cap
     from mltrail.tracking.liveness import shown
 
@@ -108,7 +108,8 @@ def _print(
     if info.parent_run_id:
         overview.append(("parent", info.parent_run_id))
     if cap.TAG_NOTE in data.tags:
-        overview.append(("note", data.tags[cap.TAG_NOTE]))
+        # A note is several lines by nature; its other control characters are still shown.
+        overview.append(("note", styled(data.tags[cap.TAG_NOTE], multiline=True)))
     section(out, "Run", key_values(overview))
 
     params = sorted(data.params.items())
@@ -132,8 +133,7 @@ def _print(
 
 def _datasets_grid(datasets: list[RunDataset]) -> Any:
     """Path, short hash, size (and files for a folder), context: one dataset version per line."""
-    from rich.table import Table
-
+    from mltrail.cli.render import grid as safe_grid
     from mltrail.cli.render import terminal_width
 
     sizes = [
@@ -143,21 +143,22 @@ def _datasets_grid(datasets: list[RunDataset]) -> Any:
         f"{fmt.size(d.dataset.size)}"
         for d in datasets
     ]
-    contexts = [d.dataset.context or "" for d in datasets]
+    paths = [fmt.visible(d.dataset.path) for d in datasets]
+    contexts = [fmt.visible(d.dataset.context or "") for d in datasets]
     # Hash and size stay whole; the path, then the context, give way in a narrow terminal.
     size_w = max(map(len, sizes))
     room = terminal_width() - 2 - 12 - size_w - 2 * 2
     context_w = min(max(map(len, contexts)), 24)
     room -= context_w + 2 if context_w else 0
-    path_w = max(min(max(len(d.dataset.path) for d in datasets), room), 16)
-    grid = Table.grid(padding=(0, 2))
+    path_w = max(min(max(map(len, paths)), room), 16)
+    grid = safe_grid(padding=(0, 2))
     grid.add_column(no_wrap=True, overflow="ellipsis", max_width=path_w)
     grid.add_column(no_wrap=True, min_width=12)
     grid.add_column(justify="right", no_wrap=True, min_width=size_w)
     if context_w:
         grid.add_column(no_wrap=True, overflow="ellipsis", max_width=context_w, style="dim")
-    for d, size, context in zip(datasets, sizes, contexts, strict=True):
-        row = [d.dataset.path, d.dataset.hash[:12], size]
+    for d, path, size, context in zip(datasets, paths, sizes, contexts, strict=True):
+        row = [path, d.dataset.hash[:12], size]
         grid.add_row(*row, *([context] if context_w else []))
     return grid
 
@@ -202,10 +203,10 @@ def _env_rows(client: MltrailClient, run: Run, by_path: dict[str, FileInfo]) -> 
 
 
 def _artifacts_section(out: Console, run: Run, artifacts: list[FileInfo]) -> None:
-    from rich.table import Table
     from rich.text import Text
 
-    from mltrail.cli.render import section
+    from mltrail.cli.render import grid as safe_grid
+    from mltrail.cli.render import section, styled
     from mltrail.tracking import capture as cap
 
     shown_elsewhere = {cap.DIFF_ARTIFACT, cap.REQUIREMENTS_ARTIFACT}
@@ -215,7 +216,7 @@ def _artifacts_section(out: Console, run: Run, artifacts: list[FileInfo]) -> Non
     if not user:
         section(out, "Artifacts (0)")
     else:
-        grid = Table.grid(padding=(0, 2))
+        grid = safe_grid(padding=(0, 2))
         grid.add_column(no_wrap=True, overflow="ellipsis", max_width=60)
         grid.add_column(justify="right", no_wrap=True)
         for f in user[:MAX_ARTIFACTS]:
@@ -228,4 +229,4 @@ def _artifacts_section(out: Console, run: Run, artifacts: list[FileInfo]) -> Non
         section(out, f"Artifacts ({len(user)}, {total})", grid)
     extra = [f.path for f in system if f.path not in shown_elsewhere]
     if extra:
-        out.print(Text(f"  system files: {', '.join(extra)}", style="dim"))
+        out.print(styled(f"  system files: {', '.join(extra)}", "dim"))

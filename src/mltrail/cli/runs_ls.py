@@ -100,7 +100,7 @@ def ls_command(
         fmt.echo_json([shown_row(run) for run in runs])
         return
     if not runs:
-        click.echo("No runs found.")
+        fmt.echo("No runs found.")
         return
     requested = [c.strip() for group in columns for c in group.split(",") if c.strip()]
     _print(runs, exp_names, requested, filter_string, order_by, more, limit)
@@ -164,6 +164,9 @@ class _Col:
     width: int = field(init=False)
 
     def __post_init__(self) -> None:
+        # Shown as they will print (an escape sequence as '\\x1b[2J'), so widths are right.
+        self.header = fmt.visible(self.header)
+        self.cells = [fmt.visible(c) if isinstance(c, str) else c for c in self.cells]
         natural = max(len(self.header), *(len(str(c)) for c in self.cells))
         self.width = min(natural, self.cap)
         self.min_width = min(self.min_width or self.width, self.width)
@@ -369,6 +372,4 @@ def _duration(run: Run, now: int) -> str:
     from mltrail.tracking.liveness import shown
 
     seen = shown(run, now)
-    return fmt.duration(
-        fmt.run_duration_ms(run.info.start_time, seen.end_time, seen.running, now)
-    )
+    return fmt.duration(fmt.run_duration_ms(run.info.start_time, seen.end_time, seen.running, now))

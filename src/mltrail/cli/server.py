@@ -211,7 +211,7 @@ def _serve(
             "Ctrl+C to stop",
         ]
         shown = str(location.project_dir) if location.project_dir else _shown(uri)
-        click.echo(f"Serving {shown} on {url} ({', '.join(notes)})")
+        fmt.echo(f"Serving {shown} on {url} ({', '.join(notes)})")
         sys.stdout.flush()
         if open_browser:
             _open_browser(url)
@@ -380,11 +380,11 @@ def migrate_command(store: str | None) -> None:
     finally:
         engine.dispose()
     if before == HEAD:
-        click.echo(f"{where} is up to date (schema {HEAD}).")
+        fmt.echo(f"{where} is up to date (schema {HEAD}).")
     elif before is None:
-        click.echo(f"Created the schema of {where} (schema {HEAD}).")
+        fmt.echo(f"Created the schema of {where} (schema {HEAD}).")
     else:
-        click.echo(f"Migrated {where} from schema {before} to {HEAD}.")
+        fmt.echo(f"Migrated {where} from schema {before} to {HEAD}.")
 
 
 # -- tokens --------------------------------------------------------------------------------------
@@ -468,12 +468,12 @@ def tokens_create_command(
         fmt.echo_json({"token": token, **info.to_dict()})
         return
     until = f", expires {_utc(info.expires_at)}" if info.expires_at else ""
-    click.echo(f"Created token {info.token_id} for {info.user} (role {info.role}{until}):")
-    click.echo("")
-    click.echo(f"  {token}")
-    click.echo("")
-    click.echo("It is not shown again. The user sets it before using the server:")
-    click.echo(f"  export MLTRAIL_TOKEN={token}")
+    fmt.echo(f"Created token {info.token_id} for {info.user} (role {info.role}{until}):")
+    fmt.echo("")
+    fmt.echo(f"  {token}")
+    fmt.echo("")
+    fmt.echo("It is not shown again. The user sets it before using the server:")
+    fmt.echo(f"  export MLTRAIL_TOKEN={token}")
 
 
 @tokens_group.command("ls")
@@ -490,7 +490,7 @@ def tokens_ls_command(
         fmt.echo_json([t.to_dict() for t in tokens])
         return
     if not tokens:
-        click.echo(
+        fmt.echo(
             "No tokens; create one: mltrail server tokens create --user NAME --role ROLE"
             if not user
             else f"No tokens for {user}."
@@ -556,11 +556,11 @@ def tokens_revoke_command(token_id: str, store: str | None) -> None:
     before = fmt.now_ms()
     info = _open(store).revoke_token(token_id.strip())
     if info.revoked_at is not None and info.revoked_at < before:
-        click.echo(
+        fmt.echo(
             f"Token {info.token_id} ({info.user}) was already revoked on {_utc(info.revoked_at)}."
         )
         return
-    click.echo(
+    fmt.echo(
         f"Revoked token {info.token_id} ({info.user}, role {info.role}); servers refuse it "
         f"within {CACHE_SECONDS:.0f} seconds."
     )
@@ -630,7 +630,7 @@ def permissions_set_command(
     opened = _open(store)
     kind, target = _target(opened, experiment, model)
     opened.set_permission(user, kind, target, level)
-    click.echo(
+    fmt.echo(
         f"{user}: {level} on {_describe_target(opened, kind, target)}; "
         f"servers apply it within {CACHE_SECONDS:.0f} seconds."
     )
@@ -647,7 +647,7 @@ def permissions_rm_command(
     opened = _open(store)
     kind, target = _target(opened, experiment, model)
     opened.delete_permission(user, kind, target)
-    click.echo(f"{user}: no permission on {_describe_target(opened, kind, target)} any more.")
+    fmt.echo(f"{user}: no permission on {_describe_target(opened, kind, target)} any more.")
 
 
 @permissions_group.command("ls")
@@ -662,7 +662,7 @@ def permissions_ls_command(user: str | None, store: str | None, as_json: bool) -
         fmt.echo_json([p.to_dict() for p in found])
         return
     if not found:
-        click.echo("No permissions: every user has their token's role everywhere.")
+        fmt.echo("No permissions: every user has their token's role everywhere.")
         return
     _print_permissions(opened, found)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from mltrail.cli import format as fmt
 from mltrail.cli.errors import reported
 
 
@@ -42,23 +43,23 @@ def sync_command(dry_run: bool, as_json: bool, timeout: float | None) -> None:
                 reports = sync(root, progress=advance, timeout=timeout)
         failed = any(r.error or r.refused for r in reports)
         if as_json:
-            click.echo(json.dumps({"spool": str(root), "servers": [r.to_dict() for r in reports]}))
+            fmt.echo(json.dumps({"spool": str(root), "servers": [r.to_dict() for r in reports]}))
         elif not reports or not any(r.records or r.busy_writers for r in reports):
-            click.echo(f"Nothing to sync in {root}.")
+            fmt.echo(f"Nothing to sync in {root}.")
         for r in reports if not as_json else ():
             if not (r.records or r.busy_writers):
                 continue
             verb = "waiting" if dry_run else f"sent {r.sent} of"
-            click.echo(
+            fmt.echo(
                 f"{r.server}: {verb} {r.records} write(s) of {len(r.runs)} run(s), "
                 f"{r.points:,} metric point(s)"
             )
             if r.refused:
-                click.echo(f"  {r.refused} refused by the server (kept under rejected/)")
+                fmt.echo(f"  {r.refused} refused by the server (kept under rejected/)")
             if r.busy_writers:
-                click.echo(f"  {r.busy_writers} running process(es) send their own writes")
+                fmt.echo(f"  {r.busy_writers} running process(es) send their own writes")
             if r.error:
-                click.echo(f"  stopped: {r.error}; run `mltrail sync` again later")
+                fmt.echo(f"  stopped: {r.error}; run `mltrail sync` again later")
         if failed and not dry_run:
             raise SystemExit(1)
 
@@ -71,14 +72,15 @@ def _bar(enabled: bool) -> Iterator[Callable[[Any], None] | None]:
     if not enabled or not is_terminal(sys.stderr):
         yield None
         return
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from mltrail.cli.render import console as safe_console
 
     bar = Progress(
         TextColumn("Syncing"),
         BarColumn(),
         MofNCompleteColumn(),
-        console=Console(stderr=True),
+        console=safe_console(stderr=True),
         transient=True,
     )
     task = bar.add_task("sync", total=None)
