@@ -14,6 +14,9 @@ The same statement runs on SQLite and PostgreSQL. Semantics worth knowing:
 - Order-by puts NULLs (missing keys, NaN metrics) last in both directions, then breaks ties by
   ``start_time`` descending and ``run_pk`` so that offset paging is stable. Params and tags sort
   as strings, in the database's collation.
+- Every metric, param or tag sort key is a correlated scalar subquery on the key table's primary
+  key, never a join, so the statement's size grows by one small subquery per key and no
+  backend's join limit applies (``parse_order_by`` caps the number of keys).
 """
 
 from __future__ import annotations
@@ -54,35 +57,28 @@ def build_search_query(
     limit: int,
 ) -> sa.Select:
     """Select ``run_pk, run_id`` of the matching runs, ordered and paged."""
-    source: sa.FromClause = runs
     order_by: list[sa.ColumnElement] = []
-    for i, key in enumerate(order):
+    for key in order:
         if key.entity == "attribute":
-            column = _ATTRIBUTE_COLUMNS[key.key]
-            nullable = bool(column.nullable)
+            column: sa.ColumnElement = _ATTRIBUTE_COLUMNS[key.key]
         else:
-            # One outer join per key, aliased, with the key in the ON clause so runs without
-            # it survive the join with a NULL value.
-            alias = _KEY_TABLES[key.entity].alias(f"order_{i}")
-            source = source.outerjoin(
-                alias, sa.and_(alias.c.run_pk == runs.c.run_pk, alias.c.key == key.key)
+            # A correlated scalar subquery per key, not a join: (run_pk, key) is each table's
+            # primary key, so it is one index lookup per run, and the statement stays flat (one
+            # outer join per key made SQLite 3.40 crash from 31 keys on).
+            table = _KEY_TABLES[key.entity]
+            column = (
+                sa.select(table.c.value)
+                .where(table.c.run_pk == runs.c.run_pk, table.c.key == key.key)
+                .correlate(runs)
+                .scalar_subquery()
             )
-            column = alias.c.value
-            nullable = True
-        if nullable:
-            # NULLS LAST is not spelled the same everywhere; sorting on "is null" first is
-            # (false before true on PostgreSQL, 0 before 1 on SQLite).
-            order_by.append(column.is_(None))
-        order_by.append(column.asc() if key.ascending else column.desc())
+        # NULLS LAST (SQLite >= 3.30 and PostgreSQL) keeps each key evaluated once per row.
+        order_by.append((column.asc() if key.ascending else column.desc()).nulls_last())
     order_by += [runs.c.start_time.desc(), runs.c.run_pk.asc()]
 
-    query = (
-        sa.select(runs.c.run_pk, runs.c.run_id)
-        .select_from(source)
-        .where(
-            runs.c.experiment_id.in_(list(experiment_ids)),
-            runs.c.lifecycle_stage.in_(list(lifecycle_stages)),
-        )
+    query = sa.select(runs.c.run_pk, runs.c.run_id).where(
+        runs.c.experiment_id.in_(list(experiment_ids)),
+        runs.c.lifecycle_stage.in_(list(lifecycle_stages)),
     )
     if expr is not None:
         query = query.where(_compile(expr))
