@@ -714,9 +714,8 @@ def parse_order_by(items: Sequence[str] | str | None) -> list[OrderKey]:
         if len(keys) > MAX_ORDER_KEYS:
             raise FilterSyntaxError(
                 f"order-by has more than {MAX_ORDER_KEYS} keys; the limit is {MAX_ORDER_KEYS}",
-                hint=f"Sort by at most {MAX_ORDER_KEYS} keys (--sort may be given up to "
-                f"{MAX_ORDER_KEYS} times); sort further in pandas with "
-                "mltrail.search_runs(..., output_format='pandas').",
+                hint=f"Sort by at most {MAX_ORDER_KEYS} keys; to sort by more, sort the "
+                "result in pandas (mltrail.search_runs(..., output_format='pandas')).",
             )
     return keys
 
