@@ -97,9 +97,9 @@ def test_finished_deleted_and_unknown_runs_are_refused(store):
     ("ref", "message"),
     [
         (DatasetRef("/abs/x.csv", H1, "file", 1), "must be relative"),
-        (DatasetRef("data/../x.csv", H1, "file", 1), "must be relative"),
-        (DatasetRef("data\\x.csv", H1, "file", 1), "must be relative"),
-        (DatasetRef("", H1, "file", 1), "must be relative"),
+        (DatasetRef("data/../x.csv", H1, "file", 1), "'..' segments"),
+        (DatasetRef("data\\x.csv", H1, "file", 1), "'/' separators"),
+        (DatasetRef("", H1, "file", 1), "is empty"),
         (DatasetRef("x.csv", "ABC", "file", 1), "hash 'ABC' is not 64 lowercase hex"),
         (DatasetRef("x.csv", H1, "link", 1), "kind must be 'file' or 'dir', got 'link'"),
         (DatasetRef("x.csv", H1, "file", -1), "size must be a whole number"),

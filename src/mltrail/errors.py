@@ -64,13 +64,20 @@ class ParamChanged(InvalidInput):
 class FilterSyntaxError(InvalidInput):
     """A search filter or order-by clause that does not parse."""
 
-    def __init__(self, message: str, text: str = "", position: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        text: str = "",
+        position: int | None = None,
+        *,
+        hint: str | None = None,
+    ) -> None:
         self.text = text
         self.position = position
         if position is not None and text:
             pointer = " " * position + "^"
             message = f"{message}\n  {text}\n  {pointer}"
-        super().__init__(message)
+        super().__init__(message, hint=hint)
 
 
 class NotFound(MltrailError):

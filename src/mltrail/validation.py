@@ -19,7 +19,11 @@ MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 8000
 MAX_EXPERIMENT_NAME_LENGTH = 500
 MAX_RUN_NAME_LENGTH = 250
-MAX_DATASET_PATH_LENGTH = 1024
+#: Paths (artifacts, datasets, model files): characters in the whole path, UTF-8 bytes in one
+#: name (the limit of common file systems).
+MAX_PATH_LENGTH = 1024
+MAX_PATH_SEGMENT_BYTES = 255
+MAX_DATASET_PATH_LENGTH = MAX_PATH_LENGTH
 MAX_DATASET_CONTEXT_LENGTH = 250
 DATASET_DIRECTIONS = ("input", "output")
 DATASET_KINDS = ("file", "dir")
@@ -27,9 +31,11 @@ DATASET_KINDS = ("file", "dir")
 # The same character set MLflow accepts, so keys move between the two unchanged.
 _KEY_RE = re.compile(r"^[/\w.\- :]*$")
 
-# Characters no artifact path may hold: NUL cuts a path short in C APIs, and the other C0/C1
-# controls and DEL can disguise a path in terminals and logs.
+# Characters no path may hold: NUL cuts a path short in C APIs, and the other C0/C1 controls and
+# DEL can disguise a path in terminals and logs; so do the bidirectional controls (U+202E shows
+# 'exe.txt' for 'txt.exe'), the isolates, the direction marks and the line separators.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_INVISIBLE_RE = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ufeff]")
 # A Windows drive ('C:', 'c:x'): absolute, or relative to that drive, never inside a folder.
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
 
@@ -158,42 +164,74 @@ def check_run_name(name: object) -> str:
     return name
 
 
-def check_artifact_path(path: str) -> str:
-    """Return a normalized relative artifact path or raise :class:`InvalidKey`."""
+def check_path(path: object, what: str = "artifact path", *, hint: str | None = None) -> str:
+    """Return ``path`` as a normalized relative path, or raise :class:`InvalidKey` saying why.
+
+    The one rule for every path a user or a client names: run artifacts, logged files, model
+    files, dataset paths. Refused: non-strings, empty paths, absolute ones (``/x``, ``C:/x``,
+    ``\\\\server\\share``), ``.``/``..``/empty segments in any spelling (Windows drops trailing
+    dots and spaces, so ``.. /x`` is ``../x`` there; ``%2e%2e/x`` is ``../x`` once URL-decoded),
+    control characters, bidirectional and other invisible controls, more than
+    :data:`MAX_PATH_LENGTH` characters or a name over :data:`MAX_PATH_SEGMENT_BYTES` bytes.
+    Backslashes are folder separators (paths logged on Windows) and a trailing '/' is dropped.
+    """
+    hint = hint or "Give a relative path such as 'model/weights.bin'."
     if not isinstance(path, str):
-        raise InvalidKey(f"artifact path must be a string, got {path!r}")
-    # Backslashes are folder separators (paths logged on Windows), so they are judged as '/'.
+        raise InvalidKey(f"{what} must be a string, got {path!r}", hint=hint)
+    if len(path) > MAX_PATH_LENGTH:
+        raise InvalidKey(
+            f"{what} {path[:40]!r}... is {len(path):,} characters long; the limit is "
+            f"{MAX_PATH_LENGTH:,}",
+            hint=hint,
+        )
     norm = path.replace("\\", "/")
-    problem = _artifact_path_problem(norm)
+    problem = _path_problem(norm)
     # A name that a later URL decoding would turn into traversal ('%2e%2e/') is refused too.
     decoded = norm
     for _ in range(3):
         if problem or "%" not in decoded:
             break
         decoded = unquote(decoded).replace("\\", "/")
-        problem = _artifact_path_problem(decoded)
+        problem = _path_problem(decoded)
         if problem:
             problem = f"reads {decoded!r} once URL-decoded, which {problem}"
     if problem:
-        raise InvalidKey(
-            f"artifact path {path!r} {problem}",
-            hint="Give a path relative to the run's artifacts, such as 'model/weights.bin'.",
-        )
+        raise InvalidKey(f"{what} {path!r} {problem}", hint=hint)
     return norm.rstrip("/")
 
 
-def _artifact_path_problem(norm: str) -> str | None:
+def check_artifact_path(path: str) -> str:
+    """Return a normalized relative artifact path or raise :class:`InvalidKey`."""
+    return check_path(
+        path,
+        "artifact path",
+        hint="Give a path relative to the run's artifacts, such as 'model/weights.bin'.",
+    )
+
+
+def _path_problem(norm: str) -> str | None:
     """What makes ``norm`` (backslashes already turned into '/') unsafe, or None."""
     if not norm.strip("/"):
         return "is empty"
     bad = _CONTROL_RE.search(norm)
     if bad:
         return f"contains the control character {bad.group()!r}"
+    bad = _INVISIBLE_RE.search(norm)
+    if bad:
+        return f"contains the invisible control character U+{ord(bad.group()):04X}"
     if norm.startswith("/") or _DRIVE_RE.match(norm):
         return "is absolute; it must be relative"
+    segments = norm.rstrip("/").split("/")
     # Windows drops trailing dots and spaces from names, so '.. ' would be '..' there.
-    if any(not p.rstrip(". ") for p in norm.rstrip("/").split("/")):
+    if any(not p.rstrip(". ") for p in segments):
         return "must not have '.' or '..' segments, nor empty ones"
+    for p in segments:
+        size = len(p.encode("utf-8", "surrogatepass"))
+        if size > MAX_PATH_SEGMENT_BYTES:
+            return (
+                f"has a name of {size} bytes ({p[:20]!r}...); the limit is "
+                f"{MAX_PATH_SEGMENT_BYTES} bytes per name"
+            )
     return None
 
 
@@ -238,20 +276,26 @@ def check_dataset_context(context: object) -> str | None:
     return context
 
 
+def check_dataset_path(path: object) -> str:
+    """Return a dataset path (relative to the project root, '/'-separated, as :func:`check_path`
+    allows) or raise :class:`InvalidValue`."""
+    hint = "A dataset path is relative to the project root, such as 'data/train.csv'."
+    try:
+        clean = check_path(path, "dataset path", hint=hint)
+    except InvalidKey as e:
+        raise InvalidValue(e.message, hint=e.hint) from None
+    if clean != path:
+        raise InvalidValue(
+            f"dataset path {path!r} must be written with '/' separators and no trailing '/' "
+            f"(as {clean!r})",
+            hint=hint,
+        )
+    return clean
+
+
 def check_dataset_ref(ref: DatasetRef) -> DatasetRef:
     """Return ``ref`` if every field is well formed, else raise :class:`InvalidValue`."""
-    path = ref.path
-    parts = path.split("/") if isinstance(path, str) else []
-    if (
-        not parts
-        or len(path) > MAX_DATASET_PATH_LENGTH
-        or "\\" in path
-        or any(p in ("", ".", "..") for p in parts)
-    ):
-        raise InvalidValue(
-            f"dataset path {path!r} must be relative to the project root, with '/' separators "
-            f"and no '.', '..' or empty segments, at most {MAX_DATASET_PATH_LENGTH} characters"
-        )
+    path = check_dataset_path(ref.path)
     if not isinstance(ref.hash, str) or not _HASH_RE.fullmatch(ref.hash):
         raise InvalidValue(
             f"dataset {path!r}: hash {ref.hash!r} is not 64 lowercase hex characters"

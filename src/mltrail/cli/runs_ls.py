@@ -55,7 +55,8 @@ _STATUS_STYLE = {"RUNNING": "cyan", "FINISHED": "green", "FAILED": "red", "KILLE
     "order_by",
     multiple=True,
     metavar="KEY",
-    help="Sort key, e.g. -metrics.acc or 'metrics.acc DESC' (repeatable). Default: newest first.",
+    help="Sort key, e.g. -metrics.acc or 'metrics.acc DESC' (repeatable, up to 10 keys). "
+    "Default: newest first.",
 )
 @click.option(
     "-n",

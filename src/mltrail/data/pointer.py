@@ -117,13 +117,17 @@ def parse_pointer(raw: bytes | str, source: str = "<pointer>") -> Pointer:
     """Parse the text of a pointer file; ``source`` names it in error messages."""
     import yaml  # ~20 ms; only commands that read pointers pay for it
 
+    from mltrail import safe_yaml
+
     hint = "Restore it from Git (git checkout -- FILE) or run `mltrail data add` on the data."
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError:
         raise InvalidInput(f"pointer file {source} is not UTF-8 text", hint=hint) from None
     try:
-        doc = yaml.safe_load(text)
+        doc = safe_yaml.load(text, f"pointer file {source}", aliases=False)
+    except InvalidInput as e:
+        raise InvalidInput(e.message, hint=hint) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -16,6 +16,7 @@ from mltrail.data.pointer import POINTER_SUFFIX, data_path_of, pointer_path
 from mltrail.data.statcache import StatCache
 from mltrail.errors import InvalidInput, StoreNotFound
 from mltrail.objects.local import LocalObjectStore
+from mltrail.validation import check_dataset_path
 
 STAT_CACHE = "cache/stat.db"
 #: Folders never searched for pointer files.
@@ -113,6 +114,9 @@ class Project:
             )
         if path.relative_to(root).parts[0] == PROJECT_DIR:
             raise InvalidInput(f"{text} is inside {PROJECT_DIR}/, mltrail's own folder")
+        # The name the dataset is recorded under obeys the rules of every path (no control or
+        # bidi characters, no backslashes, names a file system can hold).
+        check_dataset_path(path.relative_to(root).as_posix())
         real, real_root = Path(os.path.realpath(path)), Path(os.path.realpath(root))
         if real != real_root and real_root not in real.parents:
             raise InvalidInput(

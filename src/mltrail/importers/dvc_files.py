@@ -56,8 +56,10 @@ def load_yaml(data: bytes | str, what: str) -> Any:
     """Parse YAML (DVC writes 1.2, which safe_load reads for everything DVC writes)."""
     import yaml
 
+    from mltrail import safe_yaml
+
     try:
-        return yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return safe_yaml.load(data, what)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlparse
 
 import yaml
 
+from mltrail import safe_yaml
 from mltrail.entities import Metric
 from mltrail.errors import InvalidInput
 from mltrail.importers.mlflow_db import (
@@ -39,9 +40,8 @@ _REGISTRY = "models"
 
 def _meta(path: Path) -> dict[str, Any]:
     try:
-        with path.open(encoding="utf-8") as f:
-            found = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as e:
+        found = safe_yaml.load(path.read_text(encoding="utf-8"), f"MLflow's {path}")
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise InvalidInput(f"cannot read MLflow's {path}: {e}") from None
     return found if isinstance(found, dict) else {}
 

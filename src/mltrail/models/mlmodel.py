@@ -89,8 +89,10 @@ def parse_meta(text: str, where: str) -> ModelMeta:
     """Parse MLmodel text; ``where`` names the file in errors."""
     import yaml
 
+    from mltrail import safe_yaml
+
     try:
-        d = yaml.safe_load(text)
+        d = safe_yaml.load(text, where)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" (line {mark.line + 1})" if mark is not None else ""

@@ -22,14 +22,20 @@ _MAX_NAMES_SHOWN = 8
 
 @dataclass(frozen=True, slots=True)
 class ColSpec:
-    """One named input column and its type."""
+    """One named input column, its type, and whether every row must have a value.
+
+    ``required`` is MLflow's flag: a required column must be present and, here, hold a value in
+    every row (no null, no NaN); an optional one may be left out or hold missing values. A
+    signature inferred from an example marks optional the columns where the example has gaps.
+    """
 
     name: str
     type: str
+    required: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """The MLflow JSON form."""
-        return {"type": self.type, "name": self.name, "required": True}
+        return {"type": self.type, "name": self.name, "required": self.required}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +83,10 @@ class Schema:
             for i, s in enumerate(specs):
                 if s.get("type") not in COLUMN_TYPES:
                     raise ValueError(f"column {i} has unknown type {s.get('type')!r}")
-                columns.append(ColSpec(str(s.get("name", i)), s["type"]))
+                required = s.get("required", True)
+                if not isinstance(required, bool):
+                    raise ValueError(f"column {i} has a non-boolean 'required': {required!r}")
+                columns.append(ColSpec(str(s.get("name", i)), s["type"], required))
             return cls(columns=tuple(columns))
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             raise InvalidInput(f"not a valid model schema: {e}") from None
@@ -130,7 +139,10 @@ def infer_schema(data: Any) -> Schema:
     if isinstance(data, pd.Series):
         data = data.to_frame(name=str(data.name) if data.name is not None else "0")
     if isinstance(data, pd.DataFrame):
-        columns = tuple(ColSpec(str(name), _column_type(data[name])) for name in data.columns)
+        columns = tuple(
+            ColSpec(str(name), _column_type(data[name]), not bool(data[name].isna().any()))
+            for name in data.columns
+        )
         if not columns:
             raise InvalidInput("cannot infer a signature from a frame with no columns")
         return Schema(columns=columns)
@@ -222,7 +234,7 @@ def _enforce_columns(frame: Any, schema: Schema) -> Any:
         raise InvalidInput("the input has no rows")
     given = [str(c) for c in frame.columns]
     frame = frame.set_axis(given, axis=1)
-    missing = [n for n in schema.names if n not in given]
+    missing = [c.name for c in schema.columns if c.required and c.name not in given]
     wanted = set(schema.names)
     extra = [n for n in given if n not in wanted]
     if missing or extra:
@@ -235,7 +247,11 @@ def _enforce_columns(frame: Any, schema: Schema) -> Any:
             "; ".join(parts),
             hint=f"The model takes {len(schema.names)} columns: {_names(schema.names)}.",
         )
-    out = {c.name: _enforce_column(frame[c.name], c) for c in schema.columns}
+    absent = pd.Series([None] * len(frame.index), index=frame.index, dtype=object)
+    out = {
+        c.name: _enforce_column(frame[c.name] if c.name in given else absent, c)
+        for c in schema.columns
+    }
     return pd.DataFrame(out, index=frame.index)
 
 
@@ -247,7 +263,13 @@ def _enforce_column(col: Any, spec: ColSpec) -> Any:
     if kind in ("double", "float"):
         if pt.is_bool_dtype(dtype) or not pt.is_numeric_dtype(dtype):
             _check_values(col, spec, lambda v: v is None or _is_number(v))
-        return col.astype("float32" if kind == "float" else "float64")
+        if spec.required:
+            _check_present(col, spec)
+        out = col.astype("float32" if kind == "float" else "float64")
+        _check_finite(col, out, spec)
+        return out
+    if spec.required or kind in ("long", "integer", "boolean"):
+        _check_present(col, spec)  # numpy has no missing integer or boolean
     if kind in ("long", "integer"):
         if not pt.is_integer_dtype(dtype) or pt.is_bool_dtype(dtype):
             _check_values(col, spec, lambda v: _is_number(v) and float(v).is_integer())
@@ -279,11 +301,48 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float | np.number)
 
 
+def _check_present(col: Any, spec: ColSpec) -> None:
+    """Refuse a missing value (null, NaN) in a column the signature requires in every row."""
+    gaps = col.isna().to_numpy().nonzero()[0]
+    if len(gaps):
+        row = int(gaps[0])
+        why = (
+            f"the model's signature requires a {spec.type} value in every row"
+            if spec.required
+            else f"a {spec.type} column cannot hold one"
+        )
+        raise InvalidInput(
+            f"column {spec.name!r} has a missing value (null or NaN) in row {row}; {why}",
+            hint="Send a value for every row of that column (the model was saved with an "
+            "example that had none missing).",
+        )
+
+
+def _check_finite(col: Any, out: Any, spec: ColSpec) -> None:
+    """Refuse infinities (1e999, Infinity) and numbers too large for a float column."""
+    import numpy as np
+
+    values = out.to_numpy()
+    bad = np.isinf(values).nonzero()[0]
+    if len(bad):
+        row = int(bad[0])
+        raise InvalidInput(
+            f"column {spec.name!r} expects finite {spec.type} values; got "
+            f"{'-' if values[row] < 0 else ''}Infinity in row {row}",
+            hint="Send finite numbers (1e999 and Infinity read as infinite"
+            + (", and a float column ends near 3.4e38)." if spec.type == "float" else ")."),
+        )
+
+
 def _check_values(col: Any, spec: ColSpec, ok: Any) -> None:
     # Name the first offending value and its row, so a 1000-row request points at the culprit.
     for row, v in enumerate(col.tolist()):
-        if isinstance(v, float) and math.isnan(v) and spec.type in ("double", "float"):
-            continue
+        if (
+            isinstance(v, float)
+            and math.isnan(v)
+            and (spec.type in ("double", "float") or not spec.required)
+        ):
+            continue  # a missing value: _check_present decides whether the column takes one
         if not ok(v):
             raise InvalidInput(
                 f"column {spec.name!r} expects {spec.type} values; got {v!r} "
@@ -317,4 +376,14 @@ def _enforce_tensor(data: Any, spec: TensorSpec) -> Any:
         )
     if array.shape and array.shape[0] == 0:
         raise InvalidInput("the input has no rows")
+    if array.dtype.kind == "f" and array.size:
+        bad = np.argwhere(np.isinf(array))
+        if len(bad):
+            where = tuple(int(i) for i in bad[0])
+            raise InvalidInput(
+                f"the model expects finite {spec.dtype} values; got "
+                f"{'-' if array[where] < 0 else ''}Infinity at "
+                f"row {where[0]}" + (f", position {where[1:]}" if len(where) > 1 else ""),
+                hint="Send finite numbers (1e999 and Infinity read as infinite).",
+            )
     return array

@@ -95,8 +95,10 @@ def read_lock(root: Path) -> dict[str, dict[str, Any]]:
         ) from None
     import yaml
 
+    from mltrail import safe_yaml
+
     try:
-        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        doc = safe_yaml.load(text, LOCK_FILE)
     except yaml.YAMLError as e:
         raise InvalidInput(
             f"{LOCK_FILE} is not valid YAML: {e}",

@@ -56,9 +56,11 @@ def parse_mapping(text: str, suffix: str, what: str, hint: str) -> dict[str, Any
 
             doc = tomllib.loads(text)
         else:
-            import yaml
+            from mltrail import safe_yaml
 
-            doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            doc = safe_yaml.load(text, what)
+    except InvalidInput:
+        raise
     except Exception as e:  # json, toml and yaml each raise their own error types
         raise InvalidInput(f"{what} cannot be parsed: {e}", hint=hint) from None
     if doc is None:
@@ -121,8 +123,10 @@ def parse_value(text: str) -> Any:
     """Return a ``-S`` value as YAML reads it: ``8`` → 8, ``0.1`` → 0.1, ``true`` → True."""
     import yaml
 
+    from mltrail import safe_yaml
+
     try:
-        value = yaml.safe_load(text)
+        value = safe_yaml.load(text, f"value {text!r}")
     except yaml.YAMLError:
         return text
     return text if value is None and text.strip() not in ("null", "~") else value

@@ -619,10 +619,10 @@ def read_metrics(path: Path) -> dict[str, float]:
         if path.suffix.lower() == ".json":
             doc = json.loads(text)
         else:
-            import yaml
+            from mltrail import safe_yaml
 
-            doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except Exception:  # a metrics file that does not parse has no metrics to log
+            doc = safe_yaml.load(text, str(path))
+    except Exception:  # a metrics file that does not parse (or is a YAML bomb) has no metrics
         return {}
     out: dict[str, float] = {}
 

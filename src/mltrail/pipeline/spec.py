@@ -71,6 +71,11 @@ OUT_KEYS = {
     "persist": "keep the previous out in place while the command runs (true/false)",
     "desc": "a description",
 }
+#: The most stages one ``matrix:`` may expand to; ``MLTRAIL_MATRIX_MAX`` changes it. Seven lists
+#: of ten values are ten million stages, from 200 bytes of YAML.
+MATRIX_MAX_DEFAULT = 1000
+ENV_MATRIX_MAX = "MLTRAIL_MATRIX_MAX"
+
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _VAR = re.compile(r"\$\{\s*([A-Za-z0-9_.\-]+)\s*\}")
 
@@ -230,9 +235,10 @@ class _Parser:
     def compose(self) -> Any:
         import yaml
 
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        from mltrail import safe_yaml
+
         try:
-            return yaml.compose(self.text, Loader=loader)
+            return safe_yaml.compose(self.text, self.file.name)
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             line = f":{mark.line + 1}" if mark is not None else ""
@@ -451,6 +457,22 @@ class _Parser:
             if not values:
                 raise self.fail(v, f"stage {name!r}: matrix {k!r} must be a non-empty list")
             axes.append((k, values))
+        count = 1
+        for _, vals in axes:
+            count *= len(vals)
+        cap = matrix_max()
+        if count > cap:
+            sizes = " x ".join(str(len(vals)) for _, vals in axes)
+            error = self.fail(
+                node,
+                f"stage {name!r}: matrix expands to {count:,} stages ({sizes}), more than the "
+                f"limit of {cap:,}",
+            )
+            error.hint = (
+                f"Give the matrix fewer values, or raise the limit with {ENV_MATRIX_MAX} "
+                f"(now {cap:,})."
+            )
+            raise error
         out = []
         for combo in itertools.product(*(vals for _, vals in axes)):
             item = {k: v for (k, _), v in zip(axes, combo, strict=True)}
@@ -604,6 +626,20 @@ class _Scalar:
         self.start_mark = near.start_mark
 
 
+def matrix_max() -> int:
+    """The most stages a ``matrix:`` may expand to (``MLTRAIL_MATRIX_MAX``, else 1000)."""
+    raw = os.environ.get(ENV_MATRIX_MAX, "").strip()
+    if not raw:
+        return MATRIX_MAX_DEFAULT
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise InvalidInput(
+            f"{ENV_MATRIX_MAX}={raw!r} is not a positive whole number",
+            hint=f"Set it to the most stages one matrix may expand to (default "
+            f"{MATRIX_MAX_DEFAULT}), or unset it.",
+        )
+    return int(raw)
+
+
 def _null() -> Any:
     import yaml
 
@@ -650,6 +686,8 @@ def check_outs(pipeline: Pipeline) -> None:
 
 __all__ = [
     "DEFAULT_PARAMS",
+    "ENV_MATRIX_MAX",
+    "MATRIX_MAX_DEFAULT",
     "PIPELINE_FILE",
     "Dep",
     "Output",
@@ -659,6 +697,7 @@ __all__ = [
     "check_outs",
     "find_pipeline_file",
     "load",
+    "matrix_max",
     "overlaps",
     "parse",
 ]

@@ -2,6 +2,7 @@
 
 from mltrail.search.filter import (
     ATTRIBUTE_KEYS,
+    MAX_ORDER_KEYS,
     ORDER_DEFAULT,
     RUN_STATUSES,
     And,
@@ -16,6 +17,7 @@ from mltrail.search.filter import (
 
 __all__ = [
     "ATTRIBUTE_KEYS",
+    "MAX_ORDER_KEYS",
     "ORDER_DEFAULT",
     "RUN_STATUSES",
     "And",

@@ -355,6 +355,8 @@ class Scorer:
         if array.ndim != 2 or array.shape[1] != len(self._positions):
             return None
         array = array.astype(self._dtype, copy=False)
+        if not np.isfinite(array).all():
+            return None  # NaN or infinity: the full check decides, and names column and row
         if order is not None:
             array = array[:, order]
         return pd.DataFrame(array, columns=self._index, copy=False)

@@ -14,6 +14,9 @@ The same statement runs on SQLite and PostgreSQL. Semantics worth knowing:
 - Order-by puts NULLs (missing keys, NaN metrics) last in both directions, then breaks ties by
   ``start_time`` descending and ``run_pk`` so that offset paging is stable. Params and tags sort
   as strings, in the database's collation.
+- The first metric, param or tag sort key is one outer join; every further one is a correlated
+  scalar subquery on the key table's primary key, so the statement has at most one join however
+  many keys it sorts by and no backend's join limit applies (``parse_order_by`` caps the keys).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from mltrail.search.filter import And, Comparison, Expr, Not, Or, OrderKey
+from mltrail.search.filter import MAX_ORDER_KEYS, And, Comparison, Expr, Not, Or, OrderKey
 from mltrail.store.schema import latest_metrics, params, runs, tags
 
 __all__ = ["build_search_query"]
@@ -54,26 +57,40 @@ def build_search_query(
     limit: int,
 ) -> sa.Select:
     """Select ``run_pk, run_id`` of the matching runs, ordered and paged."""
+    if len(order) > MAX_ORDER_KEYS:
+        # parse_order_by refuses these first; this keeps the statement inside what every
+        # backend survives (SQLite 3.40 crashes on a join with 64 or more ORDER BY terms).
+        raise ValueError(f"{len(order)} order-by keys; the limit is {MAX_ORDER_KEYS}")
     source: sa.FromClause = runs
+    joined = False
     order_by: list[sa.ColumnElement] = []
-    for i, key in enumerate(order):
+    for key in order:
         if key.entity == "attribute":
-            column = _ATTRIBUTE_COLUMNS[key.key]
-            nullable = bool(column.nullable)
-        else:
-            # One outer join per key, aliased, with the key in the ON clause so runs without
-            # it survive the join with a NULL value.
-            alias = _KEY_TABLES[key.entity].alias(f"order_{i}")
+            column: sa.ColumnElement = _ATTRIBUTE_COLUMNS[key.key]
+        elif not joined:
+            # The first key is an outer join (PostgreSQL hashes it: 2.4x faster than a lookup
+            # per run on 5,000 runs), with the key in the ON clause so runs without it survive
+            # with a NULL value.
+            joined = True
+            alias = _KEY_TABLES[key.entity].alias("order_key")
             source = source.outerjoin(
                 alias, sa.and_(alias.c.run_pk == runs.c.run_pk, alias.c.key == key.key)
             )
             column = alias.c.value
-            nullable = True
-        if nullable:
-            # NULLS LAST is not spelled the same everywhere; sorting on "is null" first is
-            # (false before true on PostgreSQL, 0 before 1 on SQLite).
-            order_by.append(column.is_(None))
-        order_by.append(column.asc() if key.ascending else column.desc())
+        else:
+            # Every further key is a correlated scalar subquery on the table's primary key
+            # (run_pk, key), not another join: one join per key (and an IS NULL term per key)
+            # crashed SQLite 3.40 from 31 keys on and compiled recursively from ~1,000; this
+            # statement has at most one join and one ORDER BY term per key.
+            table = _KEY_TABLES[key.entity]
+            column = (
+                sa.select(table.c.value)
+                .where(table.c.run_pk == runs.c.run_pk, table.c.key == key.key)
+                .correlate(runs)
+                .scalar_subquery()
+            )
+        # NULLS LAST (SQLite >= 3.30 and PostgreSQL) keeps each key evaluated once per row.
+        order_by.append((column.asc() if key.ascending else column.desc()).nulls_last())
     order_by += [runs.c.start_time.desc(), runs.c.run_pk.asc()]
 
     query = (

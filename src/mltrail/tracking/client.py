@@ -597,6 +597,7 @@ class MltrailClient(RegistryMixin):
 
     def log_dict(self, run_id: str, dictionary: dict, artifact_file: str) -> FileInfo:
         """Store a dict as a JSON (or YAML, by extension) artifact file."""
+        artifact_file = v.check_artifact_path(artifact_file)
         if artifact_file.endswith((".yaml", ".yml")):
             import yaml
 
