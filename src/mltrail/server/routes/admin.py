@@ -13,8 +13,9 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from mltrail.access import Principal, allow
 from mltrail.server.app import ServerState, reply, state_of
-from mltrail.server.auth import Principal, allow, forget_tokens, principal
+from mltrail.server.auth import forget_tokens, principal
 from mltrail.server.routes.ops import ERROR_RESPONSES
 from mltrail.server.schemas import Body
 

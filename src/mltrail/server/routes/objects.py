@@ -32,12 +32,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
+from mltrail.access import Principal, allow
 from mltrail.errors import InvalidInput, InvalidState, NotFound, StoreError
 from mltrail.objects.hashing import CHUNK_SIZE, check_hash, is_valid_hash
 from mltrail.objects.local import LocalObjectStore
 from mltrail.server import metrics
 from mltrail.server.app import ServerState, error_response, reply, state_of
-from mltrail.server.auth import Principal, allow, principal
+from mltrail.server.auth import principal
 from mltrail.server.routes.ops import ERROR_RESPONSES
 from mltrail.server.schemas import Body, ErrorOut
 from mltrail.server.uploads import Upload

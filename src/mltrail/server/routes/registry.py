@@ -13,16 +13,10 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from mltrail import validation as v
+from mltrail.access import Principal, actor, allow, visible_model, visible_versions
 from mltrail.server import metrics
 from mltrail.server.app import ServerState, reply, state_of
-from mltrail.server.auth import (
-    Principal,
-    actor,
-    allow,
-    principal,
-    visible_model,
-    visible_versions,
-)
+from mltrail.server.auth import principal
 from mltrail.server.routes.ops import ERROR_RESPONSES
 from mltrail.server.schemas import Body
 
