@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from mltrail import validation as v
-from mltrail.access import Principal, allow, allow_run
+from mltrail.access import Principal, allow, allow_objects, allow_run
 from mltrail.entities import NamedDataset
 from mltrail.server import schemas as s
 from mltrail.server.app import ServerState, reply, state_of
@@ -80,7 +80,9 @@ def delete_logged_model(model_id: str, who: Who, state: State) -> Response:
 def add_logged_model_files(model_id: str, body: s.AddArtifacts, who: Who, state: State) -> Response:
     """Record files already in the object store as a logged model's files."""
     _allow_model(who, state, model_id, "write")
-    state.store.add_logged_model_files(model_id, checked_files(body))
+    files = checked_files(body)
+    allow_objects(who, state.store, lambda: state.objects, [f.hash for f in files])
+    state.store.add_logged_model_files(model_id, files)
     return Response(status_code=204)
 
 

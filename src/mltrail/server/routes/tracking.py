@@ -16,9 +16,13 @@ from mltrail.access import (
     Principal,
     actor,
     allow,
+    allow_objects,
     allow_run,
+    readable_objects,
+    restricted,
     visible_experiment,
     visible_experiment_ids,
+    visible_run_ids,
 )
 from mltrail.entities import DatasetRef, FileInfo, Metric, RunBatch, ViewType
 from mltrail.errors import MltrailError, NotFound
@@ -71,9 +75,10 @@ def get_experiment_by_name(name: str, who: Who, state: State) -> Response:
 
 @router.post("/experiments/summaries", response_model=s.SummariesOut)
 def experiment_summaries(body: s.Summaries, who: Who, state: State) -> Response:
-    """Run counts and latest run start per experiment."""
+    """Run counts and latest run start per experiment (those the caller may see)."""
     allow(who, "read")
-    found = state.store.experiment_summaries(body.experiment_ids)
+    wanted = [e for e in body.experiment_ids if visible_experiment(who, e)]
+    found = state.store.experiment_summaries(wanted)
     return reply(
         {"summaries": {k: {"runs": n, "last_run_start": t} for k, (n, t) in found.items()}}
     )
@@ -123,6 +128,9 @@ def delete_experiment_tag(experiment_id: str, key: str, who: Who, state: State) 
 def create_run(body: s.CreateRun, who: Who, state: State) -> Response:
     """Create a RUNNING run (a retry with the same client-chosen ``run_id`` returns it)."""
     allow(who, "write", experiment_id=body.experiment_id)
+    if body.parent_run_id:
+        # A child names its parent: only under a run the caller may read.
+        allow_run(who, state.store, body.parent_run_id, "read")
     tags = {v.check_key(k, "tag"): v.check_tag_value(k, x) for k, x in body.tags.items()}
     run = state.store.create_run(
         body.experiment_id,
@@ -200,9 +208,14 @@ def match_run_ids(
     prefix: Annotated[str, Query(min_length=1, max_length=32)],
     limit: Annotated[int, Query(ge=1, le=100)] = 2,
 ) -> Response:
-    """Run ids starting with ``prefix`` (for short ids on the command line)."""
+    """Run ids starting with ``prefix`` (for short ids on the command line), of runs the
+    caller may read."""
     allow(who, "read")
-    return reply({"run_ids": state.store.match_run_ids(prefix, limit)})
+    if not restricted(who):
+        return reply({"run_ids": state.store.match_run_ids(prefix, limit)})
+    # Hidden runs neither show nor make a visible one's short id ambiguous.
+    found = visible_run_ids(who, state.store, state.store.match_run_ids(prefix, 100 + limit))
+    return reply({"run_ids": found[:limit]})
 
 
 @router.get("/runs/{run_id}", response_model=s.RunOut)
@@ -279,7 +292,9 @@ def checked_files(body: s.AddArtifacts) -> list[FileInfo]:
 def add_artifacts(run_id: str, body: s.AddArtifacts, who: Who, state: State) -> Response:
     """Record files already in the object store as a run's artifacts."""
     allow_run(who, state.store, run_id, "write")
-    state.store.add_artifacts(run_id, checked_files(body))
+    files = checked_files(body)
+    allow_objects(who, state.store, lambda: state.objects, [f.hash for f in files])
+    state.store.add_artifacts(run_id, files)
     return Response(status_code=204)
 
 
@@ -304,6 +319,7 @@ def log_run_datasets(run_id: str, body: s.LogDatasets, who: Who, state: State) -
     """Record dataset versions a run read or wrote."""
     allow_run(who, state.store, run_id, "write")
     refs = [v.check_dataset_ref(DatasetRef(**d.model_dump())) for d in body.datasets]
+    allow_objects(who, state.store, lambda: state.objects, [r.hash for r in refs])
     state.store.log_run_datasets(run_id, body.direction, refs)
     return Response(status_code=204)
 
@@ -323,9 +339,10 @@ def find_dataset_uses(
     hash: str | None = None,
     view: s.View = "active_only",
 ) -> Response:
-    """The runs that read or wrote a dataset path and/or version."""
+    """The runs (that the caller may read) that read or wrote a dataset path and/or version."""
     allow(who, "read")
     uses = state.store.find_dataset_uses(path, hash, ViewType(view))
+    uses = [u for u in uses if visible_experiment(who, u.experiment_id)]
     return reply({"uses": [u.to_dict() for u in uses]})
 
 
@@ -349,9 +366,13 @@ def list_datasets(
 
 @router.get("/objects-referenced", response_model=s.ReferencedOut)
 def referenced_objects(who: Who, state: State) -> Response:
-    """Every object hash runs refer to (so a local cache's garbage collection keeps them)."""
+    """Every object hash runs refer to (so a local cache's garbage collection keeps them),
+    of those the caller may read."""
     allow(who, "read")
     artifacts, files, trees = state.store.referenced_objects()
+    if restricted(who):
+        shown = readable_objects(who, state.store, lambda: state.objects, artifacts | files | trees)
+        artifacts, files, trees = artifacts & shown, files & shown, trees & shown
     return reply({"artifacts": sorted(artifacts), "files": sorted(files), "trees": sorted(trees)})
 
 
