@@ -119,7 +119,7 @@ def test_integers_past_64_bits_are_a_400_not_a_500(
 
     async def call() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             run = {"experiment_id": "0", "run_name": "r", "start_time": 1, "run_id": _RUN}
             assert (await client.post("/api/v1/runs", json=run)).status_code == 201
             return await client.request(method, path, json=body)

@@ -296,7 +296,10 @@ async def complete_multipart(request: Request, path: str) -> Response:
         where = artifacts.resolve(ctx, target, "write")
         if not parts or [n for n, _ in parts] != list(range(1, len(parts) + 1)):
             raise InvalidInput("the parts must be numbered 1, 2, 3, ... with none missing")
-        artifacts.join_parts(ctx, where, [check_hash(etag) for _, etag in parts])
+        hashes = [check_hash(etag) for _, etag in parts]
+        # A part is named by its hash: only objects the caller may read can be joined.
+        ctx.access.allow_objects(hashes)
+        artifacts.join_parts(ctx, where, hashes)
         return {}
 
     return await _served(request, work)
