@@ -213,3 +213,34 @@ def test_presigned_reads_follow_the_same_rule(world: World):
     body = {"hashes": [world.artifact], "method": "GET"}
     got = world.http.post(f"{API}/objects/presign", json=body, headers=world.bob)
     assert got.status_code == 403, got.text
+
+
+def test_a_run_cannot_link_a_hidden_logged_model(world: World):
+    hidden = world.store.create_logged_model(world.secret, "secret-model").model_id
+    mlflow = "/api/2.0/mlflow"
+    for path, body in (
+        ("runs/outputs", {"run_id": world.own_run, "models": [{"model_id": hidden, "step": 0}]}),
+        ("runs/log-inputs", {"run_id": world.own_run, "models": [{"model_id": hidden}]}),
+    ):
+        got = world.http.post(f"{mlflow}/{path}", json=body, headers=world.wanda)
+        assert got.status_code == 403, (path, got.text)
+    body = {"direction": "output", "models": [{"model_id": hidden, "step": 0}]}
+    got = world.http.post(f"{API}/runs/{world.own_run}/models", json=body, headers=world.wanda)
+    assert got.status_code == 403, got.text
+    links = world.http.get(f"{API}/runs/{world.own_run}/links", headers=world.admin).json()
+    assert hidden not in str(links)
+
+
+def test_model_trees_and_versions_leave_out_hidden_models(world: World):
+    tree = world.data_tree  # any tree: a version of a model bob may not see names it
+    world.store.create_registered_model("secret-model", None, None, "root")
+    world.store.create_model_version("secret-model", "s3://x", None, None, tree, None, None, "root")
+    world.store.set_permission("bob", "model", "secret-model", "none")
+    from mltrail.server import auth
+
+    auth.forget_tokens(world.http.app.state.mltrail)  # type: ignore[attr-defined]
+    trees = world.http.get(f"{API}/model-trees", headers=world.bob).json()["tree_hashes"]
+    assert tree not in trees
+    assert tree in world.http.get(f"{API}/model-trees", headers=world.admin).json()["tree_hashes"]
+    found = world.http.get(f"{API}/model-versions", params={"tree_hash": tree}, headers=world.bob)
+    assert found.json()["versions"] == []

@@ -141,3 +141,11 @@ def test_the_server_says_at_start_what_it_exposes(tmp_path: Path):
         assert got.status_code == 200
         got = httpx.get(f"{url}/api/v1/experiments", headers={"Host": "evil.lan"}, timeout=30)
         assert got.status_code == 421
+
+
+def test_allowed_hosts_reach_worker_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from mltrail.server.app import ENV_SETTINGS, ServerSettings
+
+    settings = dataclasses.replace(default_settings(tmp_path), allowed_hosts=("a.lan", "b.lan"))
+    monkeypatch.setenv(ENV_SETTINGS, settings.to_env())  # type: ignore[attr-defined]
+    assert ServerSettings.from_env() == settings
