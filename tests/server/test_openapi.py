@@ -31,8 +31,10 @@ CHECKS = [
     checks.response_schema_conformance,
 ]
 
+# schemathesis calls the app as Host "testserver": a name an auth-off server must be told of.
+_HOSTS = ("testserver",)
 _DOC_APP = create_app(
-    ServerSettings("sqlite://", None, access_log=False),
+    ServerSettings("sqlite://", None, access_log=False, allowed_hosts=_HOSTS),
     state=SimpleNamespace(),  # type: ignore[arg-type]
 )
 schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", _DOC_APP)
@@ -42,7 +44,9 @@ _DOC = _DOC_APP.openapi()
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Any]:
     app = create_app(
-        ServerSettings(f"sqlite:///{tmp_path / 'mltrail.db'}", str(tmp_path / "objects"))
+        ServerSettings(
+            f"sqlite:///{tmp_path / 'mltrail.db'}", str(tmp_path / "objects"), allowed_hosts=_HOSTS
+        )
     )
     yield app
     app.state.mltrail.close()
