@@ -227,6 +227,9 @@ def readable_objects(
     if not restricted(who):
         return wanted
     owners = store.object_owners(wanted)
+    out = {h for h, found in owners.items() if any(visible_owner(who, o) for o in found)}
+    if out == wanted:
+        return out  # each is referenced by something the caller may read: no tree to look into
     # Files inside trees: each tree someone refers to lends its owners to the files it lists.
     trees = store.tree_owners()
     if trees:
@@ -239,8 +242,7 @@ def readable_objects(
                 inside = _TREES.of(store_of, tree_hash) & wanted
                 for h in inside:
                     owners.setdefault(h, set()).update(tree_owners)
-    out = set()
-    for h in wanted:
+    for h in wanted - out:
         found = owners.get(h)
         if not found or any(visible_owner(who, o) for o in found):
             out.add(h)
