@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,12 +15,46 @@ from mltrail.errors import InvalidInput, NotFound, Unauthenticated
 from mltrail.store import TrackingStore, open_store
 from mltrail.store.auth_base import hash_secret, parse_token
 
+#: The admin whose token the HTTP store uses: a server serves its admin API only with auth on.
+HARNESS = "harness"
+
 
 @pytest.fixture
-def store(store_uri: str) -> Iterator[TrackingStore]:
-    s = open_store(store_uri)
-    yield s
-    s.close()
+def store(store_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    if not store_uri.startswith("http"):
+        s = open_store(store_uri)
+        yield s
+        s.close()
+        return
+    from mltrail.server.app import ServerSettings
+    from tests.live import serve
+
+    # The shared http store serves without auth; the admin API needs a server with auth on.
+    served = tmp_path / "auth-on"
+    served.mkdir()
+    uri = f"sqlite:///{served / 'mltrail.db'}"
+    direct = open_store(uri)
+    _, token = direct.create_token(HARNESS, "admin")
+    direct.close()
+    monkeypatch.setenv("MLTRAIL_TOKEN", token)
+    settings = ServerSettings(uri, str(served / "objects"), auth=True, access_log=False)
+    with serve(settings) as url:
+        s = open_store(url)
+        yield _WithoutHarness(s)
+        s.close()
+
+
+class _WithoutHarness:
+    """The HTTP store, its token listings leaving out the harness's own admin token."""
+
+    def __init__(self, store: TrackingStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def list_tokens(self, *args: Any, **kw: Any) -> list[Any]:
+        return [t for t in self._store.list_tokens(*args, **kw) if t.user != HARNESS]
 
 
 def _now() -> int:

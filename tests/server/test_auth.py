@@ -13,6 +13,7 @@ pytest.importorskip("fastapi")
 
 from fastapi.testclient import TestClient
 
+from mltrail import access
 from mltrail.server import auth
 from mltrail.server.app import ServerSettings, create_app
 from mltrail.store import TrackingStore, open_store
@@ -326,9 +327,9 @@ def test_registry_events_record_the_tokens_user_not_the_claimed_one(server: Serv
 def test_visible_experiment_ids_lists_only_without_hidden_ones(server: Server):
     secret = server.store.create_experiment("secret")
     shown = server.store.create_experiment("shown")
-    reader = auth.Principal("bob", "read")
+    reader = access.Principal("bob", "read")
     # No per-experiment grant hides anything: None, and the store is not asked for a listing.
-    assert auth.visible_experiment_ids(reader, server.state) is None  # type: ignore[arg-type]
-    hiding = auth.Principal("bob", "read", grants={("experiment", secret): "none"})
-    found = auth.visible_experiment_ids(hiding, server.state)  # type: ignore[arg-type]
+    assert access.visible_experiment_ids(reader, server.store) is None
+    hiding = access.Principal("bob", "read", grants={("experiment", secret): "none"})
+    found = access.visible_experiment_ids(hiding, server.store)
     assert found is not None and set(found) == {"0", shown}

@@ -45,7 +45,8 @@ class Api:
     ) -> httpx.Response:
         async def call() -> httpx.Response:
             transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            base = "http://127.0.0.1"
+            async with httpx.AsyncClient(transport=transport, base_url=base) as client:
                 if chunks is not None:
                     kw["content"] = _aiter(chunks)
                 return await client.request(method, path, **kw)

@@ -182,7 +182,7 @@ def test_a_client_killed_mid_upload_leaves_no_object_and_no_temp_file(
     h = hash_bytes(data)
     where = urlsplit(live_server)
     sock = socket.create_connection((where.hostname, where.port))
-    head = f"PUT {API}/{h} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n"
+    head = f"PUT {API}/{h} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(data)}\r\n\r\n"
     sock.sendall(head.encode() + data[: len(data) // 2])
     # The server has the upload under way once its temp file exists.
     wait_for(lambda: len(_temp_files(tmp_path)) == 1)

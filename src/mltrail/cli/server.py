@@ -31,7 +31,7 @@ _META_STORE = "mltrail.server.store"
 #: Options that only mean something when the server starts.
 _SERVE_ONLY = (
     *("host", "port", "workers", "auth", "insecure_no_auth"),
-    *("max_body_mb", "presign", "access_log"),
+    *("max_body_mb", "presign", "access_log", "allowed_host"),
 )
 _STORE_HELP = (
     "Store: sqlite:///path.db, postgresql://…, a project folder, or a server's http(s):// URL "
@@ -71,6 +71,15 @@ _STORE_HELP = (
     is_flag=True,
     help="Serve without tokens even on a non-loopback host (only behind a proxy that "
     "authenticates users itself).",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_host",
+    multiple=True,
+    metavar="NAME",
+    help="Without auth, answer requests naming this host too (repeatable; also "
+    "MLTRAIL_ALLOWED_HOSTS, comma separated). Without auth only localhost, 127.0.0.1 and "
+    "[::1] are answered, so a web page cannot reach the server by DNS rebinding.",
 )
 @click.option(
     "--max-body-mb",
@@ -130,6 +139,7 @@ def _serve(
     max_body_mb: float,
     presign: bool,
     access_log: bool,
+    allowed_host: tuple[str, ...] = (),
     open_browser: bool = False,
 ) -> None:
     from mltrail.cli.context import state
@@ -171,6 +181,7 @@ def _serve(
             "a proxy that authenticates users, pass --insecure-no-auth instead.",
         )
     from mltrail.server.app import ServerSettings, ServerState
+    from mltrail.server.hosts import allowed_from_env
 
     settings = ServerSettings(
         store_uri=uri,
@@ -181,6 +192,7 @@ def _serve(
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         presign=presign,
         access_log=access_log,
+        allowed_hosts=tuple(h.strip().lower() for h in allowed_host) + allowed_from_env(),
     )
     # Open everything before listening: a bad URI, a schema to migrate or an unreachable
     # database fails here, with no server half up.
@@ -212,6 +224,8 @@ def _serve(
         ]
         shown = str(location.project_dir) if location.project_dir else _shown(uri)
         fmt.echo(f"Serving {shown} on {url} ({', '.join(notes)})")
+        if not settings.auth_enabled:
+            fmt.echo(_auth_off_note(settings, url))
         sys.stdout.flush()
         if open_browser:
             _open_browser(url)
@@ -224,6 +238,17 @@ def _serve(
         served.close()
 
 
+def _auth_off_note(settings: ServerSettings, url: str) -> str:
+    """What a server without auth exposes, said at start-up."""
+    where = url.split("://", 1)[-1]
+    names = ["localhost", "127.0.0.1", "[::1]", *settings.allowed_hosts]
+    return (
+        f"auth is off: anyone who can reach {where} can read and write everything; "
+        f"admin API (tokens, permissions) disabled; answering only to Host "
+        f"{', '.join(names)}"
+    )
+
+
 @click.command("ui")
 @port_option(5000, "Port to listen on, on 127.0.0.1 (0: any free port).")
 @click.option(
@@ -232,8 +257,17 @@ def _serve(
     show_default=True,
     help="Open the UI in the default web browser once it is up.",
 )
+@click.option(
+    "--allowed-host",
+    "allowed_host",
+    multiple=True,
+    metavar="NAME",
+    help="Without auth, answer requests naming this host too (repeatable; also "
+    "MLTRAIL_ALLOWED_HOSTS, comma separated). Without auth only localhost, 127.0.0.1 and "
+    "[::1] are answered, so a web page cannot reach the server by DNS rebinding.",
+)
 @click.pass_context
-def ui_command(ctx: click.Context, port: int, browser: bool) -> None:
+def ui_command(ctx: click.Context, port: int, browser: bool, allowed_host: tuple[str, ...]) -> None:
     """Open the web UI on this project's store (or --store), on 127.0.0.1 only.
 
     Runs, metrics charts, compare views, models, datasets and lineage, with nothing to install
@@ -254,6 +288,7 @@ def ui_command(ctx: click.Context, port: int, browser: bool) -> None:
         max_body_mb=32,
         presign=False,
         access_log=False,
+        allowed_host=allowed_host,
         open_browser=browser,
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -25,6 +25,9 @@ class Access(Protocol):
     def allow_run(self, run_id: str, level: str) -> None:
         """:meth:`allow` on the experiment of a run."""
 
+    def allow_objects(self, hashes: Iterable[str]) -> None:
+        """Raise PermissionDenied unless the caller may read every object (see mltrail.access)."""
+
     def visible_experiment(self, experiment_id: str) -> bool:
         """Whether listings show the experiment to the caller."""
 
@@ -44,6 +47,9 @@ class OpenAccess:
         """Allow everything."""
 
     def allow_run(self, run_id: str, level: str) -> None:
+        """Allow everything."""
+
+    def allow_objects(self, hashes: Iterable[str]) -> None:
         """Allow everything."""
 
     def visible_experiment(self, experiment_id: str) -> bool:

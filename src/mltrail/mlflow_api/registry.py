@@ -308,6 +308,9 @@ def create_version(ctx: Context, f: Fields) -> Body:
     given_run = f.str("run_id")
     if given_run and run_id and given_run != run_id:
         raise InvalidInput(f"run_id {given_run} is not the run of model source {source}")
+    if given_run:
+        # The version will name the run as its source: only one the caller may read.
+        ctx.access.allow_run(given_run, "read")
     version = ctx.store.create_model_version(
         name,
         recorded,

@@ -418,9 +418,17 @@ def log_inputs(ctx: Context, f: Fields) -> Body:
         )
     ctx.store.log_named_datasets(run_id, datasets)
     models = [(m.str("model_id", required=True), 0) for m in f.objects("models")]
+    _allow_linked_models(ctx, models)
     if models:
         ctx.store.log_run_models(run_id, "input", models)
     return {}
+
+
+def _allow_linked_models(ctx: Context, models: list[tuple[str, int]]) -> None:
+    """A run may name only logged models the caller may read (their experiments)."""
+    for model_id, _ in models:
+        found = ctx.store.get_logged_model(model_id)
+        ctx.access.allow("read", experiment_id=found.experiment_id)
 
 
 def log_outputs(ctx: Context, f: Fields) -> Body:
@@ -430,6 +438,7 @@ def log_outputs(ctx: Context, f: Fields) -> Body:
     models = [
         (m.str("model_id", required=True), m.int("step", default=0)) for m in f.objects("models")
     ]
+    _allow_linked_models(ctx, models)
     ctx.store.log_run_models(run_id, "output", models)
     return {}
 

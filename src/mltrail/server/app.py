@@ -66,6 +66,8 @@ class ServerSettings:
     #: Hand out presigned S3 URLs so clients move object bytes directly to and from S3.
     presign: bool = False
     access_log: bool = True
+    #: Host names beyond loopback ones that a server without auth answers to (see hosts.py).
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def auth_enabled(self) -> bool:
@@ -88,7 +90,9 @@ class ServerSettings:
         raw = os.environ.get(ENV_SETTINGS)
         if not raw:
             raise RuntimeError(f"{ENV_SETTINGS} is not set: start workers with `mltrail server`")
-        return cls(**json.loads(raw))
+        values = json.loads(raw)
+        values["allowed_hosts"] = tuple(values.get("allowed_hosts", ()))
+        return cls(**values)
 
 
 class ServerState:

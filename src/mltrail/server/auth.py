@@ -1,9 +1,9 @@
-"""Who is calling, and may they: tokens, roles, per-experiment and per-model permissions.
+"""Who is calling: the Bearer token or the UI's cookie of a request, as a Principal.
 
-Handlers ask through three calls: :func:`principal` (a FastAPI dependency), :func:`allow` with
-the level an operation needs (``read``, ``write`` or ``admin``) and the experiment or model it
-touches, and :func:`actor` for the name written into run owners and audit events. Listings drop
-what the caller may not see with :func:`visible_experiment` and :func:`visible_model`.
+What a caller may then do is decided in :mod:`mltrail.access`, the one module of access rules
+the REST API, the MLflow API and the UI all call: handlers take :func:`principal` (a FastAPI
+dependency) and ask ``mltrail.access`` (``allow``, ``allow_run``, ``allow_objects``,
+``visible_*``, ``actor``).
 
 With auth on, every request carries ``Authorization: Bearer mlt_<id>_<secret>``. A verified
 token and its user's permissions are kept in this process for :data:`CACHE_SECONDS`, so a busy
@@ -18,20 +18,15 @@ import hashlib
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request  # FastAPI resolves dependency signatures at runtime
 
+from mltrail.access import Principal
 from mltrail.errors import PermissionDenied, Unauthenticated
 
 if TYPE_CHECKING:
-    from mltrail.entities import ModelVersion, TokenInfo
     from mltrail.server.app import ServerState
-
-#: Role levels, weakest first.
-LEVELS = {"none": 0, "read": 1, "write": 2, "admin": 3}
 
 #: When auth is off, clients may say who they are with this header (their OS user).
 USER_HEADER = "X-Mltrail-User"
@@ -46,19 +41,6 @@ _NEED_TOKEN_HINT = (
     "Set MLTRAIL_TOKEN to your token (an admin creates one with "
     "`mltrail server tokens create --user NAME --role read|write|admin`)."
 )
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The caller: a user, their role, and any per-experiment or per-model grants."""
-
-    user: str
-    role: str
-    authenticated: bool = False
-    #: (``"experiment"``, id) or (``"model"``, name) → level, overriding the role there.
-    grants: Mapping[tuple[str, str], str] = field(default_factory=dict)
-    #: The token the caller presented (auth on only).
-    token: TokenInfo | None = None
 
 
 class _TokenCache:
@@ -240,126 +222,3 @@ def _basic_password(credentials: str) -> str:
             "Basic credentials need an mltrail token as the password", hint=_NEED_TOKEN_HINT
         )
     return password.strip()
-
-
-def level_of(who: Principal, *, experiment_id: str | None = None, model: str | None = None) -> int:
-    """The caller's level (a value of :data:`LEVELS`) on an experiment, a model, or in general.
-
-    A grant on the experiment or model replaces the role there; admins keep theirs everywhere.
-    """
-    have = LEVELS[who.role]
-    if who.role == "admin":
-        return have
-    if experiment_id is not None and ("experiment", experiment_id) in who.grants:
-        return LEVELS[who.grants[("experiment", experiment_id)]]
-    if model is not None and ("model", model) in who.grants:
-        return LEVELS[who.grants[("model", model)]]
-    return have
-
-
-def allow(
-    who: Principal,
-    level: str,
-    *,
-    experiment_id: str | None = None,
-    model: str | None = None,
-) -> None:
-    """Raise PermissionDenied unless ``who`` holds ``level`` (on the experiment or model)."""
-    if level_of(who, experiment_id=experiment_id, model=model) >= LEVELS[level]:
-        return
-    where, granted = "", None
-    if level != "admin" and experiment_id is not None:
-        where, granted = (
-            f" on experiment {experiment_id}",
-            who.grants.get(("experiment", experiment_id)),
-        )
-    elif level != "admin" and model is not None:
-        where, granted = f" on model {model!r}", who.grants.get(("model", model))
-    because = f"permission {granted} there" if granted is not None else f"role {who.role}"
-    raise PermissionDenied(
-        f"user {who.user!r} ({because}) may not {_VERB[level]}{where}",
-        hint="Ask an admin for a token with a higher role, or for a permission on it "
-        "(`mltrail server permissions set`).",
-    )
-
-
-def allow_run(who: Principal, state: ServerState, run_id: str, level: str) -> None:
-    """:func:`allow` on the experiment a run belongs to (looked up only when it matters)."""
-    if who.grants and any(kind == "experiment" for kind, _ in who.grants):
-        experiment_id = state.store.get_run_info(run_id).experiment_id
-        allow(who, level, experiment_id=experiment_id)
-    else:
-        allow(who, level)
-
-
-def visible_experiment(who: Principal, experiment_id: str) -> bool:
-    """Whether listings show the experiment to ``who`` (not when their permission is none)."""
-    return level_of(who, experiment_id=experiment_id) >= LEVELS["read"]
-
-
-def visible_experiment_ids(who: Principal, state: ServerState) -> list[str] | None:
-    """The experiments ``who`` may see when grants hide some, else None (every experiment)."""
-    from mltrail.entities import ViewType
-
-    # Only a per-experiment grant can hide one; without any, spare the store a listing.
-    if not any(kind == "experiment" for kind, _ in who.grants):
-        return None
-    return [
-        e.experiment_id
-        for e in state.store.list_experiments(ViewType.ALL)
-        if visible_experiment(who, e.experiment_id)
-    ]
-
-
-def visible_model(who: Principal, name: str) -> bool:
-    """Whether listings show the registered model to ``who`` (not when their permission is none)."""
-    return level_of(who, model=name) >= LEVELS["read"]
-
-
-def visible_versions(who: Principal, versions: Iterable[ModelVersion]) -> list[ModelVersion]:
-    """The model versions of ``versions`` whose model listings show to ``who``."""
-    return [mv for mv in versions if visible_model(who, mv.name)]
-
-
-def actor(who: Principal, claimed: str | None) -> str:
-    """The name recorded as the author of a change: the token's user when auth is on."""
-    if who.authenticated or not claimed:
-        return who.user
-    return claimed
-
-
-_VERB = {
-    "read": "read",
-    "write": "write",
-    "admin": "administer the server (tokens, permissions, garbage collection)",
-}
-
-
-class ServerAccess:
-    """The caller's access as the MLflow API handlers ask for it (see mltrail.mlflow_api)."""
-
-    def __init__(self, who: Principal, state: ServerState) -> None:
-        self.who = who
-        self.state = state
-
-    def allow(
-        self, level: str, *, experiment_id: str | None = None, model: str | None = None
-    ) -> None:
-        """:func:`allow` for this caller."""
-        allow(self.who, level, experiment_id=experiment_id, model=model)
-
-    def allow_run(self, run_id: str, level: str) -> None:
-        """:func:`allow_run` for this caller."""
-        allow_run(self.who, self.state, run_id, level)
-
-    def visible_experiment(self, experiment_id: str) -> bool:
-        """:func:`visible_experiment` for this caller."""
-        return visible_experiment(self.who, experiment_id)
-
-    def visible_model(self, name: str) -> bool:
-        """:func:`visible_model` for this caller."""
-        return visible_model(self.who, name)
-
-    def actor(self, claimed: str | None) -> str:
-        """:func:`actor` for this caller."""
-        return actor(self.who, claimed)

@@ -16,6 +16,8 @@ also sees, logs and counts the 500 replies that middleware makes for unexpected 
   bytes_in, bytes_out, client, user (``request.state.user``, set by the auth dependency) and
   request_id.
 - **Metrics**: see :mod:`mltrail.server.metrics`.
+- **Host names without auth**: a server without auth answers 421 ``HOST_NOT_ALLOWED`` to a
+  ``Host`` that is not loopback or configured (see :mod:`mltrail.server.hosts`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from starlette.exceptions import HTTPException
 
+from mltrail.server import hosts
 from mltrail.server.metrics import REGISTRY, Registry
 
 if TYPE_CHECKING:
@@ -61,7 +64,10 @@ def install(app: FastAPI, settings: ServerSettings) -> None:
     # as exceptions with no status, and their 500 replies without a request id.
     def build_wrapped() -> ASGIApp:
         return ServerMiddleware(
-            build(), max_body_bytes=settings.max_body_bytes, access_log=settings.access_log
+            build(),
+            max_body_bytes=settings.max_body_bytes,
+            access_log=settings.access_log,
+            allowed_hosts=None if settings.auth_enabled else tuple(settings.allowed_hosts),
         )
 
     app.build_middleware_stack = build_wrapped  # type: ignore[method-assign]
@@ -85,8 +91,11 @@ class ServerMiddleware:
         max_body_bytes: int,
         access_log: bool = True,
         registry: Registry = REGISTRY,
+        allowed_hosts: tuple[str, ...] | None = None,
     ) -> None:
         self.app = app
+        #: None: any Host (auth is on); else the names beyond loopback ones a request may give.
+        self.allowed_hosts = allowed_hosts
         self.max_body_bytes = max_body_bytes
         self.access_log = access_log
         self.registry = registry
@@ -99,8 +108,11 @@ class ServerMiddleware:
         start = time.perf_counter()
         length: int | None = None
         request_id = ""
+        host: str | None = None
         for name, value in scope["headers"]:
-            if name == b"content-length":
+            if name == b"host":
+                host = value.decode("latin-1")
+            elif name == b"content-length":
                 length = int(value) if value.isdigit() else None
             elif name == b"x-request-id" and len(value) <= 64 and _ID_CHARS.issuperset(value):
                 request_id = value.decode()
@@ -147,14 +159,14 @@ class ServerMiddleware:
                 finished = not message.get("more_body", False)
             await send(message)
 
-        async def refuse(limit: int) -> None:
+        async def refuse(limit: int, code: int = 413, body: bytes = b"") -> None:
             nonlocal status, bytes_out
-            body = _too_large_body(limit)
-            status, bytes_out = 413, len(body)
+            body = body or _too_large_body(limit)
+            status, bytes_out = code, len(body)
             await send(
                 {
                     "type": "http.response.start",
-                    "status": 413,
+                    "status": code,
                     "headers": [
                         (b"content-type", b"application/json"),
                         (b"content-length", str(len(body)).encode()),
@@ -167,6 +179,9 @@ class ServerMiddleware:
 
         self.registry.started_request()
         try:
+            if self.allowed_hosts is not None and not hosts.is_allowed(host, self.allowed_hosts):
+                await refuse(0, 421, hosts.refusal(host or "", self.allowed_hosts))
+                return
             if limit is not None and length is not None and length > limit:
                 await refuse(limit)
                 return

@@ -820,6 +820,61 @@ class SqlStore(SqlAuthMixin, SqlRegistryMixin, SqlLoggedModels, TrackingStore):
             {h for h, kind in rows if kind == "dir"},
         )
 
+    def object_owners(self, hashes: set[str]) -> dict[str, set[tuple[str, str]]]:
+        """Hash → who refers to it directly: (``"experiment"``, id) of a run's artifact or
+        dataset version or of a logged model's file, (``"model"``, name) of a version's tree."""
+        out: dict[str, set[tuple[str, str]]] = {}
+        r, lm = t.runs.c, t.logged_models.c
+        vs, rm = t.model_versions.c, t.registered_models.c
+        with self._read() as conn:
+            for chunk in chunks(sorted(hashes)):
+                queries = [
+                    sa.select(t.artifacts.c.hash, r.experiment_id)
+                    .join(t.runs, r.run_pk == t.artifacts.c.run_pk)
+                    .where(t.artifacts.c.hash.in_(chunk)),
+                    sa.select(t.run_datasets.c.hash, r.experiment_id)
+                    .join(t.runs, r.run_pk == t.run_datasets.c.run_pk)
+                    .where(t.run_datasets.c.hash.in_(chunk)),
+                    sa.select(t.logged_model_files.c.hash, lm.experiment_id)
+                    .join(t.logged_models, lm.model_pk == t.logged_model_files.c.model_pk)
+                    .where(t.logged_model_files.c.hash.in_(chunk)),
+                ]
+                for query in queries:
+                    for h, experiment_id in conn.execute(query.distinct()):
+                        out.setdefault(h, set()).add(("experiment", str(experiment_id)))
+                rows = conn.execute(
+                    sa.select(vs.tree_hash, rm.name)
+                    .join(t.registered_models, rm.model_pk == vs.model_pk)
+                    .where(vs.tree_hash.in_(chunk))
+                    .distinct()
+                )
+                for h, name in rows:
+                    out.setdefault(h, set()).add(("model", name))
+        return out
+
+    def tree_owners(self) -> dict[str, set[tuple[str, str]]]:
+        """Tree hash → who refers to it: runs' folder datasets and model versions (as above)."""
+        out: dict[str, set[tuple[str, str]]] = {}
+        r, d = t.runs.c, t.run_datasets.c
+        vs, rm = t.model_versions.c, t.registered_models.c
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(d.hash, r.experiment_id)
+                .join(t.runs, r.run_pk == d.run_pk)
+                .where(d.kind == "dir")
+                .distinct()
+            )
+            for h, experiment_id in rows:
+                out.setdefault(h, set()).add(("experiment", str(experiment_id)))
+            rows = conn.execute(
+                sa.select(vs.tree_hash, rm.name)
+                .join(t.registered_models, rm.model_pk == vs.model_pk)
+                .distinct()
+            )
+            for h, name in rows:
+                out.setdefault(h, set()).add(("model", name))
+        return out
+
     # -- datasets ----------------------------------------------------------------------------
     def log_run_datasets(self, run_id: str, direction: str, refs: Sequence[DatasetRef]) -> None:
         """Record dataset versions a run read or wrote; the same version again is a no-op."""

@@ -27,10 +27,11 @@ from starlette.requests import Request  # FastAPI resolves dependency signatures
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from mltrail._version import __version__
+from mltrail.access import Principal
 from mltrail.errors import Unauthenticated
 from mltrail.server.app import ServerState, state_of
 from mltrail.server.auth import UI_COOKIE as COOKIE
-from mltrail.server.auth import Principal, principal
+from mltrail.server.auth import principal
 from mltrail.tracking.liveness import shown
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def can(
     who: Principal | None, level: str, *, experiment_id: str | None = None, model: str | None = None
 ) -> bool:
     """Whether ``who`` holds ``level`` (on an experiment or model): pages hide what it cannot."""
-    from mltrail.server.auth import LEVELS, level_of
+    from mltrail.access import LEVELS, level_of
 
     if who is None:
         return False

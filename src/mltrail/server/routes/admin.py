@@ -1,5 +1,9 @@
 """Tokens and permissions: ``/api/v1/admin/…`` (admins only), and ``/api/v1/whoami``.
 
+A server without auth takes every caller for an admin, so it serves none of the token and
+permission routes: a token made there would work against an auth-on server on the same store.
+Tokens are then made on the store itself (``mltrail server tokens create --store …``).
+
 A token's secret is in the reply that creates it and nowhere else: the store keeps its hash.
 Revoking a token or changing a permission takes effect at once in the process that handled the
 request, and within :data:`~mltrail.server.auth.CACHE_SECONDS` in the others.
@@ -13,8 +17,10 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from mltrail.access import Principal, allow
+from mltrail.errors import PermissionDenied
 from mltrail.server.app import ServerState, reply, state_of
-from mltrail.server.auth import Principal, allow, forget_tokens, principal
+from mltrail.server.auth import forget_tokens, principal
 from mltrail.server.routes.ops import ERROR_RESPONSES
 from mltrail.server.schemas import Body
 
@@ -105,13 +111,26 @@ class WhoamiOut(BaseModel):
     grants: list[GrantOut]
 
 
+def _allow_admin(who: Principal, state: ServerState) -> None:
+    """Admins only, and never anonymous callers of a server without auth."""
+    if not state.settings.auth_enabled:
+        raise PermissionDenied(
+            "this server runs without auth, so its token and permission API is off (anyone "
+            "who reaches it would be an admin)",
+            hint="Manage tokens and permissions on the store itself: `mltrail server tokens "
+            "create --user NAME --role admin --store STORE` (and `mltrail server permissions "
+            "set`), or start the server with --auth and call this API with an admin token.",
+        )
+    allow(who, "admin")
+
+
 # -- tokens --------------------------------------------------------------------------------------
 
 
 @router.post("/admin/tokens", response_model=CreatedTokenOut, status_code=201)
 def create_token(body: CreateToken, who: Who, state: State) -> Response:
     """Create a token for a user; the reply holds its secret, which is never shown again."""
-    allow(who, "admin")
+    _allow_admin(who, state)
     info, token = state.store.create_token(body.user, body.role, body.description, body.expires_at)
     return reply({"info": info.to_dict(), "token": token}, 201)
 
@@ -121,7 +140,7 @@ def list_tokens(
     who: Who, state: State, user: User | None = None, include_revoked: bool = False
 ) -> Response:
     """Tokens, newest first, without their secrets (revoked ones only if asked)."""
-    allow(who, "admin")
+    _allow_admin(who, state)
     found = state.store.list_tokens(user, include_revoked)
     return reply({"tokens": [t.to_dict() for t in found]})
 
@@ -131,7 +150,7 @@ def revoke_token(
     token_id: Annotated[str, Path(min_length=1, max_length=64)], who: Who, state: State
 ) -> Response:
     """Revoke a token (again: no change)."""
-    allow(who, "admin")
+    _allow_admin(who, state)
     info = state.store.revoke_token(token_id)
     forget_tokens(state)
     return reply(info.to_dict())
@@ -140,7 +159,7 @@ def revoke_token(
 @router.post("/admin/tokens/verify", response_model=TokenOut)
 def verify_token(body: VerifyToken, who: Who, state: State) -> Response:
     """Check a token string: its info, or 401 saying why it is not accepted."""
-    allow(who, "admin")
+    _allow_admin(who, state)
     return reply(state.store.verify_token(body.token).to_dict())
 
 
@@ -150,7 +169,7 @@ def verify_token(body: VerifyToken, who: Who, state: State) -> Response:
 @router.put("/admin/permissions", response_model=PermissionOut)
 def set_permission(body: SetPermission, who: Who, state: State) -> Response:
     """Give a user a level on one experiment (by id) or registered model (by name)."""
-    allow(who, "admin")
+    _allow_admin(who, state)
     found = state.store.set_permission(body.user, body.kind, body.target, body.level)
     forget_tokens(state)
     return reply(found.to_dict())
@@ -165,7 +184,7 @@ def delete_permission(
     target: Annotated[str, Query(json_schema_extra={"minLength": 1, "maxLength": 500})],
 ) -> Response:
     """Remove a permission, so the user's role applies there again."""
-    allow(who, "admin")
+    _allow_admin(who, state)
     state.store.delete_permission(user, kind, target)
     forget_tokens(state)
     return Response(status_code=204)
@@ -174,7 +193,7 @@ def delete_permission(
 @router.get("/admin/permissions", response_model=PermissionsOut)
 def list_permissions(who: Who, state: State, user: User | None = None) -> Response:
     """Permissions, by user, kind and target."""
-    allow(who, "admin")
+    _allow_admin(who, state)
     return reply({"permissions": [p.to_dict() for p in state.store.list_permissions(user)]})
 
 

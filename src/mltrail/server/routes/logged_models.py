@@ -14,10 +14,11 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from mltrail import validation as v
+from mltrail.access import Principal, allow, allow_objects, allow_run
 from mltrail.entities import NamedDataset
 from mltrail.server import schemas as s
 from mltrail.server.app import ServerState, reply, state_of
-from mltrail.server.auth import Principal, allow, allow_run, principal
+from mltrail.server.auth import principal
 from mltrail.server.routes.ops import ERROR_RESPONSES
 from mltrail.server.routes.tracking import checked_files
 from mltrail.store import wire
@@ -42,7 +43,7 @@ def create_logged_model(body: s.CreateLoggedModel, who: Who, state: State) -> Re
     """Create a PENDING logged model (of a run, or holding its files itself)."""
     allow(who, "write", experiment_id=body.experiment_id)
     if body.run_id is not None:
-        allow_run(who, state, body.run_id, "write")
+        allow_run(who, state.store, body.run_id, "write")
     model = state.store.create_logged_model(
         body.experiment_id, body.name, body.run_id, body.model_type,
         _checked(body.params, "param"), _checked(body.tags, "tag"), model_id=body.model_id,
@@ -76,12 +77,12 @@ def delete_logged_model(model_id: str, who: Who, state: State) -> Response:
 
 
 @router.post("/logged-models/{model_id}/files", status_code=204)
-def add_logged_model_files(
-    model_id: str, body: s.AddArtifacts, who: Who, state: State
-) -> Response:
+def add_logged_model_files(model_id: str, body: s.AddArtifacts, who: Who, state: State) -> Response:
     """Record files already in the object store as a logged model's files."""
     _allow_model(who, state, model_id, "write")
-    state.store.add_logged_model_files(model_id, checked_files(body))
+    files = checked_files(body)
+    allow_objects(who, state.store, lambda: state.objects, [f.hash for f in files])
+    state.store.add_logged_model_files(model_id, files)
     return Response(status_code=204)
 
 
@@ -99,7 +100,7 @@ def list_logged_model_files(
 @router.post("/runs/{run_id}/models", status_code=204)
 def log_run_models(run_id: str, body: s.LogRunModels, who: Who, state: State) -> Response:
     """Record logged models a run used (``input``) or produced (``output``)."""
-    allow_run(who, state, run_id, "write")
+    allow_run(who, state.store, run_id, "write")
     for m in body.models:
         _allow_model(who, state, m.model_id, "read")
     state.store.log_run_models(run_id, body.direction, [(m.model_id, m.step) for m in body.models])
@@ -107,11 +108,9 @@ def log_run_models(run_id: str, body: s.LogRunModels, who: Who, state: State) ->
 
 
 @router.post("/runs/{run_id}/named-datasets", status_code=204)
-def log_named_datasets(
-    run_id: str, body: s.LogNamedDatasets, who: Who, state: State
-) -> Response:
+def log_named_datasets(run_id: str, body: s.LogNamedDatasets, who: Who, state: State) -> Response:
     """Record datasets a run read, by name and digest (MLflow's ``log_input``)."""
-    allow_run(who, state, run_id, "write")
+    allow_run(who, state.store, run_id, "write")
     datasets = [
         NamedDataset(d.name, d.digest, d.source_type, d.source, d.schema_, d.profile,
                      _checked(d.tags, "tag"))
@@ -124,7 +123,7 @@ def log_named_datasets(
 @router.get("/runs/{run_id}/links", response_model=s.RunLinksOut)
 def get_run_links(run_id: str, who: Who, state: State) -> Response:
     """A run's named datasets and the logged models it used or produced."""
-    allow_run(who, state, run_id, "read")
+    allow_run(who, state.store, run_id, "read")
     datasets, models = state.store.get_run_links(run_id)
     return reply({"datasets": wire.encode(datasets), "models": wire.encode(models)})
 

@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
+from mltrail.access import Access
 from mltrail.errors import InvalidInput, MltrailError, PermissionDenied
 from mltrail.mlflow_api import artifacts, routes
 from mltrail.mlflow_api.context import Context, mlflow_store
@@ -34,7 +35,7 @@ from mltrail.mlflow_api.uris import ArtifactUris
 from mltrail.objects.hashing import CHUNK_SIZE, check_hash
 from mltrail.server import metrics
 from mltrail.server.app import state_of
-from mltrail.server.auth import ServerAccess, principal, same_origin
+from mltrail.server.auth import principal, same_origin
 from mltrail.server.uploads import Upload
 
 log = logging.getLogger("mltrail.server")
@@ -69,7 +70,7 @@ def _context(request: Request) -> Context:
     who = principal(request)
     return Context(
         mlflow_store(state.store),
-        ServerAccess(who, state),
+        Access(who, state.store, lambda: state.objects),
         ArtifactUris(SCHEME),
         lambda: state.objects,
     )
@@ -295,7 +296,10 @@ async def complete_multipart(request: Request, path: str) -> Response:
         where = artifacts.resolve(ctx, target, "write")
         if not parts or [n for n, _ in parts] != list(range(1, len(parts) + 1)):
             raise InvalidInput("the parts must be numbered 1, 2, 3, ... with none missing")
-        artifacts.join_parts(ctx, where, [check_hash(etag) for _, etag in parts])
+        hashes = [check_hash(etag) for _, etag in parts]
+        # A part is named by its hash: only objects the caller may read can be joined.
+        ctx.access.allow_objects(hashes)
+        artifacts.join_parts(ctx, where, hashes)
         return {}
 
     return await _served(request, work)

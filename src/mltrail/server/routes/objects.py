@@ -7,8 +7,10 @@ half way, or sends other bytes, leaves nothing visible. Downloads stream from th
 readers always verify what they receive against the name they asked for.
 
 Trust model. Objects are named by their content, so a name is not a secret and grants nothing:
-reading needs the ``read`` role, storing ``write``, deleting and listing everything ``admin``.
-Per-experiment grants do not apply to objects (one object may belong to many runs and datasets).
+reading needs the ``read`` role and a reference the caller may read (a run, model version or
+dataset that names the object, see :mod:`mltrail.access`; an object nothing names yet, such as
+data just pushed, is readable with the ``read`` role), storing needs ``write``, deleting and
+listing everything ``admin``.
 Through the server, nothing can be stored under a name its bytes do not hash to. With presigned
 URLs (``presign`` on, S3 object store), a write token holder uploads straight to S3 and the server
 never sees the bytes, so it cannot check them: a writer could put wrong bytes under a name. That
@@ -32,12 +34,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
+from mltrail.access import Principal, allow, allow_objects
 from mltrail.errors import InvalidInput, InvalidState, NotFound, StoreError
 from mltrail.objects.hashing import CHUNK_SIZE, check_hash, is_valid_hash
 from mltrail.objects.local import LocalObjectStore
 from mltrail.server import metrics
 from mltrail.server.app import ServerState, error_response, reply, state_of
-from mltrail.server.auth import Principal, allow, principal
+from mltrail.server.auth import principal
 from mltrail.server.routes.ops import ERROR_RESPONSES
 from mltrail.server.schemas import Body, ErrorOut
 from mltrail.server.uploads import Upload
@@ -193,6 +196,7 @@ def head_object(hash: str, who: Who, state: State) -> Response:
     """The object's size in Content-Length (404 when the store lacks it)."""
     allow(who, "read")
     h = _object_hash(hash)
+    allow_objects(who, state.store, lambda: state.objects, [h])
     size = state.objects.size_or_none(h)
     if size is None:
         return Response(status_code=404)
@@ -215,6 +219,7 @@ def get_object(hash: str, request: Request, who: Who, state: State) -> Response:
     """Stream an object's bytes (single byte ranges are supported)."""
     allow(who, "read")
     h = _object_hash(hash)
+    allow_objects(who, state.store, lambda: state.objects, [h])
     store = state.objects
     if isinstance(store, LocalObjectStore):
         path = store.path_of(h)
@@ -382,6 +387,8 @@ def presign(body: PresignIn, who: Who, state: State) -> Response:
     """
     allow(who, "write" if body.method == "PUT" else "read")
     hashes = sorted({_object_hash(h) for h in body.hashes})
+    if body.method == "GET":
+        allow_objects(who, state.store, lambda: state.objects, hashes)
     store = state.objects if state.settings.presign and state.settings.objects else None
     if store is None or not _is_s3(store):
         raise InvalidState(

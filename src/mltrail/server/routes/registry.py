@@ -13,16 +13,20 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from mltrail import validation as v
-from mltrail.server import metrics
-from mltrail.server.app import ServerState, reply, state_of
-from mltrail.server.auth import (
+from mltrail.access import (
     Principal,
     actor,
     allow,
-    principal,
+    allow_objects,
+    allow_run,
+    readable_objects,
+    restricted,
     visible_model,
     visible_versions,
 )
+from mltrail.server import metrics
+from mltrail.server.app import ServerState, reply, state_of
+from mltrail.server.auth import principal
 from mltrail.server.routes.ops import ERROR_RESPONSES
 from mltrail.server.schemas import Body
 
@@ -259,12 +263,17 @@ def create_version(name: Name, body: CreateVersion, who: Who, state: State) -> R
     """Add the next version to a model (creating the model if it is missing)."""
     name = v.check_model_name(name)
     allow(who, "write", model=name)
+    tree_hash = v.check_tree_hash(body.tree_hash)
+    # A version names a run and a tree: only ones the caller may read.
+    if body.run_id:
+        allow_run(who, state.store, body.run_id, "read")
+    allow_objects(who, state.store, lambda: state.objects, [tree_hash])
     version = state.store.create_model_version(
         name,
         v.check_model_source(body.source),
         body.run_id,
         v.check_artifact_path(body.artifact_path) if body.artifact_path else None,
-        v.check_tree_hash(body.tree_hash),
+        tree_hash,
         v.check_description(body.description),
         _tags(body.tags),
         actor(who, body.actor),
@@ -452,6 +461,10 @@ def find_versions(
 
 @router.get("/model-trees", response_model=TreesOut)
 def tree_hashes(who: Who, state: State) -> Response:
-    """The tree hash of every model version (for garbage collection)."""
+    """The tree hash of every model version (for garbage collection), of those the caller may
+    read."""
     allow(who, "read")
-    return reply({"tree_hashes": sorted(state.store.registry_tree_hashes())})
+    found = state.store.registry_tree_hashes()
+    if restricted(who):
+        found &= readable_objects(who, state.store, lambda: state.objects, found)
+    return reply({"tree_hashes": sorted(found)})

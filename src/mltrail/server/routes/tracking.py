@@ -12,21 +12,25 @@ from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
 from mltrail import validation as v
+from mltrail.access import (
+    Principal,
+    actor,
+    allow,
+    allow_objects,
+    allow_run,
+    readable_objects,
+    restricted,
+    visible_experiment,
+    visible_experiment_ids,
+    visible_run_ids,
+)
 from mltrail.entities import DatasetRef, FileInfo, Metric, RunBatch, ViewType
 from mltrail.errors import MltrailError, NotFound
 from mltrail.objects.hashing import check_hash
 from mltrail.server import metrics
 from mltrail.server import schemas as s
 from mltrail.server.app import ServerState, error_body, reply, state_of
-from mltrail.server.auth import (
-    Principal,
-    actor,
-    allow,
-    allow_run,
-    principal,
-    visible_experiment,
-    visible_experiment_ids,
-)
+from mltrail.server.auth import principal
 from mltrail.server.routes.ops import ERROR_RESPONSES
 from mltrail.store import wire
 from mltrail.transport import decode_float, encode_float
@@ -71,9 +75,10 @@ def get_experiment_by_name(name: str, who: Who, state: State) -> Response:
 
 @router.post("/experiments/summaries", response_model=s.SummariesOut)
 def experiment_summaries(body: s.Summaries, who: Who, state: State) -> Response:
-    """Run counts and latest run start per experiment."""
+    """Run counts and latest run start per experiment (those the caller may see)."""
     allow(who, "read")
-    found = state.store.experiment_summaries(body.experiment_ids)
+    wanted = [e for e in body.experiment_ids if visible_experiment(who, e)]
+    found = state.store.experiment_summaries(wanted)
     return reply(
         {"summaries": {k: {"runs": n, "last_run_start": t} for k, (n, t) in found.items()}}
     )
@@ -123,6 +128,9 @@ def delete_experiment_tag(experiment_id: str, key: str, who: Who, state: State) 
 def create_run(body: s.CreateRun, who: Who, state: State) -> Response:
     """Create a RUNNING run (a retry with the same client-chosen ``run_id`` returns it)."""
     allow(who, "write", experiment_id=body.experiment_id)
+    if body.parent_run_id:
+        # A child names its parent: only under a run the caller may read.
+        allow_run(who, state.store, body.parent_run_id, "read")
     tags = {v.check_key(k, "tag"): v.check_tag_value(k, x) for k, x in body.tags.items()}
     run = state.store.create_run(
         body.experiment_id,
@@ -164,7 +172,7 @@ def write_batches(body: s.WriteBatches, who: Who, state: State) -> Response:
     """
     batches = []
     for b in body.batches:
-        allow_run(who, state, b.run_id, "write")
+        allow_run(who, state.store, b.run_id, "write")
         batches.append(
             RunBatch(
                 b.run_id,
@@ -200,29 +208,34 @@ def match_run_ids(
     prefix: Annotated[str, Query(min_length=1, max_length=32)],
     limit: Annotated[int, Query(ge=1, le=100)] = 2,
 ) -> Response:
-    """Run ids starting with ``prefix`` (for short ids on the command line)."""
+    """Run ids starting with ``prefix`` (for short ids on the command line), of runs the
+    caller may read."""
     allow(who, "read")
-    return reply({"run_ids": state.store.match_run_ids(prefix, limit)})
+    if not restricted(who):
+        return reply({"run_ids": state.store.match_run_ids(prefix, limit)})
+    # Hidden runs neither show nor make a visible one's short id ambiguous.
+    found = visible_run_ids(who, state.store, state.store.match_run_ids(prefix, 100 + limit))
+    return reply({"run_ids": found[:limit]})
 
 
 @router.get("/runs/{run_id}", response_model=s.RunOut)
 def get_run(run_id: str, who: Who, state: State) -> Response:
     """Get a run with its params, latest metrics and tags."""
-    allow_run(who, state, run_id, "read")
+    allow_run(who, state.store, run_id, "read")
     return reply(wire.run_to_json(state.store.get_run(run_id)))
 
 
 @router.get("/runs/{run_id}/info", response_model=s.RunInfoOut)
 def get_run_info(run_id: str, who: Who, state: State) -> Response:
     """Get a run's info only."""
-    allow_run(who, state, run_id, "read")
+    allow_run(who, state.store, run_id, "read")
     return reply(wire.run_info_to_json(state.store.get_run_info(run_id)))
 
 
 @router.patch("/runs/{run_id}", response_model=s.RunInfoOut)
 def update_run(run_id: str, body: s.UpdateRun, who: Who, state: State) -> Response:
     """Change a run's status, end time or name, or move it to the bin and back."""
-    allow_run(who, state, run_id, "write")
+    allow_run(who, state.store, run_id, "write")
     if body.lifecycle_stage is not None:
         state.store.set_run_lifecycle(run_id, body.lifecycle_stage)
     if body.status is None and body.end_time is None and body.run_name is None:
@@ -239,7 +252,7 @@ def update_run(run_id: str, body: s.UpdateRun, who: Who, state: State) -> Respon
 @router.delete("/runs/{run_id}/tags", status_code=204)
 def delete_tag(run_id: str, key: str, who: Who, state: State) -> Response:
     """Remove a tag from a run."""
-    allow_run(who, state, run_id, "write")
+    allow_run(who, state.store, run_id, "write")
     state.store.delete_tag(run_id, v.check_key(key, "tag"))
     return Response(status_code=204)
 
@@ -247,7 +260,7 @@ def delete_tag(run_id: str, key: str, who: Who, state: State) -> Response:
 @router.get("/runs/{run_id}/metrics", response_model=s.MetricsOut)
 def get_metric_history(run_id: str, key: str, who: Who, state: State) -> Response:
     """Every point of one metric, by step then timestamp."""
-    allow_run(who, state, run_id, "read")
+    allow_run(who, state.store, run_id, "read")
     points = state.store.get_metric_history(run_id, key)
     return reply(
         {
@@ -278,15 +291,17 @@ def checked_files(body: s.AddArtifacts) -> list[FileInfo]:
 @router.post("/runs/{run_id}/artifacts", status_code=204)
 def add_artifacts(run_id: str, body: s.AddArtifacts, who: Who, state: State) -> Response:
     """Record files already in the object store as a run's artifacts."""
-    allow_run(who, state, run_id, "write")
-    state.store.add_artifacts(run_id, checked_files(body))
+    allow_run(who, state.store, run_id, "write")
+    files = checked_files(body)
+    allow_objects(who, state.store, lambda: state.objects, [f.hash for f in files])
+    state.store.add_artifacts(run_id, files)
     return Response(status_code=204)
 
 
 @router.get("/runs/{run_id}/artifacts", response_model=s.FilesOut)
 def list_artifacts(run_id: str, who: Who, state: State, prefix: str | None = None) -> Response:
     """A run's artifact files, optionally under a path."""
-    allow_run(who, state, run_id, "read")
+    allow_run(who, state.store, run_id, "read")
     clean = v.check_artifact_path(prefix) if prefix else None
     files = state.store.list_artifacts(run_id, clean)
     return reply({"files": [wire.file_to_json(f) for f in files]})
@@ -295,15 +310,16 @@ def list_artifacts(run_id: str, who: Who, state: State, prefix: str | None = Non
 @router.delete("/runs/{run_id}/artifacts", response_model=s.DeletedOut)
 def delete_artifacts(run_id: str, path: str, who: Who, state: State) -> Response:
     """Forget a run's artifact file or folder (its objects stay until garbage collection)."""
-    allow_run(who, state, run_id, "write")
+    allow_run(who, state.store, run_id, "write")
     return reply({"deleted": state.store.delete_artifacts(run_id, v.check_artifact_path(path))})
 
 
 @router.post("/runs/{run_id}/datasets", status_code=204)
 def log_run_datasets(run_id: str, body: s.LogDatasets, who: Who, state: State) -> Response:
     """Record dataset versions a run read or wrote."""
-    allow_run(who, state, run_id, "write")
+    allow_run(who, state.store, run_id, "write")
     refs = [v.check_dataset_ref(DatasetRef(**d.model_dump())) for d in body.datasets]
+    allow_objects(who, state.store, lambda: state.objects, [r.hash for r in refs])
     state.store.log_run_datasets(run_id, body.direction, refs)
     return Response(status_code=204)
 
@@ -311,7 +327,7 @@ def log_run_datasets(run_id: str, body: s.LogDatasets, who: Who, state: State) -
 @router.get("/runs/{run_id}/datasets", response_model=s.RunDatasetsOut)
 def get_run_datasets(run_id: str, who: Who, state: State) -> Response:
     """A run's dataset versions, inputs then outputs."""
-    allow_run(who, state, run_id, "read")
+    allow_run(who, state.store, run_id, "read")
     return reply({"datasets": [d.to_dict() for d in state.store.get_run_datasets(run_id)]})
 
 
@@ -323,9 +339,10 @@ def find_dataset_uses(
     hash: str | None = None,
     view: s.View = "active_only",
 ) -> Response:
-    """The runs that read or wrote a dataset path and/or version."""
+    """The runs (that the caller may read) that read or wrote a dataset path and/or version."""
     allow(who, "read")
     uses = state.store.find_dataset_uses(path, hash, ViewType(view))
+    uses = [u for u in uses if visible_experiment(who, u.experiment_id)]
     return reply({"uses": [u.to_dict() for u in uses]})
 
 
@@ -339,7 +356,7 @@ def list_datasets(
     """Every dataset path runs read or wrote (in experiments the caller may see), by path."""
     allow(who, "read")
     wanted = experiment_ids
-    shown = visible_experiment_ids(who, state)
+    shown = visible_experiment_ids(who, state.store)
     if shown is not None:
         # Per-experiment grants hide experiments: count only the runs of visible ones.
         wanted = shown if wanted is None else [e for e in wanted if e in set(shown)]
@@ -349,9 +366,13 @@ def list_datasets(
 
 @router.get("/objects-referenced", response_model=s.ReferencedOut)
 def referenced_objects(who: Who, state: State) -> Response:
-    """Every object hash runs refer to (so a local cache's garbage collection keeps them)."""
+    """Every object hash runs refer to (so a local cache's garbage collection keeps them),
+    of those the caller may read."""
     allow(who, "read")
     artifacts, files, trees = state.store.referenced_objects()
+    if restricted(who):
+        shown = readable_objects(who, state.store, lambda: state.objects, artifacts | files | trees)
+        artifacts, files, trees = artifacts & shown, files & shown, trees & shown
     return reply({"artifacts": sorted(artifacts), "files": sorted(files), "trees": sorted(trees)})
 
 

@@ -14,9 +14,9 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mltrail.access import allow_run
 from mltrail.entities import Run
 from mltrail.errors import InvalidInput, NotFound
-from mltrail.server.auth import allow_run
 from mltrail.ui.app import State, Who, render
 from mltrail.ui.pages.series import MAX_RUNS, split_ids
 
@@ -61,7 +61,7 @@ def compare_page(request: Request, who: Who, state: State) -> Response:
     unknown: list[str] = []
     for run_id in ids:
         try:
-            allow_run(who, state, run_id, "read")
+            allow_run(who, state.store, run_id, "read")
             runs.append(state.store.get_run(run_id))
         except NotFound:
             unknown.append(run_id)

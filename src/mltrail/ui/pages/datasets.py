@@ -11,9 +11,9 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mltrail.access import allow, visible_experiment, visible_experiment_ids
 from mltrail.entities import DatasetRef, DatasetUse
 from mltrail.errors import NotFound
-from mltrail.server.auth import allow, visible_experiment, visible_experiment_ids
 from mltrail.ui.app import State, Who, render
 
 router = APIRouter(include_in_schema=False)
@@ -59,7 +59,7 @@ def versions_of(uses: list[DatasetUse]) -> list[Version]:
 def datasets_page(request: Request, who: Who, state: State, q: str = "") -> Response:
     """Every tracked dataset path with its version count, latest version and runs."""
     allow(who, "read")
-    found = state.store.list_datasets(visible_experiment_ids(who, state))
+    found = state.store.list_datasets(visible_experiment_ids(who, state.store))
     needle = q.strip().lower()
     if needle:
         found = [d for d in found if needle in d.path.lower()]

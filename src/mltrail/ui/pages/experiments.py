@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mltrail.access import allow, visible_experiment
 from mltrail.entities import ViewType
-from mltrail.server.auth import allow, visible_experiment
 from mltrail.ui.app import State, Who, render
 
 router = APIRouter(include_in_schema=False)

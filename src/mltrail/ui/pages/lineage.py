@@ -21,9 +21,9 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mltrail.access import Principal, allow, visible_experiment, visible_model
 from mltrail.errors import InvalidInput, NotFound, PermissionDenied
 from mltrail.lineage import DIRECTIONS, FORMS, Edge, LineageGraph, Node, graph_from_store
-from mltrail.server.auth import Principal, allow, visible_experiment, visible_model
 from mltrail.ui.app import State, Who, render
 from mltrail.ui.pages.datasets import human_size
 

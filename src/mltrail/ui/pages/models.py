@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from mltrail import validation as v
+from mltrail.access import Principal, actor, allow, visible_experiment, visible_model
 from mltrail.entities import ModelVersion, Run
 from mltrail.errors import (
     MltrailError,
@@ -24,7 +25,6 @@ from mltrail.errors import (
     Unauthenticated,
 )
 from mltrail.server.app import ServerState
-from mltrail.server.auth import Principal, actor, allow, visible_experiment, visible_model
 from mltrail.ui.app import State, Who, can, render
 from mltrail.ui.pages.datasets import human_size
 

@@ -24,10 +24,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from mltrail import validation as v
+from mltrail.access import allow_run, visible_versions
 from mltrail.entities import FileInfo
 from mltrail.errors import MltrailError, NotFound
 from mltrail.server.app import ServerState
-from mltrail.server.auth import allow_run, visible_versions
 from mltrail.tracking import capture as c
 from mltrail.tracking.liveness import shown
 from mltrail.ui.app import State, Who, render
@@ -65,7 +65,7 @@ def run_page(
     request: Request, run_id: str, who: Who, state: State, path: str = "", file: str = ""
 ) -> Response:
     """A run's page; ``path`` opens an artifact folder, ``file`` previews one artifact."""
-    allow_run(who, state, run_id, "read")
+    allow_run(who, state.store, run_id, "read")
     run = state.store.get_run(run_id)
     info = run.info
     try:
@@ -279,7 +279,7 @@ def _read_head(state: ServerState, hash: str, limit: int) -> tuple[bytes, bool]:
 @router.get("/runs/{run_id}/artifacts/preview")
 def artifact_preview(request: Request, run_id: str, path: str, who: Who, state: State) -> Response:
     """The preview of one artifact file as an HTML fragment (the run page inserts it)."""
-    allow_run(who, state, run_id, "read")
+    allow_run(who, state.store, run_id, "read")
     info = _find(state, run_id, path)
     return render(
         request,
@@ -295,7 +295,7 @@ def artifact_raw(
     request: Request, run_id: str, path: str, who: Who, state: State, inline: bool = False
 ) -> Response:
     """One artifact file's bytes: an attachment, or inline for an image preview."""
-    allow_run(who, state, run_id, "read")
+    allow_run(who, state.store, run_id, "read")
     info = _find(state, run_id, path)
     # A path can be logged again with other bytes, so the browser asks each time; the content
     # hash is the ETag, so unchanged bytes are not sent twice.

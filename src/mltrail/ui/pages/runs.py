@@ -17,9 +17,9 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mltrail.access import allow
 from mltrail.entities import ViewType
 from mltrail.errors import InvalidInput
-from mltrail.server.auth import allow
 from mltrail.tracking import table
 from mltrail.tracking.liveness import shown
 from mltrail.ui.app import State, Who, render

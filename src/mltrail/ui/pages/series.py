@@ -16,9 +16,9 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import JSONResponse, Response
 
+from mltrail.access import allow_run
 from mltrail.errors import InvalidInput
 from mltrail.server.app import ServerState
-from mltrail.server.auth import allow_run
 from mltrail.ui.app import State, Who
 from mltrail.ui.downsample import DEFAULT_POINTS, MIN_POINTS, keep_indices
 
@@ -68,7 +68,7 @@ def run_metric(
     run_id: str, key: str, who: Who, state: State, points: int = DEFAULT_POINTS
 ) -> Response:
     """One run's metric series, downsampled to at most ``points`` points."""
-    allow_run(who, state, run_id, "read")
+    allow_run(who, state.store, run_id, "read")
     return JSONResponse(series(state, run_id, key, check_points(points)))
 
 
@@ -83,7 +83,7 @@ def runs_metric(
     check_points(points)
     out = []
     for run_id in ids:
-        allow_run(who, state, run_id, "read")
+        allow_run(who, state.store, run_id, "read")
         out.append(series(state, run_id, key, points))
     return JSONResponse({"key": key, "runs": out})
 
