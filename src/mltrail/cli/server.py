@@ -40,6 +40,18 @@ _STORE_HELP = (
 )
 
 
+
+#: ``--allowed-host``, shared by ``mltrail server`` and ``mltrail ui``.
+_allowed_host_option = click.option(
+    "--allowed-host",
+    "allowed_host",
+    multiple=True,
+    metavar="NAME",
+    help="Without auth, answer requests naming this host too (repeatable; also "
+    "MLTRAIL_ALLOWED_HOSTS, comma separated). Without auth only localhost, 127.0.0.1 and "
+    "[::1] are answered, so a web page cannot reach the server by DNS rebinding.",
+)
+
 @click.group(
     "server",
     invoke_without_command=True,
@@ -72,15 +84,7 @@ _STORE_HELP = (
     help="Serve without tokens even on a non-loopback host (only behind a proxy that "
     "authenticates users itself).",
 )
-@click.option(
-    "--allowed-host",
-    "allowed_host",
-    multiple=True,
-    metavar="NAME",
-    help="Without auth, answer requests naming this host too (repeatable; also "
-    "MLTRAIL_ALLOWED_HOSTS, comma separated). Without auth only localhost, 127.0.0.1 and "
-    "[::1] are answered, so a web page cannot reach the server by DNS rebinding.",
-)
+@_allowed_host_option
 @click.option(
     "--max-body-mb",
     default=32,
@@ -257,15 +261,7 @@ def _auth_off_note(settings: ServerSettings, url: str) -> str:
     show_default=True,
     help="Open the UI in the default web browser once it is up.",
 )
-@click.option(
-    "--allowed-host",
-    "allowed_host",
-    multiple=True,
-    metavar="NAME",
-    help="Without auth, answer requests naming this host too (repeatable; also "
-    "MLTRAIL_ALLOWED_HOSTS, comma separated). Without auth only localhost, 127.0.0.1 and "
-    "[::1] are answered, so a web page cannot reach the server by DNS rebinding.",
-)
+@_allowed_host_option
 @click.pass_context
 def ui_command(ctx: click.Context, port: int, browser: bool, allowed_host: tuple[str, ...]) -> None:
     """Open the web UI on this project's store (or --store), on 127.0.0.1 only.
