@@ -156,7 +156,9 @@ def test_a_killed_push_to_a_folder_is_finished_by_the_next_one(
 ) -> None:
     remote = tmp_path / "remote"
     remote.mkdir()
-    _pushable(project, env, str(remote), 3000, 4 * KB)
+    # 140 MiB: push publishes in batches of at most 64 MiB, so the kill lands after the first
+    # batch and before the last (with 4 KiB files all would arrive in one batch, at the end).
+    _pushable(project, env, str(remote), 3000, 48 * KB)
     kill_when(mltrail_cmd("data", "push"), project, env, lambda: len(objects_in(remote)) >= 300)
     arrived = len(objects_in(remote))
 
