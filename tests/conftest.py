@@ -10,7 +10,7 @@ import pytest
 
 from tests.pg import PostgresServer, find_pg_bin
 
-#: Set to 1 to run the fault tests (marked ``faults``) with the rest; ``-m faults`` runs them alone.
+#: Set to 1 to run the fault and long tests with the rest; ``-m "faults or long"`` runs them alone.
 ENV_FAULT_TESTS = "MLTRAIL_FAULT_TESTS"
 
 _ENV_VARS = (
@@ -22,18 +22,25 @@ _ENV_VARS = (
 )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave the fault tests out of a run whose ``-m`` does not name them.
+#: Markers of the tests left out of a plain run, which stays under 10 minutes on 2 cores.
+LONG_PASS = ("faults", "long")
 
-    They take minutes (a database stopped for 35 s, disks filled, commands killed) and run in a
-    pass of their own (``pytest -n 2 -m faults``, see .ci/run). Done here rather than with
-    ``-m 'not faults'`` in addopts, which any other ``-m`` on the command line would replace.
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave the fault and long tests out of a run whose ``-m`` names neither.
+
+    They take minutes (a database stopped for 35 s, disks filled, commands killed, whole
+    example projects) and run in a pass of their own (``pytest -n 2 -m "faults or long"``, see
+    .ci/run). Done here rather than with ``-m 'not faults'`` in addopts, which any other ``-m``
+    on the command line would replace.
     """
-    if "faults" in (config.option.markexpr or "") or os.environ.get(ENV_FAULT_TESTS) == "1":
+    expr = config.option.markexpr or ""
+    if any(m in expr for m in LONG_PASS) or os.environ.get(ENV_FAULT_TESTS) == "1":
         return
     kept, left_out = [], []
     for item in items:
-        (left_out if item.get_closest_marker("faults") else kept).append(item)
+        long = any(item.get_closest_marker(m) for m in LONG_PASS)
+        (left_out if long else kept).append(item)
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         items[:] = kept

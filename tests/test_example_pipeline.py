@@ -22,7 +22,8 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("pandas")
 
-pytestmark = pytest.mark.slow  # five stage interpreters importing scikit-learn: ~15-30 s
+# Five stage interpreters importing scikit-learn, several times over: a minute or more.
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "wine_pipeline"
 STAGES = ["prepare", "train", "evaluate", "register"]

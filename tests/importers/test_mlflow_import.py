@@ -614,6 +614,7 @@ def mlflow_server(tmp_path, s3_endpoint, bucket, aws_env):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_a_live_server_through_its_rest_api_and_its_s3_artifacts(
     mlflow_server, tmp_path, monkeypatch
 ):

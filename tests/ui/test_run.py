@@ -323,6 +323,7 @@ def test_metric_data_errors_are_json(ui: UI) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_a_million_points_come_back_downsampled_with_ends_and_extremes(ui: UI) -> None:
     import httpx
 
@@ -348,6 +349,7 @@ def test_a_million_points_come_back_downsampled_with_ends_and_extremes(ui: UI) -
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.browser
 def test_a_million_point_metric_draws_downsampled(ui: UI, page) -> None:
     _, run_id = _run(ui)
