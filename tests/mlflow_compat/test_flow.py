@@ -146,6 +146,7 @@ def test_a_file_logged_twice_is_stored_once(tracking: Served, name, tmp_path):
     mt_client.close()
 
 
+@pytest.mark.long  # mlflow autolog of a real fit, then a model load: ~40 s
 def test_autolog_logs_a_model_that_mltrail_loads(tracking: Served, name, wine):
     import mlflow
     import mlflow.sklearn

@@ -18,6 +18,7 @@ MLFLOW2_PYTHON = os.environ.get("MLTRAIL_MLFLOW2_PYTHON")
 
 
 @pytest.mark.postgres
+@pytest.mark.long  # two servers and the mlflow client: ~40 s
 def test_two_replicas_on_one_postgres_store(start_server: StartServer, postgres, name, wine):
     import mlflow
     import mlflow.sklearn
