@@ -6,6 +6,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,3 +58,13 @@ def git_clone(src: Path, dest: Path) -> Path:
     """``git clone`` the project at ``src`` into ``dest``; return ``dest``."""
     subprocess.run(["git", "clone", "-q", str(src), str(dest)], check=True, capture_output=True)
     return dest
+
+
+def commit_with_remote(root: Path, remote_url: str, **kw: Any) -> None:
+    """Add the remote ``origin`` at ``remote_url``, then commit the project as ``v1``."""
+    from mltrail.data import remotes
+
+    remotes.add_remote(root / ".mltrail", "origin", remote_url, **kw)
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "v1")

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 import mltrail.data as data
-from mltrail.data import remotes, transfer
+from mltrail.data import transfer
 from mltrail.data.pointer import read_pointer
 from mltrail.data.problems import MAX_NAMED, Incomplete
 from mltrail.errors import IntegrityError, NotFound
 from mltrail.objects import LocalObjectStore, read_tree
 from mltrail.objects.s3 import S3ObjectStore
 from tests.cli.conftest import run_cli
-from tests.data import git, git_clone, project, settle, write
+from tests.data import commit_with_remote, git_clone, project, settle, write
 
 __all__ = ["project"]
 pytest_plugins = ["tests.s3server"]
@@ -35,10 +35,7 @@ def _datasets(root: Path, remote_url: str, **kw: Any) -> dict[str, bytes]:
         write(root / rel, content)
     settle(root / "data")
     data.add(["data/a", "data/b", "data/c.csv"], start=root)
-    remotes.add_remote(root / ".mltrail", "origin", remote_url, **kw)
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "v1")
+    commit_with_remote(root, remote_url, **kw)
     return files
 
 
@@ -142,10 +139,7 @@ def test_a_damaged_object_shared_by_two_datasets_names_both(
     write(project / "data/c.txt", "c")
     settle(project / "data")
     data.add(["data/a", "data/b", "data/c.txt"])
-    remotes.add_remote(project / ".mltrail", "origin", str(remote))
-    git(project, "init", "-q")
-    git(project, "add", "-A")
-    git(project, "commit", "-qm", "v1")
+    commit_with_remote(project, str(remote))
     transfer.push()
     shared = _entries(project, "data/a")["same.txt"]
     _damage(LocalObjectStore(remote).path_of(shared))

@@ -18,7 +18,7 @@ from mltrail.data import remotes, transfer
 from mltrail.data.pointer import read_pointer
 from mltrail.errors import IntegrityError, NotFound
 from mltrail.objects import LocalObjectStore, hash_bytes, read_tree
-from tests.data import git, git_clone, project, settle, write
+from tests.data import commit_with_remote, git, git_clone, project, settle, write
 
 __all__ = ["project"]
 pytest_plugins = ["tests.s3server"]
@@ -37,10 +37,7 @@ def _make_data(root: Path) -> dict[str, bytes]:
 def _committed_project(root: Path, remote_url: str, **kw: Any) -> dict[str, bytes]:
     files = _make_data(root)
     data.add(["data/table.csv", "data/images"], start=root)
-    remotes.add_remote(root / ".mltrail", "origin", remote_url, **kw)
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "v1")
+    commit_with_remote(root, remote_url, **kw)
     return files
 
 
@@ -213,10 +210,7 @@ def test_a_shared_missing_object_makes_every_dataset_using_it_incomplete(
     write(project / "data/c.txt", "c")
     settle(project / "data")
     data.add(["data/a", "data/b", "data/c.txt"])
-    remotes.add_remote(project / ".mltrail", "origin", str(remote))
-    git(project, "init", "-q")
-    git(project, "add", "-A")
-    git(project, "commit", "-qm", "v1")
+    commit_with_remote(project, str(remote))
     store = LocalObjectStore(project / ".mltrail/objects")
     shared = hash_bytes(b"same bytes")
     store.delete(shared)
