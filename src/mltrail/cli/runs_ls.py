@@ -16,6 +16,7 @@ from mltrail.cli.options import ACTIVE_ONLY, json_option, view_options
 if TYPE_CHECKING:
     from mltrail.entities import Run
     from mltrail.tracking.client import MltrailClient
+    from mltrail.tracking.liveness import Shown
 
 #: Runs fetched per search call when --limit asks for more.
 PAGE_SIZE = 1000
@@ -231,9 +232,11 @@ def _base_columns(runs: list[Run], exp_names: dict[str, str], now: int) -> list[
     from mltrail.cli.render import styled
     from mltrail.tracking.liveness import shown
 
+    # Once per run: on the run's host it asks the kernel about the run's process.
+    seen = [shown(run, now) for run in runs]
     statuses = [
-        "DELETED" if run.info.lifecycle_stage == "deleted" else shown(run, now).status
-        for run in runs
+        "DELETED" if run.info.lifecycle_stage == "deleted" else s.status
+        for run, s in zip(runs, seen, strict=True)
     ]
     cols = [
         _Col("id", [run.run_id[:8] for run in runs]),
@@ -248,7 +251,12 @@ def _base_columns(runs: list[Run], exp_names: dict[str, str], now: int) -> list[
         *cols,
         status,
         _Col("started", [fmt.when(run.info.start_time, now) for run in runs], key="started"),
-        _Col("duration", [_duration(run, now) for run in runs], justify="right", key="duration"),
+        _Col(
+            "duration",
+            [_duration(run, s, now) for run, s in zip(runs, seen, strict=True)],
+            justify="right",
+            key="duration",
+        ),
     ]
 
 
@@ -369,8 +377,5 @@ def _fit_explicit(
     return chosen, dropped
 
 
-def _duration(run: Run, now: int) -> str:
-    from mltrail.tracking.liveness import shown
-
-    seen = shown(run, now)
+def _duration(run: Run, seen: Shown, now: int) -> str:
     return fmt.duration(fmt.run_duration_ms(run.info.start_time, seen.end_time, seen.running, now))
