@@ -53,8 +53,8 @@ class Shown:
 
 def process_tags() -> dict[str, str]:
     """The tags that let a later reader tell whether this process still runs its run."""
-    now = str(int(time.time() * 1000))
-    return {TAG_PROCESS: owner_tag(), TAG_HOST: socket.gethostname(), TAG_HEARTBEAT: now}
+    key, beat = heartbeat_tag()
+    return {TAG_PROCESS: owner_tag(), TAG_HOST: socket.gethostname(), key: beat}
 
 
 def heartbeat_tag() -> tuple[str, str]:
